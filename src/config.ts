@@ -1,0 +1,83 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const url = (name: string) =>
+  z.string().refine((v) => { try { new URL(v); return true; } catch { return false; } }, { message: `${name} must be a URL` });
+const optionalUrl = (name: string) => z.preprocess((v) => (v === '' ? undefined : v), url(name).optional());
+const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+
+/** The whole environment, parsed once at start. Everything else reads `Config`, never process.env. */
+export const envSchema = z
+  .object({
+    PORT: int(8787, 0, 65535),
+    HOST: z.string().default('0.0.0.0'),
+    CLEARANCE_DATA_DIR: z.string().default('./data'),
+    DATABASE_URL: z.preprocess((v) => (v === '' ? undefined : v),
+      z.string().regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must be a postgres:// URL').optional()),
+    QDRANT_URL: optionalUrl('QDRANT_URL'),
+    QDRANT_API_KEY: optionalString,
+    QDRANT_COLLECTION: z.string().regex(/^[A-Za-z0-9_-]+$/).default('clearance_chunks'),
+    REDIS_URL: z.preprocess((v) => (v === '' ? undefined : v),
+      z.string().regex(/^rediss?:\/\//, 'REDIS_URL must be a redis:// URL').optional()),
+    EMBEDDING_PROVIDER: z.enum(['local', 'openai']).default('local'),
+    EMBEDDING_MODEL: optionalString,
+    LOCAL_MODEL_PATH: optionalString,
+    /** Where downloaded models are cached; the Hugging Face host is overridable for mirrors and tests. */
+    MODEL_CACHE_DIR: optionalString,
+    HF_ENDPOINT: z.preprocess((v) => (v === '' ? undefined : v), url('HF_ENDPOINT').default('https://huggingface.co/')),
+    OPENAI_API_KEY: optionalString,
+    OPENAI_BASE_URL: optionalUrl('OPENAI_BASE_URL'),
+    EMBEDDING_BATCH_SIZE: int(32, 1, 2048),
+    OIDC_ISSUER: optionalUrl('OIDC_ISSUER'),
+    OIDC_AUDIENCE: optionalString,
+    OIDC_JWKS_URL: optionalUrl('OIDC_JWKS_URL'),
+    OIDC_EMAIL_CLAIM: z.string().default('email'),
+    OIDC_GROUPS_CLAIM: z.string().default('groups'),
+    OIDC_ALGORITHMS: z.string().default('RS256,RS384,RS512,PS256,PS384,PS512,ES256,ES384,ES512,EdDSA'),
+    ADMIN_TOKEN: z.preprocess((v) => (v === '' ? undefined : v),
+      z.string().min(16, 'ADMIN_TOKEN must be at least 16 characters').optional()),
+    ADMIN_GROUP: optionalString,
+    COMPLIANCE_GROUP: optionalString,
+    CLEARANCE_SECRET_KEY: z.preprocess((v) => (v === '' ? undefined : v),
+      z.string().regex(/^[A-Za-z0-9+/=_-]{43,}$/, 'CLEARANCE_SECRET_KEY must be 32 bytes, base64').optional()),
+    AUTH_MODE: z.enum(['oidc', 'dev']).default('oidc'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    SYNC_CONCURRENCY: int(2, 1, 64),
+    MAX_BODY_BYTES: int(1_000_000, 1024),
+    /** Index-lag alert when the last successful sync is older than schedule × this factor. */
+    FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
+  })
+  .superRefine((env, ctx) => {
+    if (env.AUTH_MODE === 'oidc' && env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {
+      ctx.addIssue({ code: 'custom', path: ['OIDC_AUDIENCE'], message: 'OIDC_AUDIENCE is required when OIDC_ISSUER is set' });
+    }
+    if (env.EMBEDDING_PROVIDER === 'openai' && !env.OPENAI_API_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['OPENAI_API_KEY'], message: 'OPENAI_API_KEY is required when EMBEDDING_PROVIDER=openai' });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config extends Env {
+  dataDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment; a bad value throws a ConfigError whose message is one line naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = issue.path.join('.') || 'environment';
+    const msg = issue.message.startsWith(name) ? issue.message : `${name}: ${issue.message}`;
+    throw new ConfigError(`Invalid configuration: ${msg}`);
+  }
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.CLEARANCE_DATA_DIR) };
+}

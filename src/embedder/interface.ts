@@ -1,0 +1,12 @@
+export interface Embedder {
+  /** Stable identifier of model + provider; part of the embedding cache key. */
+  readonly modelId: string;
+  readonly dimension: number;
+  /** Largest input, in the model's tokens, that is not truncated. Chunk sizes follow it. */
+  readonly maxTokens: number;
+  /** Counts tokens as the model's tokenizer does (used by the chunker). */
+  countTokens(text: string): number;
+  /** Returns one L2-normalised vector per input, in order. */
+  embed(texts: string[]): Promise<number[][]>;
+  close?(): Promise<void>;
+}
