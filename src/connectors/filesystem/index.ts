@@ -1,0 +1,126 @@
+import { promises as fs, type Dirent } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { z } from 'zod';
+import type { Change, ChangePage, Connector, ConnectorFactory } from '../interface.ts';
+import { ACL_FILE, parseAclFile } from './acl.ts';
+
+export const filesystemConfigSchema = z.object({ path: z.string().min(1) }).strict();
+
+const PAGE_SIZE = 100;
+
+const MIME_BY_EXT: Record<string, string> = {
+  '.md': 'text/markdown', '.markdown': 'text/markdown', '.txt': 'text/plain', '.text': 'text/plain',
+  '.html': 'text/html', '.htm': 'text/html', '.pdf': 'application/pdf', '.csv': 'text/csv', '.json': 'application/json',
+  '.docx': 'application/vnd.openxmlformats-officedocument.wordprocessingml.document',
+};
+
+interface FolderAcl {
+  principals: string[];
+  /** Where the applicable ACL came from, for warnings. */
+  origin: string | null;
+}
+
+/**
+ * A local folder. It has no change feed, so every run enumerates the tree and the engine prunes
+ * what it did not see; unchanged files cost one stat (contentVersion = mtime + size).
+ */
+export function createFilesystemConnector(root: string): Connector {
+  const base = path.resolve(root);
+
+  async function* walk(warnings: string[]): AsyncGenerator<Change> {
+    // Depth-first, sorted, so runs are deterministic and a page boundary is stable.
+    async function* visit(dir: string, inherited: FolderAcl): AsyncGenerator<Change> {
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(dir, { withFileTypes: true });
+      } catch (err) {
+        warnings.push(`${rel(dir) || '.'}: cannot read folder (${(err as Error).message})`);
+        return;
+      }
+      let acl = inherited;
+      if (entries.some((e) => e.name === ACL_FILE && e.isFile())) {
+        const file = path.join(dir, ACL_FILE);
+        const parsed = parseAclFile(await fs.readFile(file, 'utf8').catch(() => ''));
+        if (!parsed) {
+          warnings.push(`${rel(file)}: ACL file does not parse; documents under ${rel(dir) || '.'} are visible to no one`);
+          acl = { principals: [], origin: rel(file) };
+        } else {
+          for (const p of parsed.problems) warnings.push(`${rel(file)}: ${p} ignored`);
+          acl = { principals: parsed.principals, origin: rel(file) };
+        }
+      }
+      entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      for (const entry of entries) {
+        if (entry.name.startsWith('.')) continue;
+        const full = path.join(dir, entry.name);
+        // Symlinks are not followed: they could point outside the configured folder.
+        if (entry.isDirectory()) yield* visit(full, acl);
+        else if (entry.isFile()) {
+          const change = await fileChange(full, acl);
+          if (change) yield change;
+        }
+      }
+    }
+    yield* visit(base, { principals: [], origin: null });
+  }
+
+  async function fileChange(full: string, acl: FolderAcl): Promise<Change | null> {
+    let stat;
+    try {
+      stat = await fs.stat(full);
+    } catch {
+      return null; // vanished between readdir and stat: the prune step handles it
+    }
+    const relPath = rel(full);
+    const ext = path.extname(full).toLowerCase();
+    return {
+      kind: 'upsert',
+      doc: {
+        externalId: relPath,
+        title: path.basename(full, ext),
+        url: pathToFileURL(full).href,
+        path: '/' + relPath,
+        mimeType: MIME_BY_EXT[ext] ?? null,
+        lastModified: stat.mtime,
+        owner: null,
+        size: stat.size,
+        contentVersion: `${Math.trunc(stat.mtimeMs)}:${stat.size}`,
+      },
+      acl: { principals: acl.principals },
+      fetch: async () => ({ bytes: await fs.readFile(full), mimeType: MIME_BY_EXT[ext] ?? null }),
+    };
+  }
+
+  function rel(p: string): string {
+    return path.relative(base, p).split(path.sep).join('/');
+  }
+
+  return {
+    type: 'filesystem',
+    enumeratesEverything: true,
+    async test() {
+      const stat = await fs.stat(base).catch(() => null);
+      if (!stat) throw new Error(`folder ${base} does not exist`);
+      if (!stat.isDirectory()) throw new Error(`${base} is not a folder`);
+      await fs.access(base, fs.constants.R_OK).catch(() => {
+        throw new Error(`folder ${base} is not readable`);
+      });
+    },
+    async *changes(): AsyncIterable<ChangePage> {
+      const warnings: string[] = [];
+      let page: Change[] = [];
+      for await (const change of walk(warnings)) {
+        page.push(change);
+        if (page.length >= PAGE_SIZE) {
+          yield { changes: page, cursor: null, warnings: warnings.splice(0) };
+          page = [];
+        }
+      }
+      yield { changes: page, cursor: new Date().toISOString(), warnings: warnings.splice(0) };
+    },
+  };
+}
+
+export const filesystemConnectorFactory: ConnectorFactory = ({ config }) =>
+  createFilesystemConnector(filesystemConfigSchema.parse(config).path);

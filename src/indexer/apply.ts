@@ -1,0 +1,260 @@
+import type { Change, DocumentMeta, ResolvedAcl } from '../connectors/interface.ts';
+import type { Services } from '../context.ts';
+import { UpstreamError, errorMessage } from '../errors.ts';
+import { UnsupportedContentError, extractText } from '../extract/index.ts';
+import type { DocumentUpsert } from '../metadata/interface.ts';
+import type { DocumentRecord, RunStats, Source } from '../types.ts';
+import type { ChunkPoint } from '../vectorstore/interface.ts';
+import { chunkDocument, embeddingText } from './chunker.ts';
+import { aclHash, chunkIdFor, documentIdFor, sha256 } from './hash.ts';
+import { mapLimit } from './limit.ts';
+
+export const MAX_FILE_BYTES = 50 * 1024 * 1024;
+const FETCH_CONCURRENCY = 4;
+
+type Plan =
+  | { kind: 'none' }
+  | { kind: 'unchanged'; externalId: string }
+  | { kind: 'meta'; doc: DocumentUpsert; aclChanged: boolean; cleanup: boolean }
+  | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[] }[]; isNew: boolean }
+  | { kind: 'record'; doc: DocumentUpsert; outcome: 'failed' | 'skipped'; reason: string }
+  | { kind: 'delete'; existing: DocumentRecord };
+
+export interface PageInput {
+  source: Source;
+  runId: string;
+  changes: Change[];
+  stats: RunStats;
+  warnings: string[];
+}
+
+/**
+ * Applies one page of changes so that re-applying it is harmless: document and chunk ids are
+ * derived from (source, externalId, generation, index), and each step can be repeated.
+ * A retryable upstream error aborts the page (the job retries it; its cursor was not committed).
+ */
+export async function applyPage({ ctx, input }: { ctx: Services; input: PageInput }): Promise<void> {
+  const { source, runId, changes, stats } = input;
+  const plans = await mapLimit(changes, FETCH_CONCURRENCY, (change) => plan(ctx, source, change, input.warnings));
+  await embedPlans(ctx, plans, stats);
+
+  const touched: string[] = [];
+  for (const p of plans) {
+    switch (p.kind) {
+      case 'none':
+        break;
+      case 'unchanged':
+        stats.unchanged++;
+        touched.push(p.externalId);
+        break;
+      case 'meta':
+        // Vectors first: a revocation takes effect even if we crash before the registry catches up,
+        // and search also checks the registry ACL, so the stricter of the two always wins.
+        if (p.aclChanged) await ctx.vectors.setDocumentAcl(p.doc.id!, p.doc.acl);
+        if (p.cleanup) await ctx.vectors.deleteDocument(p.doc.id!, { keepGeneration: p.doc.generation });
+        await ctx.metadata.upsertDocument(p.doc, runId);
+        if (p.aclChanged) stats.aclUpdated++;
+        else stats.unchanged++;
+        break;
+      case 'index':
+        await writeIndexed(ctx, source, p, runId);
+        if (p.isNew) stats.added++;
+        else stats.updated++;
+        break;
+      case 'record': {
+        const existing = await ctx.metadata.getDocument(source.id, p.doc.externalId);
+        if (existing && existing.status === 'indexed' && p.outcome === 'failed') {
+          // Keep serving the last good version; the failure is reported, and retried next run.
+          await ctx.metadata.upsertDocument({ ...existing, error: p.reason, contentVersion: null }, runId);
+        } else {
+          if (existing) await ctx.vectors.deleteDocument(existing.id);
+          await ctx.metadata.upsertDocument(p.doc, runId);
+        }
+        if (p.outcome === 'failed') stats.failed++;
+        else stats.skipped++;
+        pushWarning(input.warnings, `${p.doc.path ?? p.doc.externalId}: ${p.reason}`);
+        break;
+      }
+      case 'delete':
+        await ctx.vectors.deleteDocument(p.existing.id);
+        await ctx.metadata.deleteDocument(p.existing.id);
+        stats.deleted++;
+        break;
+    }
+  }
+  if (touched.length) await ctx.metadata.touchDocuments(source.id, touched, runId);
+}
+
+async function plan(ctx: Services, source: Source, change: Change, warnings: string[]): Promise<Plan> {
+  if (change.kind === 'delete') {
+    const existing = await ctx.metadata.getDocument(source.id, change.externalId);
+    return existing ? { kind: 'delete', existing } : { kind: 'none' };
+  }
+  if (change.kind === 'acl') {
+    const existing = await ctx.metadata.getDocument(source.id, change.externalId);
+    if (!existing) return { kind: 'none' };
+    reportAclProblems(warnings, existing.path ?? existing.externalId, change.acl);
+    const acl = normalizeAcl(change.acl);
+    const hash = aclHash(acl);
+    if (hash === existing.aclHash) return { kind: 'unchanged', externalId: existing.externalId };
+    return { kind: 'meta', doc: { ...existing, acl, aclHash: hash }, aclChanged: true, cleanup: false };
+  }
+
+  const { doc: meta } = change;
+  reportAclProblems(warnings, meta.path ?? meta.externalId, change.acl);
+  const existing = await ctx.metadata.getDocument(source.id, meta.externalId);
+  const acl = normalizeAcl(change.acl);
+  const hash = aclHash(acl);
+  const base = baseRecord(source, meta, acl, hash, existing);
+
+  const sameVersion = existing && meta.contentVersion !== null && existing.contentVersion === meta.contentVersion;
+  if (sameVersion && existing.status !== 'failed') return sameContent(existing, base, false);
+
+  if (meta.size !== undefined && meta.size > MAX_FILE_BYTES) {
+    return { kind: 'record', doc: { ...base, status: 'skipped', error: `larger than ${MAX_FILE_BYTES} bytes` }, outcome: 'skipped', reason: `skipped: larger than ${MAX_FILE_BYTES} bytes` };
+  }
+  let bytes: Buffer;
+  let mimeType: string | null;
+  try {
+    const fetched = await change.fetch();
+    bytes = fetched.bytes;
+    mimeType = fetched.mimeType ?? meta.mimeType;
+  } catch (err) {
+    if (err instanceof UpstreamError && err.retryable) throw err;
+    return failed(base, `download failed: ${errorMessage(err)}`);
+  }
+  const contentHash = sha256(bytes);
+  base.contentHash = contentHash;
+  base.mimeType = mimeType;
+  if (existing && existing.contentHash === contentHash && existing.status !== 'failed') {
+    // Touched but identical (or a half-finished earlier write): no embedding, but clear any
+    // chunk generation that an interrupted run may have left behind.
+    return sameContent(existing, base, existing.contentVersion === null);
+  }
+
+  let extracted;
+  try {
+    extracted = await extractText({ bytes, mimeType, fileName: meta.path ?? meta.externalId });
+  } catch (err) {
+    if (err instanceof UnsupportedContentError) {
+      return { kind: 'record', doc: { ...base, status: 'skipped', error: err.message, chunkCount: 0 }, outcome: 'skipped', reason: `skipped: ${err.message}` };
+    }
+    return failed(base, `cannot extract text: ${errorMessage(err)}`);
+  }
+  const title = extracted.title?.trim() || meta.title;
+  base.title = title;
+  const pieces = await chunkDocument(
+    { text: extracted.text, format: extracted.format, title },
+    { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t) },
+  );
+  const chunks = pieces.map((c) => ({ text: c.text, sectionPath: c.sectionPath, embedText: embeddingText(title, c) }));
+  return { kind: 'index', doc: { ...base, generation: (existing?.generation ?? 0) + 1, chunkCount: chunks.length }, chunks, isNew: !existing || existing.status !== 'indexed' };
+}
+
+function sameContent(existing: DocumentRecord, base: DocumentUpsert, cleanup: boolean): Plan {
+  const aclChanged = base.aclHash !== existing.aclHash;
+  const metaChanged = cleanup || aclChanged || base.title !== existing.title || base.path !== existing.path ||
+    base.url !== existing.url || base.contentVersion !== existing.contentVersion ||
+    base.lastModified.getTime() !== existing.lastModified.getTime() || base.owner !== existing.owner;
+  if (!metaChanged) return { kind: 'unchanged', externalId: existing.externalId };
+  return {
+    kind: 'meta',
+    doc: { ...base, title: existing.title, contentHash: existing.contentHash, generation: existing.generation, chunkCount: existing.chunkCount, status: existing.status, error: existing.error },
+    aclChanged,
+    cleanup,
+  };
+}
+
+function failed(base: DocumentUpsert, reason: string): Plan {
+  return { kind: 'record', doc: { ...base, status: 'failed', error: reason, contentVersion: null, chunkCount: 0 }, outcome: 'failed', reason };
+}
+
+function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: string, existing: DocumentRecord | null): DocumentUpsert {
+  return {
+    id: existing?.id ?? documentIdFor(source.id, meta.externalId),
+    sourceId: source.id,
+    externalId: meta.externalId,
+    title: meta.title,
+    url: meta.url,
+    path: meta.path,
+    mimeType: meta.mimeType,
+    owner: meta.owner,
+    labels: meta.labels ?? [],
+    lastModified: meta.lastModified,
+    contentVersion: meta.contentVersion,
+    contentHash: existing?.contentHash ?? null,
+    aclHash: hash,
+    acl,
+    generation: existing?.generation ?? 0,
+    chunkCount: existing?.chunkCount ?? 0,
+    status: 'indexed',
+    error: null,
+  };
+}
+
+/** Embeds, once per distinct text, every chunk the page needs that the cache does not have. */
+async function embedPlans(ctx: Services, plans: Plan[], stats: RunStats): Promise<void> {
+  const wanted = new Map<string, string>();
+  for (const p of plans) if (p.kind === 'index') for (const c of p.chunks) wanted.set(sha256(c.embedText), c.embedText);
+  if (wanted.size === 0) return;
+  const model = ctx.embedder.modelId;
+  const cached = await ctx.metadata.getEmbeddings(model, [...wanted.keys()]);
+  const missing = [...wanted].filter(([h]) => !cached.has(h));
+  const batch = ctx.config.EMBEDDING_BATCH_SIZE;
+  for (let i = 0; i < missing.length; i += batch) {
+    const slice = missing.slice(i, i + batch);
+    const vectors = await ctx.embedder.embed(slice.map(([, t]) => t));
+    const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]! }));
+    await ctx.metadata.putEmbeddings(model, entries);
+    for (const e of entries) cached.set(e.textHash, e.vector);
+    stats.chunksEmbedded += slice.length;
+  }
+  for (const p of plans) {
+    if (p.kind !== 'index') continue;
+    (p as IndexPlanWithVectors).vectors = p.chunks.map((c) => cached.get(sha256(c.embedText))!);
+  }
+}
+
+type IndexPlanWithVectors = Extract<Plan, { kind: 'index' }> & { vectors?: number[][] };
+
+/**
+ * New generation first, then the registry switch (search only shows the registry's generation),
+ * then the old generation is removed. contentVersion is written last, so a crash before the end
+ * makes the next run fetch the document again and finish the clean-up.
+ */
+async function writeIndexed(ctx: Services, source: Source, p: IndexPlanWithVectors, runId: string): Promise<void> {
+  const doc = p.doc;
+  const id = doc.id!;
+  const points: ChunkPoint[] = p.chunks.map((c, i) => ({
+    id: chunkIdFor(id, doc.generation, i),
+    vector: p.vectors![i]!,
+    documentId: id,
+    sourceId: source.id,
+    sourceType: source.type,
+    generation: doc.generation,
+    chunkIndex: i,
+    title: doc.title,
+    url: doc.url,
+    sectionPath: c.sectionPath,
+    text: c.text,
+    lastModified: doc.lastModified.getTime(),
+    acl: doc.acl,
+  }));
+  if (points.length) await ctx.vectors.upsert(points);
+  await ctx.metadata.upsertDocument({ ...doc, contentVersion: null }, runId);
+  await ctx.vectors.deleteDocument(id, { keepGeneration: doc.generation });
+  if (doc.contentVersion !== null) await ctx.metadata.upsertDocument(doc, runId);
+}
+
+function normalizeAcl(acl: ResolvedAcl): string[] {
+  return [...new Set(acl.principals)].sort();
+}
+
+function reportAclProblems(warnings: string[], where: string, acl: ResolvedAcl) {
+  for (const problem of acl.problems ?? []) pushWarning(warnings, `${where}: ${problem}`);
+}
+
+const MAX_WARNINGS = 500;
+export function pushWarning(warnings: string[], w: string) {
+  if (warnings.length < MAX_WARNINGS && !warnings.includes(w)) warnings.push(w);
+}
