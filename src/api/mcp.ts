@@ -1,0 +1,48 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type { Context } from 'hono';
+import { z } from 'zod';
+import type { AppEnv } from './app.ts';
+import { runSearch, searchBodySchema } from './routes/search.ts';
+
+/**
+ * MCP over streamable HTTP, stateless: every request gets its own server bound to the caller's
+ * context, so the tool can never run with another request's identity.
+ */
+export async function handleMcp(c: Context<AppEnv>): Promise<Response> {
+  const ctx = c.get('ctx');
+  const agentKey = c.req.header('x-agent-key');
+  const server = new McpServer({ name: 'clearance', version: '0.1.0' });
+  server.registerTool(
+    'search',
+    {
+      title: 'Search permitted documents',
+      description: 'Semantic search over the organisation\'s documents that the current user may read. Returns matching passages with title, URL, freshness and score.',
+      inputSchema: {
+        query: z.string().min(1).describe('What to look for, in natural language'),
+        topK: z.number().int().min(1).max(100).optional().describe('How many passages to return (default 10)'),
+        sourceIds: z.array(z.string()).optional().describe('Restrict to these source ids'),
+        freshOnly: z.boolean().optional().describe('Leave out documents past their review date'),
+      },
+    },
+    async (args) => {
+      const body = searchBodySchema.parse({
+        query: args.query,
+        topK: args.topK ?? 10,
+        filter: args.sourceIds || args.freshOnly ? { sourceIds: args.sourceIds, freshOnly: args.freshOnly } : undefined,
+      });
+      const results = await runSearch(ctx, body, agentKey);
+      return {
+        content: [{ type: 'text' as const, text: JSON.stringify({ results }, null, 2) }],
+        structuredContent: { results },
+      };
+    },
+  );
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await server.connect(transport);
+  try {
+    return await transport.handleRequest(c.req.raw);
+  } finally {
+    void server.close();
+  }
+}

@@ -1,0 +1,101 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { notFound } from '../../errors.ts';
+import { requireAdmin } from '../../identity/index.ts';
+import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import type { Run } from '../../types.ts';
+import { jsonBody, type AppEnv } from '../app.ts';
+
+const uuid = z.uuid();
+const syncSchema = z.object({ mode: z.enum(['incremental', 'full']).optional() }).strict();
+const auditQuery = z.object({
+  user: z.string().optional(),
+  agent: z.string().optional(),
+  from: z.iso.datetime({ offset: true }).optional(),
+  to: z.iso.datetime({ offset: true }).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).optional(),
+});
+const agentSchema = z.object({ name: z.string().trim().min(1).max(200), sourceIds: z.array(z.uuid()).max(1000) }).strict();
+
+export function publicRun(r: Run) {
+  const { warnings, ...rest } = r;
+  return { runId: r.id, ...rest, warnings };
+}
+
+export function adminRoutes() {
+  const r = new Hono<AppEnv>();
+  // Every route here is admin-only; ids that are not UUIDs are simply "not found".
+  r.use('/sources/*', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  r.use('/sources', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  r.use('/runs/*', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  r.use('/audit', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  r.use('/agents', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+
+  const sourceOr404 = async (ctx: AppEnv['Variables']['ctx'], id: string) => {
+    const s = uuid.safeParse(id).success ? await ctx.metadata.getSource(id) : null;
+    if (!s) throw notFound('Source');
+    return s;
+  };
+
+  r.post('/sources', async (c) => {
+    const input = createSourceSchema.parse(await jsonBody(c));
+    const source = await createSource({ ctx: c.get('ctx'), input });
+    return c.json(publicSource(source), 201);
+  });
+  r.get('/sources', async (c) => {
+    const sources = await c.get('ctx').metadata.listSources();
+    return c.json({ sources: sources.map(publicSource) });
+  });
+  r.get('/sources/:id', async (c) => c.json(publicSource(await sourceOr404(c.get('ctx'), c.req.param('id')))));
+  r.patch('/sources/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    const patch = patchSourceSchema.parse(await jsonBody(c));
+    return c.json(publicSource(await updateSource({ ctx, input: { id: source.id, patch } })));
+  });
+  r.delete('/sources/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    await deleteSource({ ctx, input: { id: source.id } });
+    return c.body(null, 204);
+  });
+  r.post('/sources/:id/sync', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    const raw = c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : await jsonBody(c);
+    const { mode } = syncSchema.parse(raw ?? {});
+    const { runId, deduplicated } = await ctx.jobs.enqueueSync(source.id, mode);
+    return c.json({ runId, deduplicated }, 202);
+  });
+  r.get('/sources/:id/runs', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    return c.json({ runs: (await ctx.metadata.listRuns(source.id, 50)).map(publicRun) });
+  });
+  r.get('/runs/:runId', async (c) => {
+    const id = c.req.param('runId');
+    const run = uuid.safeParse(id).success ? await c.get('ctx').metadata.getRun(id) : null;
+    if (!run) throw notFound('Run');
+    return c.json(publicRun(run));
+  });
+  r.get('/audit', async (c) => {
+    const q = auditQuery.parse(c.req.query());
+    const records = await c.get('ctx').metadata.searchAudit({
+      user: q.user?.toLowerCase(), agent: q.agent, limit: q.limit,
+      from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,
+    });
+    return c.json({ records });
+  });
+  r.post('/agents', async (c) => {
+    const input = agentSchema.parse(await jsonBody(c));
+    // The key is shown once; only its hash is stored.
+    const key = `clr_${randomBytes(24).toString('base64url')}`;
+    const agent = await c.get('ctx').metadata.createAgent(input.name, hashAgentKey(key), input.sourceIds);
+    return c.json({ ...agent, key }, 201);
+  });
+  r.get('/agents', async (c) => c.json({ agents: await c.get('ctx').metadata.listAgents() }));
+  return r;
+}
+
+export const hashAgentKey = (key: string) => createHash('sha256').update(key).digest('hex');

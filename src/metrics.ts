@@ -1,0 +1,32 @@
+import client from 'prom-client';
+
+/** One registry per process; /metrics renders it. */
+export const registry = new client.Registry();
+client.collectDefaultMetrics({ register: registry });
+
+export const metrics = {
+  httpDuration: new client.Histogram({
+    name: 'clearance_http_request_duration_seconds',
+    help: 'HTTP request duration',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  }),
+  searchResults: new client.Histogram({
+    name: 'clearance_search_results',
+    help: 'Results returned per search',
+    buckets: [0, 1, 3, 5, 10, 20, 50, 100],
+    registers: [registry],
+  }),
+  syncRuns: new client.Counter({
+    name: 'clearance_sync_runs_total',
+    help: 'Finished sync runs',
+    labelNames: ['status'],
+    registers: [registry],
+  }),
+  chunksEmbedded: new client.Counter({
+    name: 'clearance_chunks_embedded_total',
+    help: 'Chunks sent to the embedder',
+    registers: [registry],
+  }),
+};
