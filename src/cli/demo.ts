@@ -1,0 +1,142 @@
+import { existsSync } from 'node:fs';
+import { cp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { serve as serveHttp } from '@hono/node-server';
+import { randomBytes } from 'node:crypto';
+import { createApp } from '../api/app.ts';
+import { loadConfig } from '../config.ts';
+import { createAuthenticator, mintDevToken } from '../identity/index.ts';
+import { closeServices, createServices } from '../services.ts';
+import { printRun, waitForRun } from './sources.ts';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SAMPLE = path.join(repoRoot, 'examples/acme');
+const SOURCE_NAME = 'Acme shared drive (sample)';
+export const DEMO_QUERY = 'How do I get an expense over $5,000 approved?';
+export const DEMO_USERS = [
+  { email: 'alice@acme.test', groups: ['engineering'] },
+  { email: 'bob@acme.test', groups: ['finance'] },
+];
+
+/** The shared offline model next to a checkout on our build machines; real users download one. */
+function findLocalModel(): string | undefined {
+  const candidates = [path.resolve(repoRoot, '../shared/models/universal-sentence-encoder-lite')];
+  return candidates.find((p) => existsSync(path.join(p, 'onnx/model.onnx')));
+}
+
+/**
+ * `npm run demo`: embedded stores in ./data/demo, the sample corpus registered as a filesystem
+ * source and synced, one question answered for two people who may read different things.
+ */
+export async function demo(opts: { serve: boolean }) {
+  const env = { ...process.env };
+  env.CLEARANCE_DATA_DIR ??= path.join(repoRoot, 'data/demo');
+  env.AUTH_MODE = 'dev'; // explicit: the demo mints its own tokens
+  env.ADMIN_TOKEN ??= `demo-admin-${randomBytes(12).toString('hex')}`;
+  env.COMPLIANCE_GROUP ??= 'compliance';
+  if (!env.LOCAL_MODEL_PATH && !env.EMBEDDING_MODEL && env.EMBEDDING_PROVIDER !== 'openai') {
+    const local = findLocalModel();
+    if (local) {
+      env.LOCAL_MODEL_PATH = local;
+      console.log(`Using the local embedding model at ${path.relative(process.cwd(), local)} (set EMBEDDING_MODEL to download another).`);
+    }
+  }
+  const config = loadConfig(env);
+  const corpus = path.join(config.dataDir, 'corpus');
+  await prepareCorpus(corpus);
+
+  console.log('Starting Clearance on embedded stores (PGlite, LanceDB, in-process jobs)…');
+  const services = await createServices(config);
+  await services.jobs.startWorkers();
+  const app = createApp(services, createAuthenticator(config));
+  const admin = { authorization: `Bearer ${config.ADMIN_TOKEN}`, 'content-type': 'application/json' };
+  const get = async (p: string) => (await app.request(p, { headers: admin })).json();
+
+  let source = ((await get('/v1/sources')).sources as { id: string; name: string }[]).find((s) => s.name === SOURCE_NAME);
+  if (!source) {
+    const res = await app.request('/v1/sources', {
+      method: 'POST', headers: admin,
+      body: JSON.stringify({
+        name: SOURCE_NAME, type: 'filesystem', config: { path: corpus },
+        freshness: { maxAgeDays: 365, rules: [
+          { match: { pathGlob: 'handbook/**' }, maxAgeDays: 365 },
+          { match: { pathGlob: '**/runbooks/**' }, maxAgeDays: 180 },
+          { match: { titleRegex: 'archive|minutes' }, maxAgeDays: null },
+        ] },
+      }),
+    });
+    source = await res.json();
+    if (res.status !== 201) throw new Error(`could not register the sample corpus: ${JSON.stringify(source)}`);
+  }
+  const total = await countFiles(corpus);
+  const { runId } = await (await app.request(`/v1/sources/${source!.id}/sync`, { method: 'POST', headers: admin, body: '{}' })).json();
+  const run = await waitForRun(get, runId, total);
+  printRun(run);
+
+  console.log(`\nThe same question, asked for two people:  "${DEMO_QUERY}"\n`);
+  for (const user of DEMO_USERS) {
+    const token = await mintDevToken({ ...user, dataDir: config.dataDir, expiresIn: '12h' });
+    const res = await app.request('/v1/search', {
+      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ query: DEMO_QUERY, topK: 5 }),
+    });
+    const { results } = await res.json();
+    console.log(`${user.email} (groups: ${user.groups.join(', ')}) sees:`);
+    const seen = new Set<string>();
+    for (const r of results) {
+      const key = `${r.documentId}`;
+      const first = !seen.has(key);
+      seen.add(key);
+      const where = decodeURIComponent(r.url.replace(/^file:\/\//, '')).replace(corpus + '/', '');
+      console.log(`  ${r.score.toFixed(3)}  ${first ? '' : '  '}${r.title}  [${where}]${r.sectionPath?.length ? ' › ' + r.sectionPath.join(' › ') : ''}${r.freshness.status === 'stale' ? `  (stale: ${r.freshness.ageDays} days old)` : ''}`);
+    }
+    console.log();
+  }
+
+  if (!opts.serve) {
+    await closeServices(services);
+    return;
+  }
+  const server = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST });
+  const alice = await mintDevToken({ ...DEMO_USERS[0]!, dataDir: config.dataDir, expiresIn: '12h' });
+  console.log(`Serving on http://localhost:${config.PORT}  (web console at /, Ctrl-C to stop)`);
+  console.log(`  admin token:  ${config.ADMIN_TOKEN}`);
+  console.log(`  try:  curl -s localhost:${config.PORT}/v1/search -H "authorization: Bearer ${alice}" -H 'content-type: application/json' -d '{"query":"production incident"}'`);
+  console.log(`  edit ACL files under ${path.relative(process.cwd(), corpus)}/ and sync again to see permissions change.`);
+  const stop = async () => { server.close(); await closeServices(services); process.exit(0); };
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
+}
+
+/**
+ * Copies the sample into the data dir (so people can edit it) and back-dates files that carry a
+ * `reviewed: YYYY-MM-DD` line, because git does not keep modification times.
+ */
+async function prepareCorpus(dest: string) {
+  if (existsSync(dest)) return;
+  await rm(dest, { recursive: true, force: true });
+  await cp(SAMPLE, dest, { recursive: true, filter: (src) => path.basename(src) !== 'README.md' || path.dirname(src) !== SAMPLE });
+  for (const file of await walk(dest)) {
+    if (!/\.(md|txt|html)$/.test(file)) continue;
+    const m = /^reviewed:\s*(\d{4}-\d{2}-\d{2})\s*$/m.exec(await readFile(file, 'utf8'));
+    if (m) {
+      const when = new Date(`${m[1]}T09:00:00Z`);
+      await utimes(file, when, when);
+    }
+  }
+}
+
+async function walk(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...(await walk(p)));
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+async function countFiles(dir: string) {
+  return (await walk(dir)).filter((f) => !path.basename(f).startsWith('.') && (stat(f), true)).length;
+}

@@ -1,0 +1,80 @@
+import { Command } from 'commander';
+import { ConfigError, loadConfig } from '../config.ts';
+import { errorMessage } from '../errors.ts';
+
+/** Entry point of `npx clearance`. Configuration errors end in one line, never a stack trace. */
+export async function main(argv: string[]) {
+  const program = new Command('clearance').description('Permission-aware RAG ingestion and retrieval').showHelpAfterError();
+
+  program.command('serve').description('API and workers in one process (what `npm start` runs)')
+    .action(() => run(async () => (await import('./serve.ts')).serve({ api: true, workers: true })));
+  program.command('api').description('the HTTP API alone (workers run elsewhere, on REDIS_URL)')
+    .action(() => run(async () => (await import('./serve.ts')).serve({ api: true, workers: false })));
+  program.command('worker').description('sync and freshness workers alone')
+    .action(() => run(async () => (await import('./serve.ts')).serve({ api: false, workers: true })));
+  program.command('demo').description('sample corpus, two users, one query; then keeps serving')
+    .option('--no-serve', 'exit after printing the answers')
+    .action((o) => run(async () => (await import('./demo.ts')).demo({ serve: o.serve })));
+
+  const sources = program.command('sources').description('manage sources through a running service (CLEARANCE_URL, ADMIN_TOKEN)');
+  const remote = (c: Command) => c.option('--url <url>', 'service URL', process.env.CLEARANCE_URL ?? `http://localhost:${process.env.PORT ?? 8787}`)
+    .option('--token <token>', 'admin bearer token', process.env.ADMIN_TOKEN);
+  remote(sources.command('add').description('add a source'))
+    .requiredOption('--name <name>').requiredOption('--type <type>', 'filesystem | sharepoint | google_drive | confluence')
+    .option('--config <json>', 'connector config as JSON', '{}')
+    .option('--path <path>', 'shorthand for filesystem: --config {"path": …}')
+    .option('--credentials <json>', 'credentials as JSON')
+    .option('--interval <seconds>', 'sync schedule')
+    .action((o) => run(async () => (await import('./sources.ts')).add(o)));
+  remote(sources.command('list').description('list sources')).action((o) => run(async () => (await import('./sources.ts')).list(o)));
+  remote(sources.command('sync').description('sync a source').argument('<id>')
+    .option('--full', 'full enumeration instead of incremental').option('--wait', 'wait for the run and show progress'))
+    .action((id, o) => run(async () => (await import('./sources.ts')).sync(id, o)));
+  remote(sources.command('remove').description('remove a source and everything indexed from it').argument('<id>'))
+    .action((id, o) => run(async () => (await import('./sources.ts')).remove(id, o)));
+
+  program.command('token').description('mint a dev token (AUTH_MODE=dev only)')
+    .requiredOption('--email <email>').option('--groups <list>', 'comma-separated IdP groups', '')
+    .option('--expires <duration>', 'lifetime, e.g. 8h', '8h').option('--admin', 'admin role').option('--compliance', 'compliance role')
+    .action((o) => run(async () => {
+      const config = loadConfig();
+      const { mintDevToken } = await import('../identity/dev.ts');
+      if (config.AUTH_MODE !== 'dev') throw new Error('dev tokens are only accepted with AUTH_MODE=dev; set it explicitly for local use');
+      const groups = o.groups ? String(o.groups).split(',').map((g: string) => g.trim()).filter(Boolean) : [];
+      const token = await mintDevToken({ email: o.email, groups, admin: o.admin, compliance: o.compliance, expiresIn: o.expires, dataDir: config.dataDir });
+      process.stdout.write(token + '\n');
+    }));
+
+  const bench = program.command('bench').description('benchmarks that print figures');
+  bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate')
+    .option('--docs <n>', 'documents to generate', '300')
+    .action((o) => run(async () => (await import('../bench/ingest.ts')).benchIngest({ docs: Number(o.docs) })));
+  bench.command('search').description('search latency p50/p95 with and without the ACL filter')
+    .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
+    .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) })));
+  bench.command('delta').description('1% content change and 1% ACL change vs a full sync')
+    .option('--docs <n>', 'documents in the corpus', '5000')
+    .action((o) => run(async () => (await import('../bench/delta.ts')).benchDelta({ docs: Number(o.docs) })));
+  bench.command('freshness').description('policy evaluation rate')
+    .option('--docs <n>', 'documents', '100000')
+    .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));
+  bench.command('quality').description('retrieval quality on a BEIR dataset folder')
+    .requiredOption('--dataset <dir>').option('--limit <n>', 'documents to index (0 = all)', '0')
+    .action((o) => run(async () => (await import('../bench/quality.ts')).benchQuality({ dataset: o.dataset, limit: Number(o.limit) })));
+
+  await program.parseAsync(argv);
+}
+
+async function run(fn: () => Promise<unknown>) {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`clearance: ${err.message}\n`);
+      process.exit(78); // EX_CONFIG
+    }
+    process.stderr.write(`clearance: ${errorMessage(err)}\n`);
+    if (process.env.CLEARANCE_DEBUG) console.error(err);
+    process.exit(1);
+  }
+}

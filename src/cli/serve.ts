@@ -1,0 +1,37 @@
+import { serve as serveHttp } from '@hono/node-server';
+import { createApp } from '../api/app.ts';
+import { loadConfig } from '../config.ts';
+import { createAuthenticator } from '../identity/index.ts';
+import { closeServices, createServices } from '../services.ts';
+
+export async function serve(opts: { api: boolean; workers: boolean }) {
+  const config = loadConfig();
+  const services = await createServices(config);
+  const { log } = services;
+  if (opts.api && !opts.workers && services.jobs.kind === 'in-process') {
+    log.warn('REDIS_URL is not set: this API process runs the sync jobs itself');
+    opts.workers = true;
+  }
+  if (opts.workers) await services.jobs.startWorkers();
+  let server: ReturnType<typeof serveHttp> | undefined;
+  if (opts.api) {
+    const app = createApp(services, createAuthenticator(config));
+    server = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
+      log.info({ port: info.port, jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.driver.kind, model: services.embedder.modelId }, 'Clearance is listening');
+    });
+  } else {
+    log.info({ jobs: services.jobs.kind }, 'Clearance worker started');
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down: finishing the current page of each running sync');
+    server?.close();
+    await closeServices(services);
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+  return services;
+}
