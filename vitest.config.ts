@@ -8,6 +8,6 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: more workers only contend for the embedding model and the databases.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

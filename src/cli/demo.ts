@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
+import { cp, readdir, readFile, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve as serveHttp } from '@hono/node-server';
@@ -138,5 +138,5 @@ async function walk(dir: string): Promise<string[]> {
 }
 
 async function countFiles(dir: string) {
-  return (await walk(dir)).filter((f) => !path.basename(f).startsWith('.') && (stat(f), true)).length;
+  return (await walk(dir)).filter((f) => !path.basename(f).startsWith('.')).length;
 }
