@@ -1,0 +1,18 @@
+import path from 'node:path';
+import type { Config } from '../config.ts';
+import type { VectorStore } from './interface.ts';
+import { LanceDbVectorStore } from './lancedb.ts';
+import { QdrantVectorStore } from './qdrant.ts';
+
+export type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
+export { LanceDbVectorStore } from './lancedb.ts';
+export { QdrantVectorStore } from './qdrant.ts';
+export { MemoryVectorStore } from './memory.ts';
+
+/** Qdrant when QDRANT_URL is set, otherwise the embedded LanceDB table in the data dir. Call `init(dimension)` next. */
+export function createVectorStore(config: Config): VectorStore {
+  if (config.QDRANT_URL) {
+    return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection: config.QDRANT_COLLECTION });
+  }
+  return new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb') });
+}

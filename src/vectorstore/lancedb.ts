@@ -1,0 +1,229 @@
+import fs from 'node:fs/promises';
+import * as lancedb from '@lancedb/lancedb';
+import * as arrow from 'apache-arrow';
+import type { Principal } from '../types.ts';
+import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
+import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint } from './points.ts';
+
+/** A SQL string literal for LanceDB's DataFusion filter parser, which knows no backslash escapes. */
+export function sqlString(value: string): string {
+  if (typeof value !== 'string') throw new TypeError('SQL literal must be a string');
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+const sqlList = (values: string[]) => values.map(sqlString).join(', ');
+
+/**
+ * The WHERE clause of a permission-filtered search. Exported so tests can inspect it; the
+ * adapter applies it as a prefilter, so `limit` counts only chunks the caller may see.
+ */
+export function lanceSearchPredicate(f: { principals: string[]; sourceIds?: string[]; modifiedAfter?: number }): string {
+  if (f.principals.length === 0) throw new Error('refusing to build a search predicate without principals');
+  const parts = [`array_has_any(acl, [${sqlList(f.principals)}])`];
+  if (f.sourceIds) {
+    if (f.sourceIds.length === 0) throw new Error('refusing to build a search predicate for no sources');
+    parts.push(`sourceId IN (${sqlList(f.sourceIds)})`);
+  }
+  if (f.modifiedAfter !== undefined) {
+    if (!Number.isFinite(f.modifiedAfter)) {
+      // +Infinity keeps nothing, -Infinity keeps everything; neither is a valid SQL number literal.
+      parts.push(f.modifiedAfter > 0 ? 'false' : 'true');
+    } else {
+      parts.push(`lastModified >= ${f.modifiedAfter}`);
+    }
+  }
+  return parts.map((p) => `(${p})`).join(' AND ');
+}
+
+function tableSchema(dimension: number): arrow.Schema {
+  const strList = () => new arrow.List(new arrow.Field('item', new arrow.Utf8(), true));
+  return new arrow.Schema([
+    new arrow.Field('id', new arrow.Utf8(), false),
+    new arrow.Field('vector', new arrow.FixedSizeList(dimension, new arrow.Field('item', new arrow.Float32(), true)), false),
+    new arrow.Field('documentId', new arrow.Utf8(), false),
+    new arrow.Field('sourceId', new arrow.Utf8(), false),
+    new arrow.Field('sourceType', new arrow.Utf8(), false),
+    // Float64 rather than Int64 so JS numbers round-trip without BigInt; exact up to 2^53.
+    new arrow.Field('generation', new arrow.Float64(), false),
+    new arrow.Field('chunkIndex', new arrow.Int32(), false),
+    new arrow.Field('title', new arrow.Utf8(), false),
+    new arrow.Field('url', new arrow.Utf8(), true),
+    new arrow.Field('sectionPath', strList(), false),
+    new arrow.Field('text', new arrow.Utf8(), false),
+    new arrow.Field('lastModified', new arrow.Float64(), false),
+    new arrow.Field('acl', strList(), false),
+  ]);
+}
+
+const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'sourceType', 'generation', 'chunkIndex', 'title', 'url', 'sectionPath', 'text', 'lastModified', 'acl'];
+
+// Arrow list cells arrive as arrow Vectors; copy them out so callers get plain arrays.
+const toStrings = (v: unknown): string[] => (v == null ? [] : Array.from(v as Iterable<string>, String));
+
+function rowToHit(row: Record<string, unknown>): VectorHit {
+  const distance = Number(row._distance);
+  return {
+    point: {
+      id: String(row.id),
+      documentId: String(row.documentId),
+      sourceId: String(row.sourceId),
+      sourceType: String(row.sourceType),
+      generation: Number(row.generation),
+      chunkIndex: Number(row.chunkIndex),
+      title: String(row.title),
+      url: row.url == null ? null : String(row.url),
+      sectionPath: toStrings(row.sectionPath),
+      text: String(row.text),
+      lastModified: Number(row.lastModified),
+      acl: toStrings(row.acl),
+    },
+    score: 1 - distance,
+  };
+}
+
+// LanceDB may hand back schema objects from its own copy of apache-arrow, so no instanceof here.
+function vectorDimension(schema: { fields: { name: string; type: unknown }[] }): number | undefined {
+  const type = schema.fields.find((f) => f.name === 'vector')?.type as { typeId?: number; listSize?: number } | undefined;
+  return type?.typeId === arrow.Type.FixedSizeList ? type.listSize : undefined;
+}
+
+export interface LanceDbOptions {
+  dir: string;
+  table?: string;
+  /** Compact fragments and prune old versions after this many writes (each write adds a fragment). */
+  optimizeEvery?: number;
+}
+
+/** Embedded vector store: one LanceDB table in a local directory, cosine distance, exact (flat) search. */
+export class LanceDbVectorStore implements VectorStore {
+  readonly kind = 'lancedb';
+  private readonly dir: string;
+  private readonly tableName: string;
+  private readonly optimizeEvery: number;
+  private conn: lancedb.Connection | undefined;
+  private table: lancedb.Table | undefined;
+  private dimension: number | undefined;
+  private writesSinceOptimize = 0;
+  /** LanceDB commits optimistically; concurrent writers on one table conflict, so this process queues its writes. */
+  private writeQueue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: LanceDbOptions) {
+    this.dir = opts.dir;
+    this.tableName = opts.table ?? 'chunks';
+    this.optimizeEvery = opts.optimizeEvery ?? 200;
+  }
+
+  async init(dimension: number): Promise<void> {
+    if (!Number.isSafeInteger(dimension) || dimension <= 0) throw new RangeError(`Invalid vector dimension ${dimension}`);
+    if (this.table) {
+      if (this.dimension !== dimension) throw this.dimensionError(this.dimension, dimension);
+      return;
+    }
+    await fs.mkdir(this.dir, { recursive: true });
+    // Interval 0: every read sees writes made by other processes (API and worker may be separate),
+    // so a revoked permission is honoured as soon as the worker commits it.
+    const conn = await lancedb.connect(this.dir, { readConsistencyInterval: 0 });
+    const names = await conn.tableNames();
+    const table = names.includes(this.tableName)
+      ? await conn.openTable(this.tableName)
+      : await conn.createEmptyTable(this.tableName, tableSchema(dimension), { mode: 'create', existOk: true });
+    const existing = vectorDimension(await table.schema());
+    if (existing !== dimension) {
+      table.close();
+      conn.close();
+      throw this.dimensionError(existing, dimension);
+    }
+    this.conn = conn;
+    this.table = table;
+    this.dimension = dimension;
+  }
+
+  private dimensionError(existing: number | undefined, wanted: number): Error {
+    return new Error(`LanceDB table "${this.tableName}" in ${this.dir} holds vectors of size ${existing ?? 'unknown'}, ` +
+      `but the embedder produces ${wanted}; point CLEARANCE_DATA_DIR elsewhere or remove the table to re-index`);
+  }
+
+  private requireTable(): lancedb.Table {
+    if (!this.table) throw new Error('LanceDbVectorStore not initialised: call init(dimension) first');
+    return this.table;
+  }
+
+  private write<T>(fn: (table: lancedb.Table) => Promise<T>): Promise<T> {
+    const table = this.requireTable();
+    const run = this.writeQueue.then(async () => {
+      const result = await fn(table);
+      if (++this.writesSinceOptimize >= this.optimizeEvery) {
+        this.writesSinceOptimize = 0;
+        // Readers only hold a version for one query, so versions older than a few minutes are garbage.
+        // Compaction is housekeeping: its failure must not fail the write that happened to trigger it.
+        await table.optimize({ cleanupOlderThan: new Date(Date.now() - 5 * 60_000) }).catch(() => undefined);
+      }
+      return result;
+    });
+    this.writeQueue = run.catch(() => undefined);
+    return run;
+  }
+
+  async upsert(points: ChunkPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension)));
+    await this.write((t) => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows as unknown as Record<string, unknown>[]));
+  }
+
+  async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
+    let predicate = `documentId = ${sqlString(documentId)}`;
+    const keep = opts?.keepGeneration;
+    if (keep !== undefined) {
+      if (!Number.isSafeInteger(keep)) throw new TypeError('keepGeneration must be an integer');
+      predicate += ` AND generation <> ${keep}`;
+    }
+    await this.write((t) => t.delete(predicate));
+  }
+
+  async deleteSource(sourceId: string): Promise<void> {
+    await this.write((t) => t.delete(`sourceId = ${sqlString(sourceId)}`));
+  }
+
+  async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
+    assertStrings(acl, 'acl');
+    // `[]` alone has no element type and fails to plan; an explicit cast gives the column's type.
+    const value = acl.length ? `make_array(${sqlList(acl)})` : `arrow_cast([], 'List(Utf8)')`;
+    await this.write((t) => t.update({ where: `documentId = ${sqlString(documentId)}`, valuesSql: { acl: value } }));
+  }
+
+  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+    const table = this.requireTable();
+    assertVector(vector, this.dimension, 'query vector');
+    const f = normalizeFilter(filter, topK);
+    if (!f) return [];
+    const rows = await table
+      .vectorSearch(vector)
+      .distanceType('cosine')
+      .where(lanceSearchPredicate(f))
+      // Exact search: with an ANN index a filtered query could miss visible chunks.
+      .bypassVectorIndex()
+      .select([...RESULT_COLUMNS, '_distance'])
+      .limit(f.limit)
+      .toArray();
+    return (rows as Record<string, unknown>[]).map(rowToHit);
+  }
+
+  async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
+    const parts: string[] = [];
+    if (filter?.sourceId !== undefined) parts.push(`sourceId = ${sqlString(filter.sourceId)}`);
+    if (filter?.documentId !== undefined) parts.push(`documentId = ${sqlString(filter.documentId)}`);
+    return this.requireTable().countRows(parts.length ? parts.join(' AND ') : undefined);
+  }
+
+  async ping(): Promise<void> {
+    await this.requireTable().countRows();
+  }
+
+  async close(): Promise<void> {
+    await this.writeQueue;
+    this.table?.close();
+    this.conn?.close();
+    this.table = undefined;
+    this.conn = undefined;
+  }
+}

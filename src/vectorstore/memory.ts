@@ -1,0 +1,82 @@
+import type { Principal } from '../types.ts';
+import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
+import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint, withoutVector } from './points.ts';
+
+function cosine(a: number[], b: number[]): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    dot += a[i]! * b[i]!;
+    na += a[i]! * a[i]!;
+    nb += b[i]! * b[i]!;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+}
+
+/** Brute-force in-process store with the same filter semantics as the real adapters; for tests. */
+export class MemoryVectorStore implements VectorStore {
+  readonly kind = 'memory';
+  private dimension: number | undefined;
+  private readonly points = new Map<string, ChunkPoint>();
+
+  async init(dimension: number): Promise<void> {
+    if (!Number.isSafeInteger(dimension) || dimension <= 0) throw new RangeError(`Invalid vector dimension ${dimension}`);
+    if (this.dimension !== undefined && this.dimension !== dimension) {
+      throw new Error(`Vector store holds vectors of size ${this.dimension}, not ${dimension}`);
+    }
+    this.dimension = dimension;
+  }
+
+  async upsert(points: ChunkPoint[]): Promise<void> {
+    const prepared = dedupeById(points.map((p) => preparePoint(p, this.dimension)));
+    for (const p of prepared) this.points.set(p.id, p);
+  }
+
+  async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
+    const keep = opts?.keepGeneration;
+    for (const [id, p] of this.points) {
+      if (p.documentId === documentId && (keep === undefined || p.generation !== keep)) this.points.delete(id);
+    }
+  }
+
+  async deleteSource(sourceId: string): Promise<void> {
+    for (const [id, p] of this.points) if (p.sourceId === sourceId) this.points.delete(id);
+  }
+
+  async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
+    assertStrings(acl, 'acl');
+    for (const p of this.points.values()) if (p.documentId === documentId) p.acl = [...acl];
+  }
+
+  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+    assertVector(vector, this.dimension, 'query vector');
+    const f = normalizeFilter(filter, topK);
+    if (!f) return [];
+    const principals = new Set(f.principals);
+    const sources = f.sourceIds ? new Set(f.sourceIds) : undefined;
+    const hits: VectorHit[] = [];
+    for (const p of this.points.values()) {
+      if (!p.acl.some((a) => principals.has(a))) continue;
+      if (sources && !sources.has(p.sourceId)) continue;
+      if (f.modifiedAfter !== undefined && !(p.lastModified >= f.modifiedAfter)) continue;
+      hits.push({ point: withoutVector(p), score: cosine(vector, p.vector) });
+    }
+    hits.sort((a, b) => b.score - a.score);
+    return hits.slice(0, f.limit);
+  }
+
+  async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
+    let n = 0;
+    for (const p of this.points.values()) {
+      if (filter?.sourceId !== undefined && p.sourceId !== filter.sourceId) continue;
+      if (filter?.documentId !== undefined && p.documentId !== filter.documentId) continue;
+      n++;
+    }
+    return n;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {}
+}

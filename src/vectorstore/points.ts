@@ -1,0 +1,91 @@
+import type { ChunkPoint, VectorFilter, VectorHit } from './interface.ts';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * Qdrant accepts only UUIDs (and answers with them lower-cased), so every adapter enforces the same
+ * rule: a caller that passes tests against the in-memory or LanceDB store cannot fail in production.
+ */
+export function normalizePointId(id: string): string {
+  if (typeof id !== 'string' || !UUID_RE.test(id)) throw new TypeError(`Point id must be a UUID, got ${JSON.stringify(id)}`);
+  return id.toLowerCase();
+}
+
+export function assertVector(vector: number[], dimension: number | undefined, what = 'vector'): void {
+  if (dimension === undefined) throw new Error('Vector store not initialised: call init(dimension) first');
+  if (!Array.isArray(vector) || vector.length !== dimension) {
+    throw new RangeError(`${what} has ${Array.isArray(vector) ? vector.length : 'no'} dimensions, the store expects ${dimension}`);
+  }
+  for (const v of vector) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`${what} contains a non-finite value`);
+  }
+}
+
+export function assertStrings(values: unknown, what: string): asserts values is string[] {
+  if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw new TypeError(`${what} must be an array of strings`);
+}
+
+/** Validates a point and returns a normalised copy the caller cannot mutate behind the store's back. */
+export function preparePoint(p: ChunkPoint, dimension: number | undefined): ChunkPoint {
+  assertVector(p.vector, dimension, `vector of point ${p.id}`);
+  assertStrings(p.acl, 'acl');
+  assertStrings(p.sectionPath, 'sectionPath');
+  for (const k of ['documentId', 'sourceId', 'sourceType', 'title', 'text'] as const) {
+    if (typeof p[k] !== 'string') throw new TypeError(`${k} must be a string`);
+  }
+  if (p.url !== null && typeof p.url !== 'string') throw new TypeError('url must be a string or null');
+  if (!Number.isSafeInteger(p.generation)) throw new TypeError('generation must be an integer');
+  if (!Number.isSafeInteger(p.chunkIndex)) throw new TypeError('chunkIndex must be an integer');
+  if (!Number.isFinite(p.lastModified)) throw new TypeError('lastModified must be epoch milliseconds');
+  return {
+    id: normalizePointId(p.id),
+    vector: [...p.vector],
+    documentId: p.documentId,
+    sourceId: p.sourceId,
+    sourceType: p.sourceType,
+    generation: p.generation,
+    chunkIndex: p.chunkIndex,
+    title: p.title,
+    url: p.url,
+    sectionPath: [...p.sectionPath],
+    text: p.text,
+    lastModified: p.lastModified,
+    acl: [...p.acl],
+  };
+}
+
+/** Later points win, as they would if sent one by one; some backends reject duplicate keys in one batch. */
+export function dedupeById(points: ChunkPoint[]): ChunkPoint[] {
+  const byId = new Map<string, ChunkPoint>();
+  for (const p of points) byId.set(p.id, p);
+  return [...byId.values()];
+}
+
+/**
+ * The filter cases every adapter answers without asking the backend. `null` means "nothing can
+ * match": no principals (fail closed), an explicit empty source list, or a non-positive topK.
+ */
+export function normalizeFilter(filter: VectorFilter, topK: number): { principals: string[]; sourceIds?: string[]; modifiedAfter?: number; limit: number } | null {
+  if (!filter || !Array.isArray(filter.principals)) return null;
+  assertStrings(filter.principals, 'principals');
+  const principals = [...new Set(filter.principals)];
+  if (principals.length === 0) return null;
+  let sourceIds: string[] | undefined;
+  if (filter.sourceIds !== undefined) {
+    assertStrings(filter.sourceIds, 'sourceIds');
+    sourceIds = [...new Set(filter.sourceIds)];
+    if (sourceIds.length === 0) return null;
+  }
+  const modifiedAfter = filter.modifiedAfter;
+  if (modifiedAfter !== undefined && (typeof modifiedAfter !== 'number' || Number.isNaN(modifiedAfter))) {
+    throw new TypeError('modifiedAfter must be epoch milliseconds');
+  }
+  const limit = Math.floor(topK);
+  if (!Number.isFinite(limit) || limit <= 0) return null;
+  return { principals, sourceIds, modifiedAfter, limit };
+}
+
+export function withoutVector(p: ChunkPoint): VectorHit['point'] {
+  const { vector: _vector, ...rest } = p;
+  return { ...rest, sectionPath: [...rest.sectionPath], acl: [...rest.acl] };
+}

@@ -1,0 +1,283 @@
+import { QdrantClient } from '@qdrant/js-client-rest';
+import { UpstreamError, parseRetryAfter } from '../errors.ts';
+import type { Principal } from '../types.ts';
+import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
+import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint } from './points.ts';
+
+type FieldCondition =
+  | { key: string; match: { value: string | number } }
+  | { key: string; match: { any: string[] } }
+  | { key: string; range: { gte: number } };
+export interface QdrantFilter {
+  must?: FieldCondition[];
+  must_not?: FieldCondition[];
+}
+
+/** Payload indexes that every filter we send relies on (Qdrant filters unindexed fields slowly or, in strict mode, not at all). */
+export const QDRANT_PAYLOAD_INDEXES = [
+  ['acl', 'keyword'],
+  ['sourceId', 'keyword'],
+  ['documentId', 'keyword'],
+  // Float, not integer: the range filter must see every stored number, even a non-integral one.
+  ['lastModified', 'float'],
+  ['generation', 'integer'],
+] as const;
+
+const UPSERT_BATCH = 128;
+
+const byDocument = (documentId: string): FieldCondition => ({ key: 'documentId', match: { value: documentId } });
+
+/**
+ * Every request body the adapter sends, built by pure functions so tests can validate them
+ * against Qdrant's OpenAPI schema. The adapter looks these up at call time (so a test can
+ * substitute one to prove the validation is not vacuous).
+ */
+export const qdrantRequests = {
+  createCollection: (dimension: number) => ({ vectors: { size: dimension, distance: 'Cosine' as const } }),
+
+  createIndex: (field: string, schema: 'keyword' | 'integer' | 'float') => ({ field_name: field, field_schema: schema }),
+
+  upsert: (points: ChunkPoint[]) => ({
+    points: points.map((p) => ({
+      id: p.id,
+      vector: p.vector,
+      payload: {
+        documentId: p.documentId,
+        sourceId: p.sourceId,
+        sourceType: p.sourceType,
+        generation: p.generation,
+        chunkIndex: p.chunkIndex,
+        title: p.title,
+        url: p.url,
+        sectionPath: p.sectionPath,
+        text: p.text,
+        lastModified: p.lastModified,
+        acl: p.acl,
+      },
+    })),
+  }),
+
+  deleteDocument: (documentId: string, keepGeneration?: number) => {
+    const filter: QdrantFilter = { must: [byDocument(documentId)] };
+    if (keepGeneration !== undefined) filter.must_not = [{ key: 'generation', match: { value: keepGeneration } }];
+    return { filter };
+  },
+
+  deleteSource: (sourceId: string) => ({ filter: { must: [{ key: 'sourceId', match: { value: sourceId } }] } satisfies QdrantFilter }),
+
+  setDocumentAcl: (documentId: string, acl: Principal[]) => ({ payload: { acl }, filter: { must: [byDocument(documentId)] } satisfies QdrantFilter }),
+
+  /** `null` when nothing can match (no principals, no sources, topK <= 0): then nothing is sent. */
+  search: (vector: number[], filter: VectorFilter, topK: number) => {
+    const f = normalizeFilter(filter, topK);
+    if (!f) return null;
+    const must: FieldCondition[] = [{ key: 'acl', match: { any: f.principals } }];
+    if (f.sourceIds) must.push({ key: 'sourceId', match: { any: f.sourceIds } });
+    if (f.modifiedAfter !== undefined) {
+      // JSON has no Infinity (it would serialise as null and drop the bound).
+      if (f.modifiedAfter === Infinity) return null;
+      if (f.modifiedAfter !== -Infinity) must.push({ key: 'lastModified', range: { gte: f.modifiedAfter } });
+    }
+    return { query: vector, filter: { must }, limit: f.limit, with_payload: true, with_vector: false };
+  },
+
+  count: (filter?: { sourceId?: string; documentId?: string }) => {
+    const must: FieldCondition[] = [];
+    if (filter?.sourceId !== undefined) must.push({ key: 'sourceId', match: { value: filter.sourceId } });
+    if (filter?.documentId !== undefined) must.push(byDocument(filter.documentId));
+    return must.length ? { filter: { must }, exact: true } : { exact: true };
+  },
+};
+
+const RETRYABLE_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH',
+  'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_CLOSED']);
+
+function networkCode(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+function qdrantDetail(data: unknown): string | undefined {
+  const error = (data as { status?: { error?: unknown } } | undefined)?.status?.error;
+  if (typeof error === 'string') return error;
+  if (typeof data === 'string' && data) return data.slice(0, 300);
+  return undefined;
+}
+
+/** Maps whatever the client threw into an UpstreamError the job runner can act on. */
+export function toUpstreamError(err: unknown, op: string): UpstreamError {
+  if (err instanceof UpstreamError) return err;
+  const e = err as { name?: string; status?: unknown; headers?: unknown; data?: unknown; message?: string; retry_after?: unknown };
+  if (typeof e?.status === 'number') {
+    const status = e.status;
+    const headers = e.headers as { get?: (name: string) => string | null } | undefined;
+    const retryAfter = typeof headers?.get === 'function' ? parseRetryAfter(headers.get('retry-after')) : undefined;
+    const detail = qdrantDetail(e.data) ?? e.message ?? '';
+    return new UpstreamError(`Qdrant ${op} failed with HTTP ${status}${detail ? `: ${detail}` : ''}`, {
+      retryable: RETRYABLE_STATUS.has(status), status, retryAfterSeconds: retryAfter, cause: err,
+    });
+  }
+  if (e?.name === 'QdrantClientResourceExhaustedError') {
+    // The client consumed the 429 response itself; it kept only its reading of Retry-After.
+    const secs = typeof e.retry_after === 'number' && Number.isFinite(e.retry_after) ? e.retry_after : undefined;
+    return new UpstreamError(`Qdrant ${op} was rate limited`, { retryable: true, status: 429, retryAfterSeconds: secs, cause: err });
+  }
+  if (typeof e?.message === 'string' && e.message.startsWith('Invalid retryAfter value')) {
+    // Thrown by the client for a 429 whose Retry-After it could not read (an HTTP date).
+    return new UpstreamError(`Qdrant ${op} was rate limited`, { retryable: true, status: 429, cause: err });
+  }
+  if (e?.name === 'QdrantClientTimeoutError') {
+    return new UpstreamError(`Qdrant ${op} timed out`, { retryable: true, cause: err });
+  }
+  const code = networkCode(err);
+  if (code || (err instanceof TypeError && /fetch failed/i.test(err.message))) {
+    return new UpstreamError(`Qdrant ${op} could not reach the server${code ? ` (${code})` : ''}`, { retryable: true, cause: err });
+  }
+  return new UpstreamError(`Qdrant ${op} failed: ${e?.message ?? String(err)}`, { retryable: false, cause: err });
+}
+
+const str = (v: unknown, fallback = ''): string => (typeof v === 'string' ? v : fallback);
+const num = (v: unknown): number => (typeof v === 'number' ? v : Number(v));
+const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []);
+
+function hitFromScoredPoint(p: { id: string | number; score: number; payload?: Record<string, unknown> | null }): VectorHit {
+  const pl = p.payload ?? {};
+  return {
+    point: {
+      id: String(p.id),
+      documentId: str(pl.documentId),
+      sourceId: str(pl.sourceId),
+      sourceType: str(pl.sourceType),
+      generation: num(pl.generation),
+      chunkIndex: num(pl.chunkIndex),
+      title: str(pl.title),
+      url: typeof pl.url === 'string' ? pl.url : null,
+      sectionPath: strings(pl.sectionPath),
+      text: str(pl.text),
+      lastModified: num(pl.lastModified),
+      acl: strings(pl.acl),
+    },
+    score: p.score,
+  };
+}
+
+export interface QdrantOptions {
+  url: string;
+  apiKey?: string;
+  collection: string;
+  /** Per-request timeout in milliseconds. */
+  timeoutMs?: number;
+}
+
+/** Production vector store: one Qdrant collection, cosine distance, ACLs as an indexed keyword array. */
+export class QdrantVectorStore implements VectorStore {
+  readonly kind = 'qdrant';
+  readonly collection: string;
+  private readonly client: QdrantClient;
+  private dimension: number | undefined;
+
+  constructor(opts: QdrantOptions) {
+    this.collection = opts.collection;
+    this.client = new QdrantClient({
+      url: opts.url,
+      apiKey: opts.apiKey,
+      timeout: opts.timeoutMs ?? 60_000,
+      // The check fires an unawaited request and logs to the console; readiness is ping()'s job.
+      checkCompatibility: false,
+    });
+  }
+
+  private async call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toUpstreamError(err, op);
+    }
+  }
+
+  private async collectionInfo(): Promise<{ size?: number; distance?: string; indexed: Set<string> } | null> {
+    try {
+      const info = await this.client.getCollection(this.collection);
+      const vectors = info.config?.params?.vectors as { size?: number; distance?: string } | Record<string, unknown> | undefined;
+      const single = vectors && typeof (vectors as { size?: unknown }).size === 'number' ? (vectors as { size: number; distance?: string }) : undefined;
+      return { size: single?.size, distance: single?.distance, indexed: new Set(Object.keys(info.payload_schema ?? {})) };
+    } catch (err) {
+      if ((err as { status?: unknown }).status === 404) return null;
+      throw toUpstreamError(err, 'get collection');
+    }
+  }
+
+  async init(dimension: number): Promise<void> {
+    if (!Number.isSafeInteger(dimension) || dimension <= 0) throw new RangeError(`Invalid vector dimension ${dimension}`);
+    let info = await this.collectionInfo();
+    if (!info) {
+      try {
+        await this.client.createCollection(this.collection, qdrantRequests.createCollection(dimension));
+      } catch (err) {
+        // Another process created it between our check and our create: fine, it is checked below.
+        if ((err as { status?: unknown }).status !== 409) throw toUpstreamError(err, 'create collection');
+      }
+      info = (await this.collectionInfo()) ?? { size: dimension, distance: 'Cosine', indexed: new Set() };
+    }
+    if (info.size !== dimension || info.distance !== 'Cosine') {
+      throw new Error(`Qdrant collection "${this.collection}" holds ${info.distance ?? 'unnamed/multiple'} vectors of size ${info.size ?? 'unknown'}, ` +
+        `but this service needs Cosine vectors of size ${dimension}; set QDRANT_COLLECTION to another name or re-create it`);
+    }
+    for (const [field, schema] of QDRANT_PAYLOAD_INDEXES) {
+      if (info.indexed.has(field)) continue;
+      const body = qdrantRequests.createIndex(field, schema);
+      await this.call('create index', () => this.client.createPayloadIndex(this.collection, { ...body, wait: true }));
+    }
+    this.dimension = dimension;
+  }
+
+  async upsert(points: ChunkPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    const prepared = dedupeById(points.map((p) => preparePoint(p, this.dimension)));
+    for (let i = 0; i < prepared.length; i += UPSERT_BATCH) {
+      const body = qdrantRequests.upsert(prepared.slice(i, i + UPSERT_BATCH));
+      await this.call('upsert', () => this.client.upsert(this.collection, { ...body, wait: true }));
+    }
+  }
+
+  async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
+    const keep = opts?.keepGeneration;
+    if (keep !== undefined && !Number.isSafeInteger(keep)) throw new TypeError('keepGeneration must be an integer');
+    const body = qdrantRequests.deleteDocument(documentId, keep);
+    await this.call('delete document', () => this.client.delete(this.collection, { ...body, wait: true }));
+  }
+
+  async deleteSource(sourceId: string): Promise<void> {
+    const body = qdrantRequests.deleteSource(sourceId);
+    await this.call('delete source', () => this.client.delete(this.collection, { ...body, wait: true }));
+  }
+
+  async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
+    assertStrings(acl, 'acl');
+    const body = qdrantRequests.setDocumentAcl(documentId, [...acl]);
+    await this.call('set ACL', () => this.client.setPayload(this.collection, { ...body, wait: true }));
+  }
+
+  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+    assertVector(vector, this.dimension, 'query vector');
+    const body = qdrantRequests.search(vector, filter, topK);
+    if (!body) return [];
+    const result = await this.call('search', () => this.client.query(this.collection, body));
+    return result.points.map((p) => hitFromScoredPoint(p as { id: string | number; score: number; payload?: Record<string, unknown> | null }));
+  }
+
+  async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
+    const result = await this.call('count', () => this.client.count(this.collection, qdrantRequests.count(filter)));
+    return result.count;
+  }
+
+  async ping(): Promise<void> {
+    const exists = await this.call('ping', () => this.client.collectionExists(this.collection));
+    if (!exists.exists) throw new UpstreamError(`Qdrant collection "${this.collection}" does not exist`, { retryable: false });
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,279 @@
+/**
+ * One behavioural contract for every VectorStore adapter. The filter semantics are the product's
+ * security boundary, so each case is phrased as "who sees what".
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ChunkPoint, VectorFilter, VectorStore } from '../../src/vectorstore/interface.ts';
+
+export interface StoreHandle {
+  store: VectorStore;
+  /** Removes whatever the store left behind (temp dir, collection). */
+  cleanup(): Promise<void>;
+}
+
+export const DIM = 8;
+
+/** A unit vector at `angle` radians from the x axis: its cosine with `QUERY` is cos(angle). */
+export const at = (angle: number): number[] => {
+  const v = new Array<number>(DIM).fill(0);
+  v[0] = Math.cos(angle);
+  v[1] = Math.sin(angle);
+  return v;
+};
+export const QUERY = at(0);
+
+let seq = 0;
+export function point(over: Partial<ChunkPoint> = {}): ChunkPoint {
+  seq++;
+  return {
+    id: randomUUID(),
+    vector: at(0.5),
+    documentId: `doc-${seq}`,
+    sourceId: 'src-a',
+    sourceType: 'filesystem',
+    generation: 1,
+    chunkIndex: 0,
+    title: `Title ${seq}`,
+    url: null,
+    sectionPath: [],
+    text: `text ${seq}`,
+    lastModified: 1_700_000_000_000,
+    acl: ['everyone'],
+    ...over,
+  };
+}
+
+export function runVectorStoreConformance(name: string, factory: () => Promise<StoreHandle>): void {
+  describe(`VectorStore conformance: ${name}`, () => {
+    let handle: StoreHandle;
+    let store: VectorStore;
+
+    beforeEach(async () => {
+      handle = await factory();
+      store = handle.store;
+      await store.init(DIM);
+    });
+    afterEach(async () => {
+      await store.close();
+      await handle.cleanup();
+    });
+
+    const ids = async (filter: VectorFilter, topK = 100, vector = QUERY) =>
+      (await store.search(vector, filter, topK)).map((h) => h.point.id);
+    const docs = async (filter: VectorFilter, topK = 100) =>
+      (await store.search(QUERY, filter, topK)).map((h) => h.point.documentId).sort();
+
+    it('is idempotent on init and reachable', async () => {
+      await store.init(DIM);
+      await store.ping();
+      expect(await store.count()).toBe(0);
+    });
+
+    it('returns hits ordered by cosine similarity with every field round-tripped', async () => {
+      const angles = [0.9, 0.1, 0.5, 0.3, 0.7];
+      const pts = angles.map((a, i) => point({ vector: at(a), chunkIndex: i, documentId: `ord-${i}` }));
+      const full = point({
+        vector: at(1.2), url: 'https://example.test/a?b=1', sectionPath: ['Part 1', 'Über § 2'], generation: 7, chunkIndex: 3,
+        sourceType: 'confluence', title: 'Ünïcode “title”', text: 'line 1\nline 2 🎉', lastModified: 1_650_000_000_123,
+        acl: ['user:alice@acme.test', 'group:finance'],
+      });
+      await store.upsert([...pts, full]);
+      const hits = await store.search(QUERY, { principals: ['everyone', 'group:finance'] }, 10);
+      expect(hits.map((h) => h.point.documentId)).toEqual(['ord-1', 'ord-3', 'ord-2', 'ord-4', 'ord-0', full.documentId]);
+      for (const h of hits) {
+        const angle = h.point.documentId === full.documentId ? 1.2 : angles[Number(h.point.documentId.slice(4))]!;
+        expect(h.score).toBeCloseTo(Math.cos(angle), 5);
+      }
+      const { vector: _v, ...expected } = full;
+      expect(hits[5]!.point).toEqual(expected);
+      expect(hits[0]!.point).not.toHaveProperty('vector');
+    });
+
+    it('shows a chunk only to callers sharing at least one principal with its ACL', async () => {
+      await store.upsert([
+        point({ documentId: 'alice', acl: ['user:alice@acme.test'] }),
+        point({ documentId: 'finance', acl: ['group:finance'] }),
+        point({ documentId: 'bob-or-hr', acl: ['user:bob@acme.test', 'group:hr'] }),
+        point({ documentId: 'all', acl: ['everyone'] }),
+        point({ documentId: 'nobody', acl: [] }),
+      ]);
+      expect(await docs({ principals: ['user:alice@acme.test', 'group:hr'] })).toEqual(['alice', 'bob-or-hr']);
+      expect(await docs({ principals: ['everyone'] })).toEqual(['all']);
+      expect(await docs({ principals: ['group:finance', 'everyone', 'group:finance'] })).toEqual(['all', 'finance']);
+      // Exact matching only: no prefixes, no case folding, no wildcards.
+      expect(await docs({ principals: ['user:alice', 'USER:ALICE@ACME.TEST', 'group:%', 'group:*', 'user:alice@acme.test '] })).toEqual([]);
+      expect(await docs({ principals: [''] })).toEqual([]);
+    });
+
+    it('fails closed on an empty principal list', async () => {
+      await store.upsert([point({ acl: ['everyone'] }), point({ acl: [] })]);
+      expect(await store.search(QUERY, { principals: [] }, 100)).toEqual([]);
+      expect(await store.search(QUERY, { principals: [], sourceIds: ['src-a'] }, 100)).toEqual([]);
+    });
+
+    it('restricts to the given sources; an empty source list matches nothing', async () => {
+      await store.upsert([
+        point({ documentId: 'a1', sourceId: 'src-a' }),
+        point({ documentId: 'b1', sourceId: 'src-b' }),
+        point({ documentId: 'c1', sourceId: 'src-c' }),
+        point({ documentId: 'b-secret', sourceId: 'src-b', acl: ['group:secret'] }),
+      ]);
+      const everyone = ['everyone'];
+      expect(await docs({ principals: everyone })).toEqual(['a1', 'b1', 'c1']);
+      expect(await docs({ principals: everyone, sourceIds: ['src-b'] })).toEqual(['b1']);
+      expect(await docs({ principals: everyone, sourceIds: ['src-a', 'src-c', 'src-a'] })).toEqual(['a1', 'c1']);
+      expect(await docs({ principals: everyone, sourceIds: [] })).toEqual([]);
+      expect(await docs({ principals: everyone, sourceIds: ['src-zzz'] })).toEqual([]);
+    });
+
+    it('keeps chunks modified at or after modifiedAfter', async () => {
+      await store.upsert([
+        point({ documentId: 'old', lastModified: 999 }),
+        point({ documentId: 'edge', lastModified: 1000 }),
+        point({ documentId: 'new', lastModified: 1_700_000_000_000 }),
+      ]);
+      expect(await docs({ principals: ['everyone'], modifiedAfter: 1000 })).toEqual(['edge', 'new']);
+      expect(await docs({ principals: ['everyone'], modifiedAfter: 1001 })).toEqual(['new']);
+      expect(await docs({ principals: ['everyone'], modifiedAfter: 0 })).toEqual(['edge', 'new', 'old']);
+      expect(await docs({ principals: ['everyone'], modifiedAfter: 1_800_000_000_000 })).toEqual([]);
+    });
+
+    it('counts topK among permitted chunks only (prefiltering), returning every visible chunk', async () => {
+      // Many invisible chunks closer to the query than anything visible: a postfilter over the
+      // nearest topK would return few or none of the visible ones.
+      const hidden = Array.from({ length: 60 }, (_, i) => point({ vector: at(0.001 * i), acl: ['group:other'], documentId: `hidden-${i}` }));
+      const otherSource = Array.from({ length: 30 }, (_, i) => point({ vector: at(0.1 + 0.001 * i), acl: ['group:me'], sourceId: 'src-x', documentId: `x-${i}` }));
+      const oldOnes = Array.from({ length: 30 }, (_, i) => point({ vector: at(0.2 + 0.001 * i), acl: ['group:me'], lastModified: 10, documentId: `old-${i}` }));
+      const visible = Array.from({ length: 7 }, (_, i) => point({ vector: at(1.0 + 0.1 * i), acl: ['group:me'], documentId: `vis-${i}` }));
+      await store.upsert([...hidden, ...otherSource, ...oldOnes, ...visible]);
+      const filter: VectorFilter = { principals: ['group:me', 'user:nobody'], sourceIds: ['src-a'], modifiedAfter: 1000 };
+      const all = await store.search(QUERY, filter, 50);
+      expect(all.map((h) => h.point.id)).toEqual(visible.map((p) => p.id));
+      expect(await ids(filter, 3)).toEqual(visible.slice(0, 3).map((p) => p.id));
+      expect(await ids(filter, 7)).toEqual(visible.map((p) => p.id));
+      expect(await ids(filter, 0)).toEqual([]);
+    });
+
+    it('changes visibility on setDocumentAcl without touching vectors or text', async () => {
+      const chunks = [0.2, 0.4, 0.6].map((a, i) => point({ documentId: 'doc-acl', chunkIndex: i, vector: at(a), acl: ['user:a@x.test'] }));
+      const other = point({ documentId: 'doc-other', acl: ['user:a@x.test'], vector: at(1.0) });
+      await store.upsert([...chunks, other]);
+      const before = await store.search(QUERY, { principals: ['user:a@x.test'] }, 10);
+      expect(before.map((h) => h.point.documentId)).toEqual(['doc-acl', 'doc-acl', 'doc-acl', 'doc-other']);
+
+      await store.setDocumentAcl('doc-acl', ['user:b@x.test', 'group:g']);
+      expect(await docs({ principals: ['user:a@x.test'] })).toEqual(['doc-other']);
+      const after = await store.search(QUERY, { principals: ['group:g'] }, 10);
+      expect(after.map((h) => h.score)).toEqual(before.slice(0, 3).map((h) => h.score));
+      expect(after.map((h) => ({ ...h.point, acl: [] }))).toEqual(before.slice(0, 3).map((h) => ({ ...h.point, acl: [] })));
+      expect(after.every((h) => h.point.acl.join() === 'user:b@x.test,group:g')).toBe(true);
+      expect(await store.count()).toBe(4);
+
+      await store.setDocumentAcl('doc-acl', []);
+      expect(await docs({ principals: ['user:a@x.test', 'user:b@x.test', 'group:g', 'everyone'] })).toEqual(['doc-other']);
+      await store.setDocumentAcl('doc-missing', ['everyone']);
+      expect(await store.count()).toBe(4);
+    });
+
+    it('deletes a document entirely, or only its stale generations', async () => {
+      await store.upsert([
+        point({ documentId: 'd', generation: 1, chunkIndex: 0 }),
+        point({ documentId: 'd', generation: 1, chunkIndex: 1 }),
+        point({ documentId: 'd', generation: 2, chunkIndex: 0 }),
+        point({ documentId: 'd', generation: 3, chunkIndex: 0 }),
+        point({ documentId: 'e', generation: 1 }),
+      ]);
+      await store.deleteDocument('d', { keepGeneration: 2 });
+      expect(await store.count({ documentId: 'd' })).toBe(1);
+      const left = await store.search(QUERY, { principals: ['everyone'] }, 10);
+      expect(left.filter((h) => h.point.documentId === 'd').map((h) => h.point.generation)).toEqual([2]);
+      await store.deleteDocument('d');
+      expect(await store.count({ documentId: 'd' })).toBe(0);
+      expect(await store.count({ documentId: 'e' })).toBe(1);
+      await store.deleteDocument('never-existed');
+      expect(await store.count()).toBe(1);
+    });
+
+    it('deletes every chunk of a source and nothing else', async () => {
+      await store.upsert([
+        point({ sourceId: 's1' }), point({ sourceId: 's1' }), point({ sourceId: 's2' }), point({ sourceId: 's10' }),
+      ]);
+      await store.deleteSource('s1');
+      expect(await store.count({ sourceId: 's1' })).toBe(0);
+      expect(await store.count({ sourceId: 's2' })).toBe(1);
+      expect(await store.count({ sourceId: 's10' })).toBe(1);
+      expect(await store.count()).toBe(2);
+    });
+
+    it('counts by source, by document and by both', async () => {
+      await store.upsert([
+        point({ sourceId: 's1', documentId: 'd1' }), point({ sourceId: 's1', documentId: 'd1' }),
+        point({ sourceId: 's1', documentId: 'd2' }), point({ sourceId: 's2', documentId: 'd3' }),
+      ]);
+      expect(await store.count()).toBe(4);
+      expect(await store.count({})).toBe(4);
+      expect(await store.count({ sourceId: 's1' })).toBe(3);
+      expect(await store.count({ documentId: 'd1' })).toBe(2);
+      expect(await store.count({ sourceId: 's1', documentId: 'd3' })).toBe(0);
+      expect(await store.count({ sourceId: 's2', documentId: 'd3' })).toBe(1);
+    });
+
+    it('overwrites a point re-upserted under the same id', async () => {
+      const p = point({ documentId: 'v1', text: 'first', acl: ['group:old'], vector: at(0.3) });
+      await store.upsert([p]);
+      await store.upsert([{ ...p, documentId: 'v2', text: 'second', acl: ['group:new'], vector: at(0.6) }]);
+      await store.upsert([{ ...p, documentId: 'v2', text: 'second', acl: ['group:new'], vector: at(0.6) }]);
+      expect(await store.count()).toBe(1);
+      expect(await store.search(QUERY, { principals: ['group:old'] }, 10)).toEqual([]);
+      const [hit] = await store.search(QUERY, { principals: ['group:new'] }, 10);
+      expect(hit!.point).toMatchObject({ id: p.id, documentId: 'v2', text: 'second' });
+      expect(hit!.score).toBeCloseTo(Math.cos(0.6), 5);
+
+      // Duplicates within one batch: the last one wins. Upper-case UUIDs name the same point.
+      const q = point({ text: 'a' });
+      await store.upsert([q, { ...q, text: 'b' }, { ...q, id: q.id.toUpperCase(), text: 'c' }]);
+      expect(await store.count()).toBe(2);
+      const texts = (await store.search(QUERY, { principals: ['everyone'] }, 10)).map((h) => [h.point.id, h.point.text]);
+      expect(texts).toEqual([[q.id, 'c']]);
+    });
+
+    it('treats hostile strings in principals and ids as plain data', async () => {
+      const hostile = [
+        "user:o'brien@acme.test", "x' OR '1'='1", "x') OR true OR ('", 'a\\', "a\\'b", 'a"b', 'line\nbreak',
+        '%', '_', '*', "'; DROP TABLE chunks; --", 'ünï🎉', "a''b", '[]', '{"$ne":null}',
+      ];
+      const pts = hostile.map((h, i) => point({ documentId: `doc:${h}`, sourceId: `src:${h}`, acl: [h], vector: at(0.01 * (i + 1)) }));
+      const bystander = point({ documentId: 'bystander', sourceId: 'src-plain', acl: ['group:plain'] });
+      await store.upsert([...pts, bystander]);
+      for (const [i, h] of hostile.entries()) {
+        expect(await ids({ principals: [h] }), `principal ${JSON.stringify(h)}`).toEqual([pts[i]!.id]);
+        expect(await ids({ principals: hostile, sourceIds: [`src:${h}`] }), `source ${JSON.stringify(h)}`).toEqual([pts[i]!.id]);
+        expect(await store.count({ documentId: `doc:${h}` })).toBe(1);
+        expect(await store.count({ sourceId: `src:${h}` })).toBe(1);
+      }
+      expect(await ids({ principals: ["group:plain' OR '1'='1", "x' OR '1'='1"] })).toEqual([pts[1]!.id]);
+
+      await store.setDocumentAcl(`doc:${hostile[1]}`, ["new'acl", 'b\\']);
+      expect(await ids({ principals: ["new'acl"] })).toEqual([pts[1]!.id]);
+      expect(await ids({ principals: ['b\\'] })).toEqual([pts[1]!.id]);
+      expect(await ids({ principals: ['group:plain'] })).toEqual([bystander.id]);
+
+      await store.deleteDocument(`doc:${hostile[1]}`);
+      await store.deleteDocument("bystander' OR '1'='1");
+      await store.deleteSource("src-plain' OR '1'='1");
+      await store.deleteSource(`src:${hostile[2]}`);
+      expect(await store.count()).toBe(hostile.length - 1);
+      expect(await store.count({ documentId: 'bystander' })).toBe(1);
+    });
+
+    it('rejects malformed points and query vectors before storing anything', async () => {
+      await expect(store.upsert([point({ id: 'chunk-1' })])).rejects.toThrow(/UUID/);
+      await expect(store.upsert([point({ vector: [1, 2, 3] })])).rejects.toThrow(/dimension/);
+      await expect(store.upsert([point({ vector: [Number.NaN, ...at(0).slice(1)] })])).rejects.toThrow(/finite/);
+      await expect(store.search([1, 2], { principals: ['everyone'] }, 5)).rejects.toThrow(/dimension/);
+      expect(await store.count()).toBe(0);
+      await expect(store.init(DIM + 1)).rejects.toThrow();
+    });
+  });
+}

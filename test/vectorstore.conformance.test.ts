@@ -1,0 +1,109 @@
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { QdrantClient } from '@qdrant/js-client-rest';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LanceDbVectorStore, lanceSearchPredicate, sqlString } from '../src/vectorstore/lancedb.ts';
+import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
+import { QdrantVectorStore } from '../src/vectorstore/qdrant.ts';
+import { createVectorStore } from '../src/vectorstore/index.ts';
+import { loadConfig } from '../src/config.ts';
+import { DIM, QUERY, at, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
+
+const tempDir = () => fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-'));
+
+runVectorStoreConformance('memory', async () => ({ store: new MemoryVectorStore(), cleanup: async () => {} }));
+
+runVectorStoreConformance('lancedb', async () => {
+  const dir = await tempDir();
+  // A tiny optimize interval so compaction runs inside the suite too.
+  return { store: new LanceDbVectorStore({ dir, optimizeEvery: 3 }), cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+});
+
+describe.runIf(!!process.env.QDRANT_URL)('qdrant (live server from QDRANT_URL)', () => {
+  runVectorStoreConformance('qdrant', async () => {
+    const url = process.env.QDRANT_URL!;
+    const apiKey = process.env.QDRANT_API_KEY || undefined;
+    const collection = `clearance_test_${randomUUID().replace(/-/g, '')}`;
+    return {
+      store: new QdrantVectorStore({ url, apiKey, collection }),
+      cleanup: async () => {
+        await new QdrantClient({ url, apiKey, checkCompatibility: false }).deleteCollection(collection);
+      },
+    };
+  });
+});
+
+describe('LanceDB specifics', () => {
+  const dirs: string[] = [];
+  afterEach(async () => {
+    await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
+  });
+
+  it('escapes SQL string literals by doubling quotes only', () => {
+    expect(sqlString("o'brien")).toBe("'o''brien'");
+    expect(sqlString('a\\')).toBe("'a\\'");
+    expect(lanceSearchPredicate({ principals: ["x' OR '1'='1"], sourceIds: ['s'], modifiedAfter: 5 }))
+      .toBe("(array_has_any(acl, ['x'' OR ''1''=''1'])) AND (sourceId IN ('s')) AND (lastModified >= 5)");
+    expect(() => lanceSearchPredicate({ principals: [] })).toThrow();
+  });
+
+  it('persists across reopen and refuses a different dimension', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const first = new LanceDbVectorStore({ dir });
+    await first.init(DIM);
+    const p = point({ acl: ['group:g'], vector: at(0.25) });
+    await first.upsert([p]);
+    await first.close();
+
+    const again = new LanceDbVectorStore({ dir });
+    await again.init(DIM);
+    const hits = await again.search(QUERY, { principals: ['group:g'] }, 5);
+    expect(hits.map((h) => h.point.id)).toEqual([p.id]);
+    expect(hits[0]!.score).toBeCloseTo(Math.cos(0.25), 5);
+    await again.close();
+
+    await expect(new LanceDbVectorStore({ dir }).init(DIM * 2)).rejects.toThrow(/size 8.*produces 16/);
+  });
+
+  it('sees ACL changes committed by another process-level handle (strong read consistency)', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const api = new LanceDbVectorStore({ dir });
+    const worker = new LanceDbVectorStore({ dir });
+    await api.init(DIM);
+    await worker.init(DIM);
+    await worker.upsert([point({ documentId: 'd', acl: ['user:a@x.test'] })]);
+    expect(await api.search(QUERY, { principals: ['user:a@x.test'] }, 5)).toHaveLength(1);
+    await worker.setDocumentAcl('d', ['user:b@x.test']);
+    expect(await api.search(QUERY, { principals: ['user:a@x.test'] }, 5)).toEqual([]);
+    await api.close();
+    await worker.close();
+  });
+
+  it('serialises concurrent writes from one process', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const store = new LanceDbVectorStore({ dir, optimizeEvery: 5 });
+    await store.init(DIM);
+    const pts = Array.from({ length: 40 }, (_, i) => point({ documentId: `c-${i % 8}`, vector: at(i / 40) }));
+    await Promise.all([
+      ...pts.map((p) => store.upsert([p])),
+      ...Array.from({ length: 8 }, (_, i) => store.setDocumentAcl(`c-${i}`, ['group:z'])),
+    ]);
+    expect(await store.count()).toBe(40);
+    await store.close();
+  });
+});
+
+describe('createVectorStore', () => {
+  it('picks Qdrant when QDRANT_URL is set, LanceDB in the data dir otherwise', () => {
+    const lance = createVectorStore(loadConfig({ CLEARANCE_DATA_DIR: '/tmp/clearance-x' }));
+    expect(lance.kind).toBe('lancedb');
+    const qdrant = createVectorStore(loadConfig({ QDRANT_URL: 'http://127.0.0.1:6333', QDRANT_COLLECTION: 'abc' }));
+    expect(qdrant.kind).toBe('qdrant');
+    expect((qdrant as QdrantVectorStore).collection).toBe('abc');
+  });
+});
