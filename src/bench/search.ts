@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../config.ts';
+import { chunkIdFor, documentIdFor } from '../indexer/hash.ts';
+import { buildPermissionFilter } from '../retrieval/permissions.ts';
+import { closeServices, createServices } from '../services.ts';
+import type { ChunkPoint } from '../vectorstore/interface.ts';
+import { benchModelEnv, paragraph, percentile, rng } from './corpus.ts';
+
+const GROUPS = 50;
+const USERS = 500;
+
+/**
+ * Search latency over N chunks in the configured vector store (LanceDB embedded by default,
+ * Qdrant when QDRANT_URL is set). Each chunk is readable by one of 50 groups and a few users,
+ * and every chunk also carries `everyone`, so the "unfiltered" baseline runs the same code path
+ * with a filter that excludes nothing.
+ */
+export async function benchSearch({ chunks, queries }: { chunks: number; queries: number }) {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-search-'));
+  try {
+    const config = loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', QDRANT_COLLECTION: `bench_${Date.now()}` });
+    const s = await createServices(config);
+    const r = rng(7);
+    const texts = Array.from({ length: chunks }, () => paragraph(r, 40));
+    const t0 = performance.now();
+    const vectors: number[][] = [];
+    for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
+    const embedSeconds = (performance.now() - t0) / 1000;
+    const points: ChunkPoint[] = texts.map((text, i) => {
+      const documentId = documentIdFor('bench', `doc-${Math.floor(i / 4)}`);
+      const acl = ['everyone', `group:g${Math.floor(r() * GROUPS)}`, `user:u${Math.floor(r() * USERS)}@acme.test`, `user:u${Math.floor(r() * USERS)}@acme.test`];
+      return { id: chunkIdFor(documentId, 1, i % 4), vector: vectors[i]!, documentId, sourceId: 'bench', sourceType: 'filesystem', generation: 1,
+        chunkIndex: i % 4, title: `doc ${i}`, url: null, sectionPath: [], text, lastModified: Date.now(), acl };
+    });
+    for (let i = 0; i < points.length; i += 1000) await s.vectors.upsert(points.slice(i, i + 1000));
+
+    const queryTexts = Array.from({ length: queries }, () => paragraph(r, 8));
+    const queryVectors = await s.embedder.embed(queryTexts);
+    const unfiltered = buildPermissionFilter({ principals: ['everyone'] });
+    const time = async (filterFor: (i: number) => ReturnType<typeof buildPermissionFilter>) => {
+      const ms: number[] = [];
+      let returned = 0;
+      for (let i = 0; i < queries; i++) {
+        const t = performance.now();
+        returned += (await s.vectors.search(queryVectors[i]!, filterFor(i), 10)).length;
+        ms.push(performance.now() - t);
+      }
+      return { ms: ms.sort((a, b) => a - b), returned };
+    };
+    await time(() => unfiltered); // warm-up
+    const base = await time(() => unfiltered);
+    const acl = await time((i) => buildPermissionFilter({ principals: [`user:u${i % USERS}@acme.test`, `group:g${i % GROUPS}`, `group:g${(i + 7) % GROUPS}`] }));
+    const tq = performance.now();
+    await s.embedder.embed(queryTexts.slice(0, 50));
+    const queryEmbedMs = (performance.now() - tq) / Math.min(50, queryTexts.length);
+
+    console.log(`vector store: ${s.vectors.kind}   chunks: ${chunks}   queries: ${queries}   topK: 10   model: ${s.embedder.modelId}`);
+    console.log(`(indexing the ${chunks} chunks took ${embedSeconds.toFixed(1)} s of embedding)`);
+    console.log(`without ACL filter:  p50 ${percentile(base.ms, 50).toFixed(2)} ms   p95 ${percentile(base.ms, 95).toFixed(2)} ms   (avg ${(base.returned / queries).toFixed(1)} results)`);
+    console.log(`with ACL filter:     p50 ${percentile(acl.ms, 50).toFixed(2)} ms   p95 ${percentile(acl.ms, 95).toFixed(2)} ms   (avg ${(acl.returned / queries).toFixed(1)} results; caller sees ~${(100 * (2 / GROUPS + 2 / USERS)).toFixed(0)}% of chunks)`);
+    console.log(`query embedding adds ~${queryEmbedMs.toFixed(1)} ms per query on this machine`);
+    await closeServices(s);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
