@@ -8,5 +8,10 @@ export interface Embedder {
   countTokens(text: string): number;
   /** Returns one L2-normalised vector per input, in order. */
   embed(texts: string[]): Promise<number[][]>;
+  /**
+   * Embeds a search query. Asymmetric retrieval models (bge, e5, nomic…) expect queries to carry an
+   * instruction prefix that documents do not; callers embedding queries should prefer this over `embed`.
+   */
+  embedQuery?(text: string): Promise<number[]>;
   close?(): Promise<void>;
 }

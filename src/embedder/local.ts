@@ -1,0 +1,321 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  AutoConfig,
+  AutoModel,
+  AutoTokenizer,
+  env,
+  LogLevel,
+  ModelFileNotFoundError,
+  type PreTrainedModel,
+  type PreTrainedTokenizer,
+  type Tensor,
+} from '@huggingface/transformers';
+import { UpstreamError, errorMessage } from '../errors.ts';
+import type { Embedder } from './interface.ts';
+import { normalise } from './vector.ts';
+
+export type Pooling = 'mean' | 'cls';
+
+export interface ModelConventions {
+  pooling: Pooling;
+  /** Prepended to queries by `embedQuery` (asymmetric retrieval models are trained this way). */
+  queryPrefix: string;
+  /** Prepended to every document text by `embed`; counted by `countTokens` so chunk bounds stay true. */
+  documentPrefix: string;
+}
+
+/**
+ * Pooling and instruction prefixes of well-known models, from their model cards. Anything not listed
+ * gets mean pooling and no prefixes, which is the sentence-transformers default.
+ */
+const KNOWN_MODELS: Array<{ match: RegExp } & Partial<ModelConventions>> = [
+  { match: /bge-(small|base|large)-en/i, pooling: 'cls', queryPrefix: 'Represent this sentence for searching relevant passages: ' },
+  { match: /bge-m3/i, pooling: 'cls' },
+  { match: /snowflake-arctic-embed-(xs|s|m|l)(-v1\.5)?$/i, pooling: 'cls', queryPrefix: 'Represent this sentence for searching relevant passages: ' },
+  { match: /mxbai-embed-large/i, pooling: 'cls', queryPrefix: 'Represent this sentence for searching relevant passages: ' },
+  { match: /gte-(base|large)-en-v1\.5/i, pooling: 'cls' },
+  { match: /(^|\/)(multilingual-)?e5-/i, pooling: 'mean', queryPrefix: 'query: ', documentPrefix: 'passage: ' },
+  { match: /nomic-embed-text/i, pooling: 'mean', queryPrefix: 'search_query: ', documentPrefix: 'search_document: ' },
+];
+
+export function conventionsFor(modelName: string): ModelConventions {
+  const known = KNOWN_MODELS.find((k) => k.match.test(modelName));
+  return {
+    pooling: known?.pooling ?? 'mean',
+    queryPrefix: known?.queryPrefix ?? '',
+    documentPrefix: known?.documentPrefix ?? '',
+  };
+}
+
+export const DEFAULT_LOCAL_MODEL = 'Xenova/bge-small-en-v1.5';
+
+export interface LocalEmbedderOptions {
+  /** A folder in the transformers.js layout; when set, nothing is downloaded and no network is used. */
+  modelPath?: string;
+  /** Hugging Face model id, downloaded once into `cacheDir` (ignored when `modelPath` is set). */
+  model?: string;
+  cacheDir?: string;
+  /** Hub host (HF_ENDPOINT); files are fetched from `<remoteHost>/<model>/resolve/<revision>/<file>`. */
+  remoteHost?: string;
+  revision?: string;
+  batchSize?: number;
+  /** ONNX Runtime intra-op threads; defaults to the machine's parallelism. */
+  threads?: number;
+  /** ONNX weights variant: 'fp32' → onnx/model.onnx, 'q8' → onnx/model_quantized.onnx, … */
+  dtype?: 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
+  /** Overrides of the known-model table. */
+  pooling?: Pooling;
+  queryPrefix?: string;
+  documentPrefix?: string;
+  maxTokens?: number;
+}
+
+/**
+ * transformers.js keeps its hub/cache settings in one global `env`; loads are serialised so two
+ * embedders created concurrently (e.g. an offline folder and a hub download) never see each other's settings.
+ */
+let loadChain: Promise<unknown> = Promise.resolve();
+function serialised<T>(fn: () => Promise<T>): Promise<T> {
+  const run = loadChain.then(fn, fn);
+  loadChain = run.catch(() => undefined);
+  return run;
+}
+
+type EnvSnapshot = Pick<typeof env,
+  'allowRemoteModels' | 'allowLocalModels' | 'remoteHost' | 'remotePathTemplate' | 'cacheDir' | 'useFSCache' | 'useBrowserCache' | 'logLevel'>;
+
+function withEnv<T>(settings: Partial<EnvSnapshot>, fn: () => Promise<T>): Promise<T> {
+  return serialised(async () => {
+    const keys = Object.keys(settings) as Array<keyof EnvSnapshot>;
+    const saved: Partial<Record<keyof EnvSnapshot, unknown>> = {};
+    for (const k of keys) saved[k] = env[k];
+    Object.assign(env, settings);
+    try {
+      return await fn();
+    } finally {
+      Object.assign(env, saved);
+    }
+  });
+}
+
+interface ModelConfigLike {
+  max_position_embeddings?: number;
+  hidden_size?: number;
+}
+
+export class LocalEmbedder implements Embedder {
+  readonly modelId: string;
+  readonly dimension: number;
+  readonly maxTokens: number;
+  readonly conventions: ModelConventions;
+  private readonly tokenizer: PreTrainedTokenizer;
+  private readonly model: PreTrainedModel;
+  private readonly batchSize: number;
+  /** One inference at a time: ONNX Runtime already uses every configured thread for a single run. */
+  private runChain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  private constructor(args: {
+    modelId: string; dimension: number; maxTokens: number; conventions: ModelConventions;
+    tokenizer: PreTrainedTokenizer; model: PreTrainedModel; batchSize: number;
+  }) {
+    this.modelId = args.modelId;
+    this.dimension = args.dimension;
+    this.maxTokens = args.maxTokens;
+    this.conventions = args.conventions;
+    this.tokenizer = args.tokenizer;
+    this.model = args.model;
+    this.batchSize = args.batchSize;
+  }
+
+  /** Loads tokenizer and weights up front so `countTokens` can be synchronous. */
+  static async create(opts: LocalEmbedderOptions): Promise<LocalEmbedder> {
+    const threads = opts.threads ?? Math.max(1, os.availableParallelism());
+    const pretrained = {
+      dtype: opts.dtype ?? 'fp32',
+      device: 'cpu' as const,
+      session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+    };
+    let loaded: { tokenizer: PreTrainedTokenizer; model: PreTrainedModel };
+    let name: string;
+    let conventions: ModelConventions;
+
+    if (opts.modelPath) {
+      const dir = path.resolve(opts.modelPath);
+      for (const f of ['config.json', 'tokenizer.json']) {
+        if (!fs.existsSync(path.join(dir, f))) {
+          throw new Error(`LOCAL_MODEL_PATH ${dir} is not a transformers.js model folder: ${f} is missing`);
+        }
+      }
+      name = path.basename(dir);
+      conventions = { ...conventionsFor(name), ...readSentenceTransformersPooling(dir) };
+      // An absolute path is not a valid hub id, so transformers.js reads it straight from disk;
+      // local_files_only plus allowRemoteModels=false make any attempt to go remote an error instead.
+      loaded = await withEnv(
+        { allowRemoteModels: false, allowLocalModels: true, useFSCache: false, useBrowserCache: false, logLevel: LogLevel.ERROR },
+        () => loadPair(dir, { ...pretrained, local_files_only: true }),
+      ).catch((err) => {
+        throw new Error(`Could not load the model in ${dir}: ${errorMessage(err)}`, { cause: err });
+      });
+    } else {
+      name = opts.model ?? DEFAULT_LOCAL_MODEL;
+      if (!opts.cacheDir) throw new Error('LocalEmbedder needs cacheDir to download a model');
+      const cacheDir = path.resolve(opts.cacheDir);
+      fs.mkdirSync(cacheDir, { recursive: true });
+      conventions = conventionsFor(name);
+      // Local lookup is disabled so only the cache or the hub can answer; the cache is consulted
+      // before any request, so a completed download is reused with no network access.
+      loaded = await withEnv(
+        {
+          allowRemoteModels: true, allowLocalModels: false, useFSCache: true, useBrowserCache: false,
+          cacheDir, remoteHost: ensureSlash(opts.remoteHost ?? 'https://huggingface.co/'),
+          remotePathTemplate: '{model}/resolve/{revision}/', logLevel: LogLevel.ERROR,
+        },
+        () => loadPair(name, { ...pretrained, cache_dir: cacheDir, revision: opts.revision ?? 'main' }),
+      ).catch((err) => {
+        const notFound = err instanceof ModelFileNotFoundError;
+        throw new UpstreamError(
+          `Could not load embedding model ${name} from ${opts.remoteHost ?? 'https://huggingface.co/'} (cache ${cacheDir}): ${errorMessage(err)}`,
+          { retryable: !notFound && isTransient(err), status: notFound ? (err as ModelFileNotFoundError).status ?? 404 : undefined, cause: err },
+        );
+      });
+    }
+
+    conventions = {
+      pooling: opts.pooling ?? conventions.pooling,
+      queryPrefix: opts.queryPrefix ?? conventions.queryPrefix,
+      documentPrefix: opts.documentPrefix ?? conventions.documentPrefix,
+    };
+    const config = loaded.model.config as unknown as ModelConfigLike;
+    const maxTokens = opts.maxTokens ?? inferMaxTokens(loaded.tokenizer.model_max_length, config.max_position_embeddings);
+    const partial = new LocalEmbedder({
+      modelId: `local:${name}`, dimension: 0, maxTokens, conventions,
+      tokenizer: loaded.tokenizer, model: loaded.model, batchSize: opts.batchSize ?? 32,
+    });
+    // The width of what the model actually returns is the truth (hidden_size misses projection heads).
+    const [probe] = await partial.runBatch(['dimension probe']);
+    (partial as { dimension: number }).dimension = probe.length;
+    return partial;
+  }
+
+  countTokens(text: string): number {
+    return this.tokenizer.encode(this.conventions.documentPrefix + text).length;
+  }
+
+  async embed(texts: string[]): Promise<number[][]> {
+    return this.embedAll(texts.map((t) => this.conventions.documentPrefix + t));
+  }
+
+  async embedQuery(text: string): Promise<number[]> {
+    const [v] = await this.embedAll([this.conventions.queryPrefix + text]);
+    return v;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.runChain.catch(() => undefined);
+    await this.model.dispose();
+  }
+
+  private async embedAll(texts: string[]): Promise<number[][]> {
+    if (this.closed) throw new Error('LocalEmbedder is closed');
+    if (texts.length === 0) return [];
+    // Similar lengths in one batch keep padding (wasted compute) small; results go back in input order.
+    const order = texts.map((_, i) => i).sort((a, b) => texts[a].length - texts[b].length);
+    const out: number[][] = new Array(texts.length);
+    for (let start = 0; start < order.length; start += this.batchSize) {
+      const idx = order.slice(start, start + this.batchSize);
+      const vectors = await this.runBatch(idx.map((i) => texts[i]));
+      idx.forEach((orig, j) => { out[orig] = vectors[j]; });
+    }
+    return out;
+  }
+
+  private runBatch(texts: string[]): Promise<number[][]> {
+    const run = this.runChain.then(async () => {
+      const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens });
+      const outputs = (await this.model(inputs)) as Record<string, Tensor>;
+      return pool(outputs, inputs.attention_mask as Tensor, this.conventions.pooling);
+    });
+    this.runChain = run.catch(() => undefined);
+    return run;
+  }
+}
+
+async function loadPair(id: string, options: Record<string, unknown>) {
+  // config.json first: a missing model then fails with ModelFileNotFoundError rather than whatever
+  // the tokenizer loader trips over when its files are absent.
+  const config = await AutoConfig.from_pretrained(id, options);
+  const [tokenizer, model] = await Promise.all([
+    AutoTokenizer.from_pretrained(id, options),
+    AutoModel.from_pretrained(id, { ...options, config }),
+  ]);
+  return { tokenizer, model };
+}
+
+/** Network failures, timeouts and 5xx/429 from the hub are worth retrying; anything else is not. */
+function isTransient(err: unknown): boolean {
+  const msg = errorMessage(err);
+  if (/fetch failed|ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up/i.test(msg)) return true;
+  const status = /\((\d{3})\)/.exec(msg)?.[1] ?? /^(Internal server|Service unavailable|Bad gateway|Gateway timeout|Request timeout)/i.exec(msg)?.[0];
+  return status !== undefined && (!/^\d+$/.test(status) || Number(status) >= 500 || status === '429' || status === '408');
+}
+
+/** sentence-transformers folders say how they pool in 1_Pooling/config.json; trust it over the name table. */
+function readSentenceTransformersPooling(dir: string): Partial<ModelConventions> {
+  try {
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, '1_Pooling', 'config.json'), 'utf8')) as Record<string, unknown>;
+    if (cfg.pooling_mode_cls_token === true) return { pooling: 'cls' };
+    if (cfg.pooling_mode_mean_tokens === true) return { pooling: 'mean' };
+  } catch {
+    // absent or unreadable: fall back to the table
+  }
+  return {};
+}
+
+function inferMaxTokens(modelMaxLength: number | undefined, maxPositions: number | undefined): number {
+  // Tokenizers without a limit report Infinity or 1e30; RoBERTa-style configs report 514 for 512 usable.
+  const sane = [modelMaxLength, maxPositions].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0 && n < 1e6);
+  return sane.length ? Math.min(...sane) : 512;
+}
+
+function pool(outputs: Record<string, Tensor>, mask: Tensor, pooling: Pooling): number[][] {
+  const sentence = outputs.sentence_embedding;
+  if (sentence && sentence.dims.length === 2) {
+    // The export already pooled the way the model was trained.
+    const [n, d] = sentence.dims;
+    const data = sentence.data as Float32Array;
+    return Array.from({ length: n }, (_, i) => normalise(Array.from(data.subarray(i * d, (i + 1) * d))));
+  }
+  const hidden = outputs.last_hidden_state ?? outputs.token_embeddings ?? outputs.logits;
+  if (!hidden || hidden.dims.length !== 3) throw new Error('Model output has no token embeddings to pool');
+  const [n, seq, d] = hidden.dims;
+  const data = hidden.data as Float32Array;
+  const maskData = mask.data as BigInt64Array | Int32Array | Float32Array;
+  const result: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const v = new Array<number>(d).fill(0);
+    if (pooling === 'cls') {
+      const base = i * seq * d;
+      for (let k = 0; k < d; k++) v[k] = data[base + k];
+    } else {
+      let count = 0;
+      for (let t = 0; t < seq; t++) {
+        if (Number(maskData[i * seq + t]) === 0) continue;
+        count++;
+        const base = (i * seq + t) * d;
+        for (let k = 0; k < d; k++) v[k] += data[base + k];
+      }
+      if (count > 0) for (let k = 0; k < d; k++) v[k] /= count;
+    }
+    result.push(normalise(v));
+  }
+  return result;
+}
+
+function ensureSlash(url: string): string {
+  return url.endsWith('/') ? url : `${url}/`;
+}

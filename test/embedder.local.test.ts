@@ -1,0 +1,185 @@
+import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { env } from '@huggingface/transformers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+import { UpstreamError } from '../src/errors.ts';
+import { createEmbedder } from '../src/embedder/index.ts';
+import { LocalEmbedder, conventionsFor } from '../src/embedder/local.ts';
+import { dot } from '../src/embedder/vector.ts';
+
+const MODEL_DIR = '/work/shared/models/universal-sentence-encoder-lite';
+const haveModel = fs.existsSync(path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+
+/** Every request transformers.js makes goes through env.fetch; anything but loopback fails the test. */
+const fetched: string[] = [];
+const realFetch = env.fetch;
+beforeAll(() => {
+  env.fetch = (async (input: string | URL, init?: RequestInit) => {
+    const url = new URL(String(input));
+    fetched.push(url.href);
+    if (url.hostname !== '127.0.0.1') throw new Error(`test tried to reach ${url.href}`);
+    return realFetch(input, init);
+  }) as typeof env.fetch;
+});
+afterAll(() => { env.fetch = realFetch; });
+
+const norm = (v: number[]) => Math.sqrt(dot(v, v));
+
+describe('conventionsFor', () => {
+  it('knows bge uses CLS pooling and a query instruction, and defaults to mean', () => {
+    expect(conventionsFor('Xenova/bge-small-en-v1.5')).toEqual({
+      pooling: 'cls', queryPrefix: 'Represent this sentence for searching relevant passages: ', documentPrefix: '',
+    });
+    expect(conventionsFor('Xenova/multilingual-e5-small')).toMatchObject({ pooling: 'mean', queryPrefix: 'query: ', documentPrefix: 'passage: ' });
+    expect(conventionsFor('Xenova/all-MiniLM-L6-v2')).toEqual({ pooling: 'mean', queryPrefix: '', documentPrefix: '' });
+  });
+});
+
+describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
+  let e: LocalEmbedder;
+  beforeAll(async () => {
+    fetched.length = 0;
+    e = await LocalEmbedder.create({ modelPath: MODEL_DIR, batchSize: 2 });
+  });
+  afterAll(async () => { await e?.close(); });
+
+  it('reports the model facts without touching the network', () => {
+    expect(e.modelId).toBe('local:universal-sentence-encoder-lite');
+    expect(e.dimension).toBe(512);
+    expect(e.maxTokens).toBe(128);
+    expect(fetched).toEqual([]);
+  });
+
+  it('returns unit vectors where paraphrases are closer than unrelated text', async () => {
+    const [cat, kitten, revenue, rain] = await e.embed([
+      'The cat sat on the mat.',
+      'A kitten is sitting on a rug.',
+      'Quarterly revenue grew by five percent.',
+      'It will rain heavily tomorrow afternoon.',
+    ]);
+    for (const v of [cat, kitten, revenue, rain]) {
+      expect(v).toHaveLength(512);
+      expect(norm(v)).toBeCloseTo(1, 5);
+    }
+    expect(dot(cat, kitten)).toBeGreaterThan(dot(cat, revenue) + 0.3);
+    expect(dot(cat, kitten)).toBeGreaterThan(dot(cat, rain));
+    expect(fetched).toEqual([]);
+  });
+
+  it('keeps input order across length-sorted batches', async () => {
+    const texts = ['a much longer sentence about databases and indexing', 'short', 'medium length text here', '', 'x y'];
+    const batched = await e.embed(texts);
+    for (let i = 0; i < texts.length; i++) {
+      const [alone] = await e.embed([texts[i]]);
+      expect(dot(alone, batched[i])).toBeCloseTo(1, 5);
+    }
+    expect(await e.embed([])).toEqual([]);
+  });
+
+  it('counts tokens with the model tokenizer and truncates at maxTokens', async () => {
+    expect(e.countTokens('')).toBe(0);
+    expect(e.countTokens('Hello world')).toBeGreaterThan(1);
+    expect(e.countTokens('Hello world, this is a longer sentence.')).toBeGreaterThan(e.countTokens('Hello world'));
+    const long = Array.from({ length: 200 }, (_, i) => `word${i}`).join(' ');
+    expect(e.countTokens(long)).toBeGreaterThan(128);
+    // Everything past token 128 is dropped, so a different tail changes nothing.
+    const [a, b] = await e.embed([`${long} about cats`, `${long} about finance and quarterly taxes`]);
+    expect(dot(a, b)).toBeCloseTo(1, 5);
+  });
+
+  it('embeds queries (no instruction prefix for this model)', async () => {
+    const q = await e.embedQuery('where did the cat sit?');
+    const [d] = await e.embed(['where did the cat sit?']);
+    expect(dot(q, d)).toBeCloseTo(1, 5);
+  });
+
+  it('refuses a folder that is not a model', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-nomodel-'));
+    try {
+      await expect(LocalEmbedder.create({ modelPath: dir })).rejects.toThrow(/config\.json is missing/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Serves the shared model the way the Hugging Face hub does: /<org>/<name>/resolve/<revision>/<file>. */
+function hubServer(repo: string) {
+  const requests: string[] = [];
+  const server = http.createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    const m = /^\/([^/]+\/[^/]+)\/resolve\/main\/(.+)$/.exec(req.url ?? '');
+    const file = m && m[1] === repo ? path.join(MODEL_DIR, decodeURIComponent(m[2])) : null;
+    if (!file || !file.startsWith(MODEL_DIR + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('Entry not found');
+      return;
+    }
+    const size = fs.statSync(file).size;
+    res.writeHead(200, { 'content-length': String(size), 'content-type': 'application/octet-stream' });
+    fs.createReadStream(file).pipe(res);
+  });
+  return {
+    requests,
+    start: () => new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`))),
+    stop: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+describe.runIf(haveModel)('LocalEmbedder downloading from HF_ENDPOINT', () => {
+  let cacheDir: string;
+  beforeAll(() => { cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-models-')); });
+  afterAll(() => { fs.rmSync(cacheDir, { recursive: true, force: true }); });
+
+  it('downloads once into the cache, then loads from the cache with the server gone', async () => {
+    const hub = hubServer('acme/use-lite');
+    const endpoint = await hub.start();
+    let first: LocalEmbedder | undefined;
+    let reference: number[];
+    try {
+      first = await LocalEmbedder.create({ model: 'acme/use-lite', cacheDir, remoteHost: endpoint });
+      expect(first.modelId).toBe('local:acme/use-lite');
+      expect(first.dimension).toBe(512);
+      expect(first.maxTokens).toBe(128);
+      [reference] = await first.embed(['The cat sat on the mat.']);
+    } finally {
+      await first?.close();
+      await hub.stop();
+    }
+    const paths = hub.requests.map((r) => r.split(' ')[1]);
+    for (const f of ['config.json', 'tokenizer.json', 'tokenizer_config.json', 'onnx/model.onnx']) {
+      expect(paths).toContain(`/acme/use-lite/resolve/main/${f}`);
+    }
+    expect(fs.statSync(path.join(cacheDir, 'acme/use-lite/onnx/model.onnx')).size)
+      .toBe(fs.statSync(path.join(MODEL_DIR, 'onnx/model.onnx')).size);
+
+    // Same settings through the config path, with nothing listening on the endpoint any more.
+    const seenBefore = fetched.length;
+    const config = loadConfig({ EMBEDDING_MODEL: 'acme/use-lite', MODEL_CACHE_DIR: cacheDir, HF_ENDPOINT: endpoint, CLEARANCE_DATA_DIR: cacheDir });
+    const second = await createEmbedder(config);
+    try {
+      expect(second.dimension).toBe(512);
+      const [again] = await second.embed(['The cat sat on the mat.']);
+      expect(dot(again, reference!)).toBeCloseTo(1, 6);
+      expect(fetched.length).toBe(seenBefore);
+    } finally {
+      await second.close?.();
+    }
+  });
+
+  it('reports a model the hub does not have as a non-retryable UpstreamError', async () => {
+    const hub = hubServer('acme/use-lite');
+    const endpoint = await hub.start();
+    try {
+      const err = await LocalEmbedder.create({ model: 'acme/missing', cacheDir, remoteHost: endpoint }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(UpstreamError);
+      expect((err as UpstreamError).retryable).toBe(false);
+      expect((err as Error).message).toMatch(/acme\/missing/);
+    } finally {
+      await hub.stop();
+    }
+  });
+});
