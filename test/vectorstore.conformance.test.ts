@@ -2,6 +2,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import * as lancedb from '@lancedb/lancedb';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LanceDbVectorStore, lanceSearchPredicate, sqlString } from '../src/vectorstore/lancedb.ts';
@@ -19,6 +20,13 @@ runVectorStoreConformance('lancedb', async () => {
   const dir = await tempDir();
   // A tiny optimize interval so compaction runs inside the suite too.
   return { store: new LanceDbVectorStore({ dir, optimizeEvery: 3 }), cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
+});
+
+// Housekeeping after every write with the ACL label-list index from the first row: the same
+// semantics must hold when filters go through the index (and through unindexed new fragments).
+runVectorStoreConformance('lancedb with ACL index', async () => {
+  const dir = await tempDir();
+  return { store: new LanceDbVectorStore({ dir, optimizeEvery: 1, aclIndexFromRows: 1 }), cleanup: () => fs.rm(dir, { recursive: true, force: true }) };
 });
 
 describe.runIf(!!process.env.QDRANT_URL)('qdrant (live server from QDRANT_URL)', () => {
@@ -81,6 +89,33 @@ describe('LanceDB specifics', () => {
     expect(await api.search(QUERY, { principals: ['user:a@x.test'] }, 5)).toEqual([]);
     await api.close();
     await worker.close();
+  });
+
+  it('adds the ACL index once the table is large enough, and filters identically through it', async () => {
+    const dir = await tempDir();
+    dirs.push(dir);
+    const store = new LanceDbVectorStore({ dir, optimizeEvery: 2, aclIndexFromRows: 10 });
+    await store.init(DIM);
+    const listAclIndexes = async () => {
+      const conn = await lancedb.connect(dir);
+      const table = await conn.openTable('chunks');
+      const found = (await table.listIndices()).filter((i) => i.columns.includes('acl')).map((i) => i.indexType);
+      table.close();
+      conn.close();
+      return found;
+    };
+    const pts = Array.from({ length: 12 }, (_, i) => point({ vector: at(i / 12), acl: [`group:g${i % 3}`, "user:o'neil@x.test"] }));
+    await store.upsert(pts.slice(0, 6));
+    await store.upsert(pts.slice(6, 8));
+    expect(await listAclIndexes()).toEqual([]);
+    await store.upsert(pts.slice(8, 11));
+    await store.upsert(pts.slice(11));
+    expect(await listAclIndexes()).toEqual(['LabelList']);
+    await store.upsert([point({ vector: at(0.01), acl: ['group:g1'] })]);
+    const got = await store.search(QUERY, { principals: ['group:g1'] }, 100);
+    expect(got.map((h) => h.point.acl[0])).toEqual(['group:g1', 'group:g1', 'group:g1', 'group:g1', 'group:g1']);
+    expect(await store.search(QUERY, { principals: ["user:o'neil@x.test"] }, 100)).toHaveLength(12);
+    await store.close();
   });
 
   it('serialises concurrent writes from one process', async () => {

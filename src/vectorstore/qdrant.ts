@@ -1,4 +1,4 @@
-import { QdrantClient } from '@qdrant/js-client-rest';
+import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
 import type { Principal } from '../types.ts';
 import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
@@ -12,6 +12,9 @@ export interface QdrantFilter {
   must?: FieldCondition[];
   must_not?: FieldCondition[];
 }
+// Compile-time proof that the narrow filter shape above is a valid Qdrant filter.
+const _filterIsQdrantFilter = (f: QdrantFilter): Schemas['Filter'] => f;
+void _filterIsQdrantFilter;
 
 /** Payload indexes that every filter we send relies on (Qdrant filters unindexed fields slowly or, in strict mode, not at all). */
 export const QDRANT_PAYLOAD_INDEXES = [
@@ -30,12 +33,14 @@ const byDocument = (documentId: string): FieldCondition => ({ key: 'documentId',
 /**
  * Every request body the adapter sends, built by pure functions so tests can validate them
  * against Qdrant's OpenAPI schema. The adapter looks these up at call time (so a test can
- * substitute one to prove the validation is not vacuous).
+ * substitute one to prove the validation is not vacuous). `satisfies` matters here: the client
+ * copies only the top-level keys it knows, so a misspelt `filtr` would vanish silently and widen
+ * a search; the compiler catches it instead.
  */
 export const qdrantRequests = {
-  createCollection: (dimension: number) => ({ vectors: { size: dimension, distance: 'Cosine' as const } }),
+  createCollection: (dimension: number) => ({ vectors: { size: dimension, distance: 'Cosine' as const } }) satisfies Schemas['CreateCollection'],
 
-  createIndex: (field: string, schema: 'keyword' | 'integer' | 'float') => ({ field_name: field, field_schema: schema }),
+  createIndex: (field: string, schema: 'keyword' | 'integer' | 'float') => ({ field_name: field, field_schema: schema }) satisfies Schemas['CreateFieldIndex'],
 
   upsert: (points: ChunkPoint[]) => ({
     points: points.map((p) => ({
@@ -55,17 +60,17 @@ export const qdrantRequests = {
         acl: p.acl,
       },
     })),
-  }),
+  }) satisfies Schemas['PointsList'],
 
   deleteDocument: (documentId: string, keepGeneration?: number) => {
     const filter: QdrantFilter = { must: [byDocument(documentId)] };
     if (keepGeneration !== undefined) filter.must_not = [{ key: 'generation', match: { value: keepGeneration } }];
-    return { filter };
+    return { filter } satisfies Schemas['FilterSelector'];
   },
 
-  deleteSource: (sourceId: string) => ({ filter: { must: [{ key: 'sourceId', match: { value: sourceId } }] } satisfies QdrantFilter }),
+  deleteSource: (sourceId: string) => ({ filter: { must: [{ key: 'sourceId', match: { value: sourceId } }] } }) satisfies Schemas['FilterSelector'],
 
-  setDocumentAcl: (documentId: string, acl: Principal[]) => ({ payload: { acl }, filter: { must: [byDocument(documentId)] } satisfies QdrantFilter }),
+  setDocumentAcl: (documentId: string, acl: Principal[]) => ({ payload: { acl }, filter: { must: [byDocument(documentId)] } }) satisfies Schemas['SetPayload'],
 
   /** `null` when nothing can match (no principals, no sources, topK <= 0): then nothing is sent. */
   search: (vector: number[], filter: VectorFilter, topK: number) => {
@@ -78,14 +83,14 @@ export const qdrantRequests = {
       if (f.modifiedAfter === Infinity) return null;
       if (f.modifiedAfter !== -Infinity) must.push({ key: 'lastModified', range: { gte: f.modifiedAfter } });
     }
-    return { query: vector, filter: { must }, limit: f.limit, with_payload: true, with_vector: false };
+    return { query: vector, filter: { must }, limit: f.limit, with_payload: true, with_vector: false } satisfies Schemas['QueryRequest'];
   },
 
   count: (filter?: { sourceId?: string; documentId?: string }) => {
     const must: FieldCondition[] = [];
     if (filter?.sourceId !== undefined) must.push({ key: 'sourceId', match: { value: filter.sourceId } });
     if (filter?.documentId !== undefined) must.push(byDocument(filter.documentId));
-    return must.length ? { filter: { must }, exact: true } : { exact: true };
+    return (must.length ? { filter: { must }, exact: true } : { exact: true }) satisfies Schemas['CountRequest'];
   },
 };
 
@@ -121,7 +126,8 @@ export function toUpstreamError(err: unknown, op: string): UpstreamError {
     });
   }
   if (e?.name === 'QdrantClientResourceExhaustedError') {
-    // The client consumed the 429 response itself; it kept only its reading of Retry-After.
+    // The client consumed the 429 response itself and kept only its reading of Retry-After, which
+    // (js-client-rest 1.18) is the header's first character: "30" arrives as 3. A lower bound, then.
     const secs = typeof e.retry_after === 'number' && Number.isFinite(e.retry_after) ? e.retry_after : undefined;
     return new UpstreamError(`Qdrant ${op} was rate limited`, { retryable: true, status: 429, retryAfterSeconds: secs, cause: err });
   }

@@ -13,6 +13,7 @@ interface StoredPoint { id: string; vector: number[]; payload: Payload }
 interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string> }
 
 export interface MockExchange extends RecordedRequest {
+  headers: http.IncomingHttpHeaders;
   status: number;
   response: unknown;
   problems: string[];
@@ -83,7 +84,7 @@ export class QdrantMock {
   readonly exchanges: MockExchange[] = [];
   readonly collections = new Map<string, Collection>();
   private server: http.Server | undefined;
-  private faults: { status: number; headers: Record<string, string>; remaining: number }[] = [];
+  private faults: { status: number; headers: Record<string, string>; remaining: number; when?: (req: RecordedRequest) => boolean }[] = [];
   private opCounter = 0;
 
   /** Called for every request before it is served; any returned problem turns the answer into a 400. */
@@ -106,9 +107,9 @@ export class QdrantMock {
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
   }
 
-  /** The next `times` requests are answered with this status (and headers) instead of being served. */
-  failNext(status: number, headers: Record<string, string> = {}, times = 1): void {
-    this.faults.push({ status, headers, remaining: times });
+  /** The next `times` requests (that satisfy `when`) are answered with this status and headers instead of being served. */
+  failNext(status: number, headers: Record<string, string> = {}, times = 1, when?: (req: RecordedRequest) => boolean): void {
+    this.faults.push({ status, headers, remaining: times, when });
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -119,7 +120,7 @@ export class QdrantMock {
     const started = process.hrtime.bigint();
     const exchange: MockExchange = {
       method: req.method ?? 'GET', path: url.pathname, query: Object.fromEntries(url.searchParams),
-      body: undefined, status: 0, response: undefined, problems: [],
+      headers: req.headers, body: undefined, status: 0, response: undefined, problems: [],
     };
     this.exchanges.push(exchange);
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -133,9 +134,9 @@ export class QdrantMock {
       if (raw.length) {
         try { exchange.body = JSON.parse(raw); } catch { throw new HttpError(400, 'Json deserialize error: invalid JSON'); }
       }
-      const fault = this.faults[0];
+      const fault = this.faults.find((f) => !f.when || f.when(exchange));
       if (fault) {
-        if (--fault.remaining <= 0) this.faults.shift();
+        if (--fault.remaining <= 0) this.faults.splice(this.faults.indexOf(fault), 1);
         return send(fault.status, { status: { error: `injected HTTP ${fault.status}` }, time: time() }, fault.headers);
       }
       exchange.problems = this.check?.(exchange) ?? [];
