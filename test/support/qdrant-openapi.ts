@@ -7,10 +7,11 @@
  *    misspelt key (e.g. `filtr`, which a lenient server would ignore, widening a search) fails.
  */
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Ajv, type ValidateFunction, type ErrorObject } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 
-export const QDRANT_OPENAPI_PATH = '/work/shared/reference/qdrant-openapi-1.19.0.json';
+export const QDRANT_OPENAPI_PATH = fileURLToPath(new URL('../fixtures/qdrant/openapi-1.19.0.json', import.meta.url));
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type JsonObject = { [k: string]: Json };
