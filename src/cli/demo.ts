@@ -13,7 +13,7 @@ import { printRun, waitForRun } from './sources.ts';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SAMPLE = path.join(repoRoot, 'examples/acme');
 const SOURCE_NAME = 'Acme shared drive (sample)';
-export const DEMO_QUERY = 'How do I get an expense over $5,000 approved?';
+export const DEMO_QUERY = 'What is the approval process for expenses over $5,000?';
 export const DEMO_USERS = [
   { email: 'alice@acme.test', groups: ['engineering'] },
   { email: 'bob@acme.test', groups: ['finance'] },
@@ -59,10 +59,10 @@ export async function demo(opts: { serve: boolean }) {
       method: 'POST', headers: admin,
       body: JSON.stringify({
         name: SOURCE_NAME, type: 'filesystem', config: { path: corpus },
+        // Policies a year, runbooks six months; templates never go stale.
         freshness: { maxAgeDays: 365, rules: [
-          { match: { pathGlob: 'handbook/**' }, maxAgeDays: 365 },
-          { match: { pathGlob: '**/runbooks/**' }, maxAgeDays: 180 },
-          { match: { titleRegex: 'archive|minutes' }, maxAgeDays: null },
+          { match: { pathGlob: '**/*template*' }, maxAgeDays: null },
+          { match: { pathGlob: '**/*runbook*' }, maxAgeDays: 180 },
         ] },
       }),
     });

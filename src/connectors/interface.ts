@@ -71,8 +71,12 @@ export interface Connector {
    * rest afterwards). Throws CursorExpiredError when an incremental cursor is no longer valid.
    */
   changes(opts: { cursor: string | null; full: boolean }): AsyncIterable<ChangePage>;
-  /** Transitive memberships of every group the source uses in ACLs; omit when the source has none. */
-  groups?(): AsyncIterable<GroupMembers>;
+  /**
+   * Transitive memberships of every group the source uses in ACLs; omit when the source has none.
+   * `knownGroupIds`: group ids the engine already holds for this source, so a connector whose
+   * incremental run saw no ACL mentioning a group can still refresh (or empty) its membership.
+   */
+  groups?(opts?: { knownGroupIds?: string[] }): AsyncIterable<GroupMembers>;
 }
 
 export type ConnectorFactory = (args: {

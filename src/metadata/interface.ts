@@ -86,6 +86,8 @@ export interface MetadataStore {
   replaceGroups(sourceId: string, groups: { groupId: string; memberEmails: string[] }[]): Promise<void>;
   /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email. */
   sourceGroupPrincipals(email: string): Promise<Principal[]>;
+  /** Ids of the source's groups that currently have at least one member. */
+  listSourceGroupIds(sourceId: string): Promise<string[]>;
 
   // Embedding cache, keyed by model and sha256 of the chunk text
   getEmbeddings(model: string, textHashes: string[]): Promise<Map<string, number[]>>;
@@ -99,6 +101,8 @@ export interface MetadataStore {
   createAgent(name: string, keyHash: string, sourceIds: string[]): Promise<Agent>;
   getAgentByKeyHash(keyHash: string): Promise<Agent | null>;
   listAgents(): Promise<Agent[]>;
+  /** Revokes an agent key; false when there was no such agent. */
+  deleteAgent(id: string): Promise<boolean>;
 }
 
 export type { RunStats };
