@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { cp, readdir, readFile, rm, utimes } from 'node:fs/promises';
+import { cp, readdir, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { serve as serveHttp } from '@hono/node-server';
@@ -111,19 +111,24 @@ export async function demo(opts: { serve: boolean }) {
 
 /**
  * Copies the sample into the data dir (so people can edit it) and back-dates files that carry a
- * `reviewed: YYYY-MM-DD` line, because git does not keep modification times.
+ * `reviewed: YYYY-MM-DD` line, because git does not keep modification times. The dates are shifted
+ * so the most recently reviewed file is a month old today, keeping their spacing: the demo shows
+ * the same few stale documents whenever it is run.
  */
 async function prepareCorpus(dest: string) {
   if (existsSync(dest)) return;
-  await rm(dest, { recursive: true, force: true });
   await cp(SAMPLE, dest, { recursive: true, filter: (src) => path.basename(src) !== 'README.md' || path.dirname(src) !== SAMPLE });
+  const reviewed: [string, number][] = [];
   for (const file of await walk(dest)) {
     if (!/\.(md|txt|html)$/.test(file)) continue;
     const m = /^reviewed:\s*(\d{4}-\d{2}-\d{2})\s*$/m.exec(await readFile(file, 'utf8'));
-    if (m) {
-      const when = new Date(`${m[1]}T09:00:00Z`);
-      await utimes(file, when, when);
-    }
+    if (m) reviewed.push([file, Date.parse(`${m[1]}T09:00:00Z`)]);
+  }
+  if (!reviewed.length) return;
+  const shift = Date.now() - 30 * 86_400_000 - Math.max(...reviewed.map(([, t]) => t));
+  for (const [file, t] of reviewed) {
+    const when = new Date(t + shift);
+    await utimes(file, when, when);
   }
 }
 
