@@ -1,0 +1,149 @@
+import type { SqlDriver } from './interface.ts';
+
+export interface Migration {
+  version: number;
+  name: string;
+  /** Plain Postgres SQL; several statements allowed. Must also run on PGlite. */
+  sql: string;
+}
+
+const initial = `
+CREATE TABLE sources (
+  id                    text PRIMARY KEY,
+  name                  text NOT NULL UNIQUE,
+  type                  text NOT NULL,
+  config                jsonb NOT NULL DEFAULT '{}'::jsonb,
+  credentials_encrypted text,
+  schedule              jsonb,
+  freshness             jsonb,
+  status                text NOT NULL DEFAULT 'active',
+  created_at            timestamptz NOT NULL DEFAULT now(),
+  updated_at            timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE sync_cursors (
+  source_id  text PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+  cursor     text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE documents (
+  id              text PRIMARY KEY,
+  source_id       text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  external_id     text NOT NULL,
+  title           text NOT NULL,
+  url             text,
+  path            text,
+  mime_type       text,
+  owner           text,
+  labels          text[] NOT NULL DEFAULT '{}',
+  last_modified   timestamptz NOT NULL,
+  content_version text,
+  content_hash    text,
+  acl_hash        text NOT NULL,
+  acl             text[] NOT NULL DEFAULT '{}',
+  generation      integer NOT NULL DEFAULT 0,
+  chunk_count     integer NOT NULL DEFAULT 0,
+  status          text NOT NULL,
+  error           text,
+  indexed_at      timestamptz NOT NULL DEFAULT now(),
+  last_seen_run   text,
+  UNIQUE (source_id, external_id)
+);
+-- Pruning after an enumeration: documents of a source not seen by the run.
+CREATE INDEX documents_source_seen_idx ON documents (source_id, last_seen_run);
+-- Keyset paging within a source (paging over all sources uses the primary key).
+CREATE INDEX documents_source_id_idx ON documents (source_id, id);
+
+CREATE TABLE runs (
+  id          text PRIMARY KEY,
+  source_id   text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  mode        text NOT NULL,
+  status      text NOT NULL,
+  created_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+  started_at  timestamptz,
+  finished_at timestamptz,
+  error       text,
+  stats       jsonb NOT NULL DEFAULT '{}'::jsonb,
+  warnings    jsonb NOT NULL DEFAULT '[]'::jsonb
+);
+CREATE INDEX runs_source_created_idx ON runs (source_id, created_at DESC);
+CREATE INDEX runs_created_idx ON runs (created_at DESC);
+CREATE INDEX runs_active_idx ON runs (source_id) WHERE status IN ('queued', 'running');
+
+CREATE TABLE source_groups (
+  source_id    text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  group_id     text NOT NULL,
+  member_email text NOT NULL CHECK (member_email = lower(member_email)),
+  PRIMARY KEY (source_id, group_id, member_email)
+);
+CREATE INDEX source_groups_member_idx ON source_groups (member_email);
+
+-- Vectors as float32 little-endian bytes: a quarter of real[]'s text size on the wire and half of float8.
+CREATE TABLE embeddings (
+  model      text NOT NULL,
+  text_hash  text NOT NULL,
+  vector     bytea NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (model, text_hash)
+);
+
+CREATE TABLE audit (
+  id           text PRIMARY KEY,
+  at           timestamptz NOT NULL DEFAULT now(),
+  user_name    text,
+  agent        text,
+  action       text NOT NULL,
+  query        text,
+  document_ids text[] NOT NULL DEFAULT '{}',
+  request_id   text
+);
+CREATE INDEX audit_at_idx ON audit (at DESC);
+CREATE INDEX audit_user_idx ON audit (lower(user_name), at DESC);
+CREATE INDEX audit_agent_idx ON audit (agent, at DESC);
+
+CREATE TABLE agents (
+  id         text PRIMARY KEY,
+  name       text NOT NULL,
+  key_hash   text NOT NULL UNIQUE,
+  source_ids text[] NOT NULL DEFAULT '{}',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+`;
+
+/**
+ * Append-only: never edit a migration that has shipped, add the next version instead. Versions
+ * must be increasing; each runs at most once per database.
+ */
+export const migrations: Migration[] = [
+  { version: 1, name: 'initial', sql: initial },
+];
+
+/**
+ * Applies pending migrations in one transaction. The advisory lock (keyed by schema, so separate
+ * schemas in one database don't wait on each other) serialises processes starting at the same
+ * time; the loser sees the winner's rows once it gets the lock. On PGlite the lock is a no-op.
+ */
+export async function migrate(driver: SqlDriver, list: Migration[] = migrations): Promise<number[]> {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i]!.version <= list[i - 1]!.version) throw new Error('Migrations must have increasing versions');
+  }
+  return driver.transaction(async (tx) => {
+    await tx.query(`SELECT pg_advisory_xact_lock(hashtext('clearance.migrate.' || current_schema()))`);
+    await tx.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version    integer PRIMARY KEY,
+      name       text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    const rows = await tx.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => Number(r.version)));
+    const applied: number[] = [];
+    for (const m of list) {
+      if (done.has(m.version)) continue;
+      await tx.query(m.sql);
+      await tx.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}
