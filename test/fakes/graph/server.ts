@@ -1,0 +1,464 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FakeTenant, type FakeItem, type FakeUser, type StoredPermission } from './model.ts';
+
+/**
+ * A fake Microsoft Graph (v1.0) and Entra token endpoint on 127.0.0.1, built from the documented
+ * request/response shapes. Use `graph.url` as both `graphBaseUrl` and `authorityHost`.
+ *
+ * Faithful where it matters to a sync client: delta paging with @odata.nextLink/@odata.deltaLink,
+ * delta items without parentReference.path or cTag (as documented for business drives), ancestors
+ * of changed items re-reported, descendants of renamed/re-permissioned folders NOT reported,
+ * deletions with the `deleted` facet, 410 for expired tokens, effective permissions per item,
+ * 302 content redirects to a pre-authenticated URL, transitive group members, bearer validation
+ * on every call, and injectable throttling.
+ */
+
+export interface FakeGraphOptions {
+  tenantId?: string;
+  clientId?: string;
+  clientSecret?: string;
+  /** Items per page for delta, children and member listings (small, to exercise paging). */
+  pageSize?: number;
+  tokenLifetimeSeconds?: number;
+  /** Delay added to every Graph call, so concurrency becomes observable. */
+  latencyMs?: number;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  /** pathname + search */
+  path: string;
+  kind: 'token' | 'graph' | 'download';
+  status: number;
+  startedAt: number;
+  endedAt: number;
+  authorization: boolean;
+  prefer: string | null;
+}
+
+interface Injected {
+  match: RegExp;
+  status: number;
+  code: string;
+  message: string;
+  retryAfter: number | null;
+  remaining: number;
+}
+
+interface DeltaSession {
+  driveId: string;
+  items: unknown[];
+  endSeq: number;
+  epoch: number;
+}
+
+export class FakeGraph extends FakeTenant {
+  readonly tenantId: string;
+  readonly clientId: string;
+  clientSecret: string;
+  pageSize: number;
+  latencyMs: number;
+  tokenLifetimeSeconds: number;
+  readonly requests: RequestLogEntry[] = [];
+  inFlight = 0;
+  maxInFlight = 0;
+  url = '';
+  private server: Server | null = null;
+  private readonly tokens = new Map<string, number>();
+  private readonly downloads = new Map<string, { content: Buffer; mimeType: string }>();
+  private readonly sessions = new Map<string, DeltaSession>();
+  private injected: Injected[] = [];
+
+  constructor(opts: FakeGraphOptions = {}) {
+    super();
+    this.tenantId = opts.tenantId ?? '11111111-2222-3333-4444-555555555555';
+    this.clientId = opts.clientId ?? 'fake-client-id';
+    this.clientSecret = opts.clientSecret ?? 'fake-client-secret';
+    this.pageSize = opts.pageSize ?? 3;
+    this.latencyMs = opts.latencyMs ?? 0;
+    this.tokenLifetimeSeconds = opts.tokenLifetimeSeconds ?? 3600;
+  }
+
+  async listen(): Promise<this> {
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err) => {
+        if (!res.headersSent) this.json(res, 500, { error: { code: 'generalException', message: String(err) } });
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async close(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
+    this.server = null;
+  }
+
+  /** Connector config + credentials pointing at this fake. */
+  sourceConfig(extra: Record<string, unknown> = {}): { config: Record<string, unknown>; credentials: Record<string, unknown> } {
+    return {
+      config: { tenantId: this.tenantId, graphBaseUrl: this.url, authorityHost: this.url, ...extra },
+      credentials: { clientId: this.clientId, clientSecret: this.clientSecret },
+    };
+  }
+
+  // ---- test controls --------------------------------------------------------------------------
+
+  /** The next `n` Graph calls answer `status` with `Retry-After: retryAfterSeconds` (null: no header). */
+  throttleNext(n: number, status: 429 | 503 = 429, retryAfterSeconds: number | null = 1, match: RegExp = /./): void {
+    this.injected.push({
+      match, status, remaining: n, retryAfter: retryAfterSeconds,
+      code: status === 429 ? 'TooManyRequests' : 'serviceNotAvailable',
+      message: status === 429 ? 'Too many requests' : 'Service unavailable',
+    });
+  }
+
+  /** Calls whose path matches answer `status` (for `times` calls, default: until cleared). */
+  failRequests(match: RegExp, status: number, opts: { code?: string; message?: string; times?: number } = {}): void {
+    this.injected.push({
+      match, status, retryAfter: null, remaining: opts.times ?? Number.POSITIVE_INFINITY,
+      code: opts.code ?? (status === 403 ? 'accessDenied' : status === 404 ? 'itemNotFound' : 'generalException'),
+      message: opts.message ?? `injected ${status}`,
+    });
+  }
+
+  clearFailures(): void {
+    this.injected = [];
+  }
+
+  /** Every issued access token becomes invalid (Graph answers 401 until a new one is fetched). */
+  expireAccessTokens(): void {
+    this.tokens.clear();
+  }
+
+  resetLog(): void {
+    this.requests.length = 0;
+    this.maxInFlight = this.inFlight;
+  }
+
+  graphRequests(match?: RegExp): RequestLogEntry[] {
+    return this.requests.filter((r) => r.kind === 'graph' && (!match || match.test(r.path)));
+  }
+
+  // ---- HTTP -----------------------------------------------------------------------------------
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', this.url);
+    const entry: RequestLogEntry = {
+      method: req.method ?? 'GET', path: url.pathname + url.search, kind: 'graph', status: 0,
+      startedAt: Date.now(), endedAt: 0, authorization: !!req.headers.authorization, prefer: (req.headers.prefer as string | undefined) ?? null,
+    };
+    this.requests.push(entry);
+    res.on('finish', () => {
+      entry.status = res.statusCode;
+      entry.endedAt = Date.now();
+    });
+
+    if (/^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) {
+      entry.kind = 'token';
+      return this.token(req, res, decodeURIComponent(url.pathname.split('/')[1]!));
+    }
+
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.on('close', () => this.inFlight--);
+    if (this.latencyMs) await sleep(this.latencyMs);
+
+    if (url.pathname.startsWith('/download/')) {
+      entry.kind = 'download';
+      const d = this.downloads.get(url.pathname.slice('/download/'.length));
+      if (!d) return this.json(res, 404, { error: { code: 'itemNotFound', message: 'download URL expired' } });
+      res.writeHead(200, { 'content-type': d.mimeType, 'content-length': d.content.length });
+      res.end(d.content);
+      return;
+    }
+
+    if (!url.pathname.startsWith('/v1.0/')) return this.graphError(res, 400, 'BadRequest', `Invalid version: ${url.pathname}`);
+    const auth = req.headers.authorization ?? '';
+    const token = /^Bearer (.+)$/.exec(auth)?.[1];
+    const exp = token ? this.tokens.get(token) : undefined;
+    if (!token || exp === undefined || exp < Date.now()) {
+      res.setHeader('www-authenticate', 'Bearer realm="", error="invalid_token"');
+      return this.graphError(res, 401, 'InvalidAuthenticationToken', token ? 'Access token has expired or is not yet valid.' : 'Access token is empty.');
+    }
+    const path = url.pathname.slice('/v1.0'.length);
+    const inj = this.injected.find((i) => i.remaining > 0 && i.match.test(path + url.search));
+    if (inj) {
+      inj.remaining--;
+      if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
+      return this.graphError(res, inj.status, inj.code, inj.message);
+    }
+    if (req.method !== 'GET') return this.graphError(res, 405, 'BadRequest', 'Only GET is implemented by the fake');
+    return this.route(url, path, res);
+  }
+
+  private async token(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
+    const body = new URLSearchParams(await readBody(req));
+    const aad = (status: number, error: string, description: string) =>
+      this.json(res, status, { error, error_description: `${description}\r\nTrace ID: ${randomBytes(8).toString('hex')}\r\nTimestamp: ${new Date().toISOString()}`, error_codes: [Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0)] });
+    if (req.method !== 'POST') return aad(405, 'invalid_request', 'AADSTS900561: The endpoint only accepts POST requests.');
+    if (tenant !== this.tenantId) return aad(400, 'invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
+    if (body.get('grant_type') !== 'client_credentials') return aad(400, 'unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.');
+    if (body.get('client_id') !== this.clientId) {
+      return aad(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${body.get('client_id')}' was not found in the directory '${tenant}'.`);
+    }
+    if (body.get('client_secret') !== this.clientSecret) {
+      return aad(401, 'invalid_client', `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.clientId}'.`);
+    }
+    if (body.get('scope') !== `${this.url}/.default`) return aad(400, 'invalid_scope', `AADSTS1002012: The provided value for scope ${body.get('scope')} is not valid.`);
+    const token = `fake.${randomBytes(24).toString('base64url')}`;
+    this.tokens.set(token, Date.now() + this.tokenLifetimeSeconds * 1000);
+    return this.json(res, 200, { token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds, ext_expires_in: this.tokenLifetimeSeconds, access_token: token });
+  }
+
+  private route(url: URL, path: string, res: ServerResponse): void {
+    const seg = path.split('/').filter(Boolean).map(decodeURIComponent);
+    const [a, b, c, d, e] = seg;
+    if (a === 'sites' && b && seg.length === 2) {
+      const site = this.sites.get(b);
+      if (!site) return this.graphError(res, 404, 'itemNotFound', 'Requested site could not be found');
+      return this.json(res, 200, { id: site.id, displayName: site.displayName, name: site.displayName, webUrl: site.webUrl });
+    }
+    if (a === 'sites' && b && c === 'drives' && seg.length === 3) {
+      const site = this.sites.get(b);
+      if (!site) return this.graphError(res, 404, 'itemNotFound', 'Requested site could not be found');
+      return this.json(res, 200, this.paged(url, site.driveIds.map((id) => this.driveJson(id))));
+    }
+    if (a === 'drives' && b) {
+      const drive = this.drives.get(b);
+      if (!drive) return this.graphError(res, 404, 'itemNotFound', 'The requested drive was not found');
+      if (seg.length === 2) return this.json(res, 200, this.driveJson(b));
+      if (c === 'root' && d === 'delta' && seg.length === 4) return this.delta(url, drive.id, res);
+      if (c === 'root' && seg.length === 3) return this.json(res, 200, this.itemJson(this.mustItem(drive.rootId), false));
+      if (c === 'items' && d) {
+        const item = this.items.get(d);
+        if (!item || item.deleted || item.driveId !== drive.id) return this.graphError(res, 404, 'itemNotFound', 'The resource could not be found.');
+        if (seg.length === 4) return this.json(res, 200, this.itemJson(item, false));
+        if (e === 'children' && seg.length === 5) return this.json(res, 200, this.paged(url, this.children(item.id).map((i) => this.itemJson(i, false))));
+        if (e === 'permissions' && seg.length === 5) {
+          return this.json(res, 200, { value: this.effective(item).map(({ perm, from }) => this.permissionJson(perm, from)) });
+        }
+        if (e === 'content' && seg.length === 5) {
+          if (item.kind !== 'file') return this.graphError(res, 400, 'invalidRequest', 'Folders have no content');
+          const key = randomBytes(16).toString('hex');
+          this.downloads.set(key, { content: item.content, mimeType: item.mimeType });
+          res.writeHead(302, { location: `${this.url}/download/${key}` });
+          res.end();
+          return;
+        }
+      }
+    }
+    if (a === 'users' && b && seg.length === 2) {
+      const user = this.users.get(b) ?? [...this.users.values()].find((u) => u.userPrincipalName.toLowerCase() === b.toLowerCase());
+      if (!user) return this.graphError(res, 404, 'Request_ResourceNotFound', `Resource '${b}' does not exist or one of its queried reference-property objects are not present.`);
+      return this.json(res, 200, { id: user.id, mail: user.mail, userPrincipalName: user.userPrincipalName, displayName: user.displayName });
+    }
+    if (a === 'groups' && b && c === 'transitiveMembers' && (seg.length === 3 || (seg.length === 4 && d === 'microsoft.graph.user'))) {
+      if (!this.groups.has(b)) return this.graphError(res, 404, 'Request_ResourceNotFound', `Resource '${b}' does not exist or one of its queried reference-property objects are not present.`);
+      const users = this.transitiveUsers(b).map((u) => ({ '@odata.type': '#microsoft.graph.user', id: u.id, mail: u.mail, userPrincipalName: u.userPrincipalName }));
+      const groups = d ? [] : this.transitiveGroups(b).map((g) => ({ '@odata.type': '#microsoft.graph.group', id: g.id, displayName: g.displayName }));
+      return this.json(res, 200, this.paged(url, [...groups, ...users]));
+    }
+    return this.graphError(res, 400, 'BadRequest', `Resource not found for the segment '${seg[seg.length - 1] ?? ''}'.`);
+  }
+
+  private delta(url: URL, driveId: string, res: ServerResponse): void {
+    const skip = url.searchParams.get('$skiptoken');
+    const tokenParam = url.searchParams.get('token');
+    let session: DeltaSession;
+    let offset = 0;
+    if (skip) {
+      const [sid, off] = skip.split('.');
+      const s = this.sessions.get(sid ?? '');
+      if (!s || s.driveId !== driveId) return this.graphError(res, 400, 'invalidRequest', 'Invalid skip token');
+      if (s.epoch !== this.epoch) return this.resync(res, driveId);
+      session = s;
+      offset = Number(off) || 0;
+    } else {
+      let since: number | null = null;
+      if (tokenParam === 'latest') {
+        return this.json(res, 200, { value: [], '@odata.deltaLink': this.deltaLink(driveId, this.seq) });
+      }
+      if (tokenParam) {
+        let parsed: { d?: string; s?: number; e?: number };
+        try {
+          parsed = JSON.parse(Buffer.from(tokenParam, 'base64url').toString('utf8')) as typeof parsed;
+        } catch {
+          return this.graphError(res, 400, 'invalidRequest', 'Provided sync token is malformed');
+        }
+        if (parsed.d !== driveId || typeof parsed.s !== 'number') return this.graphError(res, 400, 'invalidRequest', 'Provided sync token is malformed');
+        if (parsed.e !== this.epoch) return this.resync(res, driveId);
+        since = parsed.s;
+      }
+      const items = this.changedSince(driveId, since).map((i) => (i.deleted ? this.tombstone(i) : this.itemJson(i, true)));
+      session = { driveId, items, endSeq: this.seq, epoch: this.epoch };
+      const sid = randomBytes(6).toString('hex');
+      this.sessions.set(sid, session);
+      skipIds.set(session, sid);
+    }
+    const page = session.items.slice(offset, offset + this.pageSize);
+    const nextOffset = offset + this.pageSize;
+    const body: Record<string, unknown> = { '@odata.context': `${this.url}/v1.0/$metadata#Collection(driveItem)`, value: page };
+    if (nextOffset < session.items.length) {
+      body['@odata.nextLink'] = `${this.url}/v1.0/drives/${encodeURIComponent(driveId)}/root/delta?$skiptoken=${skipIds.get(session)}.${nextOffset}`;
+    } else {
+      body['@odata.deltaLink'] = this.deltaLink(driveId, session.endSeq);
+    }
+    return this.json(res, 200, body);
+  }
+
+  private deltaLink(driveId: string, seq: number): string {
+    const token = Buffer.from(JSON.stringify({ d: driveId, s: seq, e: this.epoch })).toString('base64url');
+    return `${this.url}/v1.0/drives/${encodeURIComponent(driveId)}/root/delta?token=${token}`;
+  }
+
+  private resync(res: ServerResponse, driveId: string): void {
+    res.setHeader('location', `${this.url}/v1.0/drives/${encodeURIComponent(driveId)}/root/delta`);
+    return this.graphError(res, 410, 'resyncChangesApplyDifferences',
+      "Resync required. Replace any local items with the server's version (including deletes) if you're sure that the service was up to date with your local changes when you last sync'd. Upload any local changes that the server doesn't know about.");
+  }
+
+  // ---- JSON shapes ----------------------------------------------------------------------------
+
+  private driveJson(id: string) {
+    const drive = this.mustDrive(id);
+    const site = this.sites.get(drive.siteId)!;
+    return { id: drive.id, name: drive.name, driveType: 'documentLibrary', webUrl: `${site.webUrl}/${encodeURIComponent(drive.name)}` };
+  }
+
+  private identity(userId: string | null): Record<string, unknown> | undefined {
+    const u = userId ? this.users.get(userId) : undefined;
+    return u ? { user: { id: u.id, displayName: u.displayName, ...(u.mail ? { email: u.mail } : {}) } } : undefined;
+  }
+
+  itemJson(item: FakeItem, forDelta: boolean): Record<string, unknown> {
+    const drive = this.mustDrive(item.driveId);
+    const site = this.sites.get(drive.siteId)!;
+    const parent = item.parentId ? this.mustItem(item.parentId) : null;
+    const path = this.pathOf(item);
+    const json: Record<string, unknown> = {
+      id: item.id,
+      name: item.name,
+      eTag: `"{${item.id}},${item.metaVersion}"`,
+      createdDateTime: item.createdAt.toISOString(),
+      lastModifiedDateTime: item.modifiedAt.toISOString(),
+      webUrl: `${site.webUrl}/${encodeURIComponent(drive.name)}${path.split('/').map(encodeURIComponent).join('/')}`,
+      size: item.kind === 'file' ? item.content.length : this.descendants(item.id).reduce((n, i) => n + (i.kind === 'file' ? i.content.length : 0), 0),
+      parentReference: {
+        driveType: 'documentLibrary',
+        driveId: drive.id,
+        siteId: site.id,
+        ...(parent ? { id: parent.id } : {}),
+        // Documented: delta does not return parentReference.path ("track items by id").
+        ...(parent && !forDelta ? { path: `/drives/${drive.id}/root:${this.pathOf(parent)}` } : {}),
+      },
+      createdBy: this.identity(item.createdBy),
+      lastModifiedBy: this.identity(item.modifiedBy),
+    };
+    // Documented for OneDrive for Business / SharePoint: delta omits cTag on create/modify.
+    if (!forDelta) json.cTag = `"c:{${item.id}},${item.contentVersion}"`;
+    if (item.kind === 'file') json.file = { mimeType: item.mimeType, hashes: { quickXorHash: this.quickXorHash(item) } };
+    else json.folder = { childCount: this.children(item.id).length };
+    if (item.kind === 'root') json.root = {};
+    if (forDelta && item.sharedChanged) json['@microsoft.graph.sharedChanged'] = 'True';
+    return json;
+  }
+
+  private tombstone(item: FakeItem): Record<string, unknown> {
+    // Documented: delete results omit name and cTag.
+    return { id: item.id, deleted: { state: 'deleted' }, parentReference: { driveId: item.driveId, ...(item.parentId ? { id: item.parentId } : {}) } };
+  }
+
+  private userSet(u: FakeUser, withEmail: boolean): Record<string, unknown> {
+    return {
+      user: { id: u.id, displayName: u.displayName, ...(withEmail && u.mail ? { email: u.mail } : {}) },
+      siteUser: { id: String(hashCode(u.id) % 1000), displayName: u.displayName, loginName: `i:0#.f|membership|${u.userPrincipalName.toLowerCase()}` },
+    };
+  }
+
+  private principalSet(id: string, withEmail = true): Record<string, unknown> {
+    const u = this.users.get(id);
+    if (u) return this.userSet(u, withEmail);
+    const g = this.groups.get(id);
+    if (g) return { group: { id: g.id, displayName: g.displayName } };
+    // A principal deleted from the directory: Graph still returns the id it remembers.
+    return { user: { id, displayName: 'Former user' } };
+  }
+
+  permissionJson(perm: StoredPermission, from: FakeItem | null): Record<string, unknown> {
+    const g = perm.grant;
+    const inheritedFrom = from ? { inheritedFrom: { driveId: from.driveId, id: from.id, path: `/drives/${from.driveId}/root:${this.pathOf(from)}` } } : {};
+    if ('raw' in g) return { id: perm.id, ...g.raw, ...inheritedFrom };
+    const roles = g.roles ?? ('link' in g ? [g.link.type === 'edit' ? 'write' : 'read'] : ['read']);
+    const base = { id: perm.id, roles, ...inheritedFrom };
+    if ('user' in g) {
+      const set = this.principalSet(g.user, g.withEmail !== false);
+      return { ...base, grantedToV2: set, grantedTo: { user: set.user } };
+    }
+    if ('group' in g) {
+      return { ...base, grantedToV2: this.principalSet(g.group) };
+    }
+    if ('siteUser' in g) return { ...base, grantedToV2: { siteUser: { id: String(hashCode(g.siteUser) % 1000), displayName: g.siteUser, loginName: g.siteUser } } };
+    if ('siteGroup' in g) {
+      return { ...base, grantedToV2: { siteGroup: { id: g.siteGroup.id, displayName: g.siteGroup.displayName, loginName: g.siteGroup.displayName } } };
+    }
+    const sets = (g.identities ?? []).map((id) => this.principalSet(id));
+    return {
+      ...base,
+      link: { scope: g.link.scope, type: g.link.type ?? 'view', webUrl: `https://acme.sharepoint.test/:w:/s/x/${perm.id}`, preventsDownload: false },
+      hasPassword: false,
+      ...(sets.length ? { grantedToIdentitiesV2: sets } : {}),
+    };
+  }
+
+  private paged(url: URL, list: unknown[]): Record<string, unknown> {
+    const top = Number(url.searchParams.get('$top')) || this.pageSize;
+    const size = Math.max(1, Math.min(top, this.pageSize));
+    const offset = Number(url.searchParams.get('$skiptoken') ?? 0) || 0;
+    const body: Record<string, unknown> = { value: list.slice(offset, offset + size) };
+    if (offset + size < list.length) {
+      const next = new URL(url.href);
+      next.searchParams.set('$skiptoken', String(offset + size));
+      body['@odata.nextLink'] = `${this.url}${next.pathname}${next.search}`;
+    }
+    return body;
+  }
+
+  private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  private graphError(res: ServerResponse, status: number, code: string, message: string): void {
+    this.json(res, status, { error: { code, message, innerError: { date: new Date().toISOString(), 'request-id': randomBytes(8).toString('hex') } } });
+  }
+}
+
+const skipIds = new WeakMap<DeltaSession, string>();
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function hashCode(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
+  return h;
+}
+
+export async function startFakeGraph(opts: FakeGraphOptions = {}): Promise<FakeGraph> {
+  return new FakeGraph(opts).listen();
+}
