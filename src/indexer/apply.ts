@@ -141,7 +141,7 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
     }
     return failed(base, `cannot extract text: ${errorMessage(err)}`);
   }
-  const title = extracted.title?.trim() || meta.title;
+  const title = extracted.title?.trim() || leadingHeading(extracted.text) || meta.title;
   base.title = title;
   const pieces = await chunkDocument(
     { text: extracted.text, format: extracted.format, title },
@@ -244,6 +244,12 @@ async function writeIndexed(ctx: Services, source: Source, p: IndexPlanWithVecto
   await ctx.metadata.upsertDocument({ ...doc, contentVersion: null }, runId);
   await ctx.vectors.deleteDocument(id, { keepGeneration: doc.generation });
   if (doc.contentVersion !== null) await ctx.metadata.upsertDocument(doc, runId);
+}
+
+/** A Markdown-shaped document's top heading is a better title than its file name. */
+function leadingHeading(text: string): string | undefined {
+  const m = /^\s*#\s+(.+?)\s*#*\s*$/m.exec(text.split('\n').filter((l) => !/^(---|[a-z_-]+:\s)/i.test(l)).slice(0, 20).join('\n'));
+  return m?.[1]?.trim() || undefined;
 }
 
 function normalizeAcl(acl: ResolvedAcl): string[] {
