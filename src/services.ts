@@ -19,13 +19,10 @@ export async function createServices(config: Config, opts: { jobs?: (ctx: () => 
   await mkdir(config.dataDir, { recursive: true });
   const log = createLogger(config.LOG_LEVEL);
   const metadata = await step('DATABASE_URL', () => createMetadataStore(config));
-  const vectors = await step('QDRANT_URL', async () => {
-    const v = createVectorStore(config);
-    await v.ping();
-    return v;
-  });
+  const vectors = createVectorStore(config);
   const embedder = await step(config.LOCAL_MODEL_PATH ? 'LOCAL_MODEL_PATH' : config.EMBEDDING_PROVIDER === 'openai' ? 'OPENAI_BASE_URL' : 'EMBEDDING_MODEL', () => createEmbedder(config));
-  await step('QDRANT_URL', () => vectors.init(embedder.dimension));
+  // init creates the collection/table and is the first call to reach the vector store.
+  await step(config.QDRANT_URL ? 'QDRANT_URL' : 'CLEARANCE_DATA_DIR', () => vectors.init(embedder.dimension));
   const secretKey = await step('CLEARANCE_SECRET_KEY', () => loadOrCreateSecretKey(config));
   const services = { config, metadata, vectors, embedder, log, secretKey, now: () => new Date() } as Services;
   const getServices = () => services;

@@ -35,6 +35,7 @@ export async function demo(opts: { serve: boolean }) {
   env.AUTH_MODE = 'dev'; // explicit: the demo mints its own tokens
   env.ADMIN_TOKEN ??= `demo-admin-${randomBytes(12).toString('hex')}`;
   env.COMPLIANCE_GROUP ??= 'compliance';
+  env.LOG_LEVEL ??= 'warn';
   if (!env.LOCAL_MODEL_PATH && !env.EMBEDDING_MODEL && env.EMBEDDING_PROVIDER !== 'openai') {
     const local = findLocalModel();
     if (local) {
@@ -79,17 +80,17 @@ export async function demo(opts: { serve: boolean }) {
     const token = await mintDevToken({ ...user, dataDir: config.dataDir, expiresIn: '12h' });
     const res = await app.request('/v1/search', {
       method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ query: DEMO_QUERY, topK: 5 }),
+      body: JSON.stringify({ query: DEMO_QUERY, topK: 20 }),
     });
     const { results } = await res.json();
     console.log(`${user.email} (groups: ${user.groups.join(', ')}) sees:`);
-    const seen = new Set<string>();
-    for (const r of results) {
-      const key = `${r.documentId}`;
-      const first = !seen.has(key);
-      seen.add(key);
-      const where = decodeURIComponent(r.url.replace(/^file:\/\//, '')).replace(corpus + '/', '');
-      console.log(`  ${r.score.toFixed(3)}  ${first ? '' : '  '}${r.title}  [${where}]${r.sectionPath?.length ? ' › ' + r.sectionPath.join(' › ') : ''}${r.freshness.status === 'stale' ? `  (stale: ${r.freshness.ageDays} days old)` : ''}`);
+    // One line per document, with its best passage.
+    const best = new Map<string, any>();
+    for (const r of results) if (!best.has(r.documentId)) best.set(r.documentId, r);
+    for (const r of [...best.values()].slice(0, 5)) {
+      const where = decodeURIComponent(new URL(r.url).pathname).replace(corpus + '/', '');
+      const stale = r.freshness.status === 'stale' ? `  (stale: last changed ${r.freshness.ageDays} days ago)` : '';
+      console.log(`  ${r.score.toFixed(2)}  ${where.padEnd(44)} ${r.sectionPath?.slice(-1)[0] ?? r.title}${stale}`);
     }
     console.log();
   }
