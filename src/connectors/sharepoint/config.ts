@@ -20,6 +20,12 @@ export const sharepointConfigSchema = z
     authorityHost: httpUrl('authorityHost').default('https://login.microsoftonline.com'),
     /** Entra groups whose memberships are always synced, even when no ACL mentioned them this run. */
     groupIds: z.array(z.string().min(1)).optional(),
+    /**
+     * SharePoint site groups (by display name, e.g. "Finance Members") → the Entra group ids and/or
+     * emails that make them up. Graph v1.0 cannot list a SharePoint group's members, so without an
+     * entry such a grant gives nothing (fail closed); with one, the admin's declaration is used.
+     */
+    siteGroupMembers: z.record(z.string().min(1), z.array(z.string().min(1))).optional(),
     /** Downloads larger than this are refused (the document is recorded as failed, not indexed). */
     maxFileBytes: z.number().int().positive().optional(),
     /** Graph requests in flight per tenant. Microsoft throttles per app and tenant, not per source. */

@@ -91,7 +91,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     }
     return p;
   };
-  const mapper = new PermissionMapper(sourceId, lookupUserEmail);
+  const mapper = new PermissionMapper(sourceId, lookupUserEmail, cfg.siteGroupMembers);
   const seenGroups = new Set<string>();
   const cursorGroups = new Set<string>();
 

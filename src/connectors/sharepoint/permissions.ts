@@ -48,6 +48,8 @@ export interface MappedAcl extends ResolvedAcl {
   groupIds: string[];
 }
 
+type Resolution = { principal: string; groupId?: string } | { problem: string };
+
 export type UserEmailLookup = (userId: string) => Promise<string | null>;
 
 /** "Limited Access" is what SharePoint grants on parents of a shared item: it does not open the folder. */
@@ -56,10 +58,16 @@ const NON_READING_ROLE = /limited\s*access|limitedaccess/i;
 const EMAIL = /^[^\s@|]+@[^\s@|]+$/;
 
 export class PermissionMapper {
+  private readonly siteGroups: Map<string, string[]>;
+
   constructor(
     private readonly sourceId: string,
     private readonly lookupUserEmail: UserEmailLookup,
-  ) {}
+    /** Admin-declared members of SharePoint groups, keyed by display name (case-insensitive). */
+    siteGroupMembers: Record<string, string[]> = {},
+  ) {
+    this.siteGroups = new Map(Object.entries(siteGroupMembers).map(([k, v]) => [k.trim().toLowerCase(), v]));
+  }
 
   async map(permissions: GraphPermission[], now = Date.now()): Promise<MappedAcl> {
     const principals = new Set<string>();
@@ -92,17 +100,29 @@ export class PermissionMapper {
         }
       }
       for (const set of sets) {
-        const r = await this.identity(set, label);
-        if ('principal' in r) {
-          principals.add(r.principal);
-          if (r.groupId) groupIds.add(r.groupId);
-        } else problems.push(r.problem);
+        for (const r of await this.identity(set, label)) {
+          if ('principal' in r) {
+            principals.add(r.principal);
+            if (r.groupId) groupIds.add(r.groupId);
+          } else problems.push(r.problem);
+        }
       }
     }
     return { principals: [...principals].sort(), problems, groupIds: [...groupIds].sort() };
   }
 
-  private async identity(set: GraphIdentitySet, label: string): Promise<{ principal: string; groupId?: string } | { problem: string }> {
+  private async identity(set: GraphIdentitySet, label: string): Promise<Resolution[]> {
+    if (isObject(set.siteGroup) && !isObject(set.user) && !isObject(set.group)) {
+      const name = set.siteGroup.displayName ?? set.siteGroup.loginName ?? '';
+      const declared = this.siteGroups.get(name.trim().toLowerCase());
+      if (declared) {
+        return declared.map((m) => (m.includes('@') ? { principal: `user:${m.trim().toLowerCase()}` } : this.group(m.trim())));
+      }
+    }
+    return [await this.single(set, label)];
+  }
+
+  private async single(set: GraphIdentitySet, label: string): Promise<Resolution> {
     // A SharePoint user entry usually carries both `user` (Entra) and `siteUser` (claims login).
     if (isObject(set.user)) {
       const email = set.user.email?.trim();
@@ -112,8 +132,7 @@ export class PermissionMapper {
         if (looked && EMAIL.test(looked)) return { principal: `user:${looked.toLowerCase()}` };
         return { problem: `${label}: user ${set.user.id} has no resolvable email; it grants nothing` };
       }
-      const fromLogin = set.siteUser?.loginName ? this.fromLoginName(set.siteUser.loginName, label) : null;
-      if (fromLogin) return fromLogin;
+      if (set.siteUser?.loginName) return this.fromLoginName(set.siteUser.loginName, label);
       return { problem: `${label}: user "${set.user.displayName ?? '?'}" has neither email nor id; it grants nothing` };
     }
     if (isObject(set.group)) {
@@ -125,11 +144,11 @@ export class PermissionMapper {
       return this.fromLoginName(set.siteUser.loginName, label);
     }
     if (isObject(set.siteGroup)) {
-      // Graph v1.0 has no endpoint for SharePoint group membership (only the SharePoint REST API has),
-      // so who is in it is unknown here: fail closed rather than guess.
+      // Graph v1.0 has no endpoint for SharePoint group membership (only the SharePoint REST API
+      // has), so unless the admin declared its members (siteGroupMembers), fail closed.
       return {
         problem: `${label}: SharePoint group "${set.siteGroup.displayName ?? set.siteGroup.loginName ?? set.siteGroup.id ?? '?'}" ` +
-          `(id ${set.siteGroup.id ?? '?'}) cannot be expanded through Microsoft Graph; it grants nothing`,
+          `(id ${set.siteGroup.id ?? '?'}) cannot be expanded through Microsoft Graph and is not in siteGroupMembers; it grants nothing`,
       };
     }
     const kinds = Object.keys(set).filter((k) => !k.startsWith('@')).join(', ') || 'empty identity';
@@ -146,7 +165,7 @@ export class PermissionMapper {
    * `<id>_o` is its owners). "Everyone" and "Everyone except external users" are organisation-wide
    * claims, which the contract never treats as a grant.
    */
-  private fromLoginName(login: string, label: string): { principal: string; groupId?: string } | { problem: string } {
+  private fromLoginName(login: string, label: string): Resolution {
     const parts = login.split('|');
     const last = parts[parts.length - 1] ?? '';
     if (/^i:0[#h]\.f$/i.test(parts[0] ?? '') || /membership/i.test(parts[1] ?? '')) {
