@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { env } from '@huggingface/transformers';
+import { AutoTokenizer, env } from '@huggingface/transformers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { UpstreamError } from '../src/errors.ts';
@@ -89,6 +89,13 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     // Everything past token 128 is dropped, so a different tail changes nothing.
     const [a, b] = await e.embed([`${long} about cats`, `${long} about finance and quarterly taxes`]);
     expect(dot(a, b)).toBeCloseTo(1, 5);
+  });
+
+  it('counts exactly what the tokenizer encodes', async () => {
+    const tok = await AutoTokenizer.from_pretrained(MODEL_DIR, { local_files_only: true });
+    for (const t of ['', 'a', 'Hello, world!', 'naïve café — 東京 🙂', '  spaced  out  ', 'x'.repeat(500), 'line\nbreaks\n\nhere']) {
+      expect(e.countTokens(t), t).toBe(tok.encode(t).length);
+    }
   });
 
   it('embeds queries (no instruction prefix for this model)', async () => {

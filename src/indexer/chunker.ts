@@ -1,0 +1,255 @@
+import { RecursiveCharacterTextSplitter } from '@langchain/textsplitters';
+
+export interface ChunkInput {
+  text: string;
+  /** From extractText: `markdown`, `html` and `docx` text has `#` headings; anything else is flat. */
+  format: string;
+  title?: string;
+}
+
+export interface ChunkOptions {
+  /** Hard limit: no chunk's embedding text (context line + text) exceeds this many tokens. */
+  maxTokens: number;
+  /** The embedder's own token count, so the limit is measured the way the model measures it. */
+  countTokens: (text: string) => number;
+  /**
+   * Preferred chunk size. Retrieval works best on passages of a few hundred tokens, so models with
+   * huge windows (8k) still get modest chunks. Default min(maxTokens, 512).
+   */
+  targetTokens?: number;
+  /** Tokens repeated from the end of one chunk at the start of the next. Default ~10% of the chunk. */
+  overlapTokens?: number;
+}
+
+export interface Chunk {
+  /** The passage itself, for display. */
+  text: string;
+  /** Headings above the passage, outermost first. */
+  sectionPath: string[];
+  index: number;
+  /**
+   * The breadcrumb ("Title > Section > Subsection") placed before the text when embedding, already
+   * shortened so that the whole embedding text fits the model.
+   */
+  context: string;
+}
+
+const STRUCTURED = new Set(['markdown', 'html', 'docx']);
+const SENTENCE = '. ';
+const SEPARATORS = ['\n\n', '\n', SENTENCE, ' ', ''];
+/** The breadcrumb may take at most this share of the model's window; the passage gets the rest. */
+const MAX_CONTEXT_SHARE = 0.3;
+
+/** Splits after sentence-ending punctuation; everything else as RecursiveCharacterTextSplitter does. */
+class SentenceAwareSplitter extends RecursiveCharacterTextSplitter {
+  protected override splitOnSeparator(text: string, separator: string): string[] {
+    if (separator === SENTENCE) return text.split(/(?<=[.!?…。！？]\s)/u).filter((s) => s !== '');
+    return super.splitOnSeparator(text, separator);
+  }
+}
+
+/** The text that is embedded for a chunk: its context line, a blank line, then the passage. */
+export function embeddingText(title: string | undefined, chunk: { text: string; sectionPath: string[]; context?: string }): string {
+  const context = chunk.context ?? breadcrumb(title, chunk.sectionPath);
+  return context ? `${context}\n\n${chunk.text}` : chunk.text;
+}
+
+function breadcrumb(title: string | undefined, sectionPath: string[]): string {
+  const parts = contextParts(title, sectionPath);
+  return parts.join(' > ');
+}
+
+function contextParts(title: string | undefined, sectionPath: string[]): string[] {
+  const t = title?.replace(/\s+/g, ' ').trim();
+  // A Markdown file often repeats its title as the first heading; say it once.
+  const path = t && sectionPath[0]?.toLowerCase() === t.toLowerCase() ? sectionPath.slice(1) : sectionPath;
+  return [...(t ? [t] : []), ...path].filter(Boolean);
+}
+
+/**
+ * Splits a document into passages that each fit the embedding model, following its headings where
+ * it has them so each passage knows its section. Empty documents give no chunks.
+ */
+export async function chunkDocument(doc: ChunkInput, opts: ChunkOptions): Promise<Chunk[]> {
+  const { maxTokens } = opts;
+  if (!Number.isInteger(maxTokens) || maxTokens < 8) throw new Error(`maxTokens must be an integer ≥ 8, got ${maxTokens}`);
+  const count = memoise(opts.countTokens);
+  // What an empty input already costs (special tokens, instruction prefixes); pieces are measured without it.
+  const overhead = count('');
+  const estimate = wordSumEstimate(count, overhead);
+  const target = Math.min(maxTokens, opts.targetTokens ?? 512);
+
+  const chunks: Chunk[] = [];
+  const contexts = new Map<string, string>();
+  for (const section of sections(doc.text, STRUCTURED.has(doc.format))) {
+    const key = section.path.join('\u0000');
+    let context = contexts.get(key);
+    if (context === undefined) {
+      context = fitContext(contextParts(doc.title, section.path), maxTokens, count);
+      contexts.set(key, context);
+    }
+    const contextCost = context ? estimate(context) : 0;
+    const budget = Math.max(1, Math.min(target, maxTokens - overhead) - contextCost);
+    const overlap = Math.min(opts.overlapTokens ?? Math.floor(budget / 10), Math.floor((budget - 1) / 2));
+    const splitter = new SentenceAwareSplitter({
+      chunkSize: budget,
+      chunkOverlap: Math.max(0, overlap),
+      separators: SEPARATORS,
+      lengthFunction: estimate,
+    });
+    const pieces = await splitter.splitText(section.body);
+    for (const piece of pieces) {
+      for (const text of enforceLimit(piece, context, maxTokens, count)) {
+        chunks.push({ text, sectionPath: section.path, index: chunks.length, context });
+      }
+    }
+  }
+  return chunks;
+}
+
+/**
+ * The splitter measures pieces one by one, and tokenizers do not add up exactly across joins, so every
+ * chunk is measured as it will be embedded; one that is over is cut at the longest prefix that fits.
+ */
+function enforceLimit(piece: string, context: string, maxTokens: number, count: (t: string) => number): string[] {
+  const fits = (t: string) => count(embeddingText(undefined, { text: t, sectionPath: [], context })) <= maxTokens;
+  const out: string[] = [];
+  let rest = piece.trim();
+  while (rest) {
+    if (fits(rest)) {
+      out.push(rest);
+      break;
+    }
+    let lo = 1;
+    let hi = rest.length - 1;
+    let best = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (fits(rest.slice(0, mid))) { best = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    if (best === 0) best = 1; // one character over the limit cannot be split further; the model truncates it
+    // Prefer ending at whitespace when that keeps at least half the piece.
+    const space = rest.slice(0, best).search(/\s\S*$/);
+    const cut = space > best / 2 ? space : best;
+    const head = rest.slice(0, cut).trim();
+    if (head) out.push(head);
+    rest = rest.slice(cut).trim();
+  }
+  return out;
+}
+
+/** Drops middle headings, then the title, then shortens what is left, until the breadcrumb is small enough. */
+function fitContext(parts: string[], maxTokens: number, count: (t: string) => number): string {
+  const limit = Math.floor(maxTokens * MAX_CONTEXT_SHARE);
+  const overhead = count('');
+  const cost = (s: string) => count(`${s}\n\n`) - overhead;
+  let current = [...parts];
+  while (current.length > 0) {
+    const s = current.join(' > ');
+    if (cost(s) <= limit) return s;
+    if (current.length > 2) current = [current[0], ...current.slice(2)];
+    else if (current.length === 2) current = [current[1]];
+    else break;
+  }
+  const last = current[0] ?? '';
+  let lo = 0;
+  let hi = last.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (cost(`${last.slice(0, mid)}…`) <= limit) lo = mid; else hi = mid - 1;
+  }
+  return lo > 0 ? `${last.slice(0, lo).trimEnd()}…` : '';
+}
+
+/**
+ * Sizes pieces as the sum of their whitespace-separated words' token counts, each word counted once
+ * and remembered. Tokenizers split on whitespace before anything else (WordPiece, Metaspace), so this
+ * matches the real count closely at a fraction of the cost of re-tokenizing every candidate merge;
+ * enforceLimit then measures each finished chunk exactly.
+ */
+function wordSumEstimate(count: (t: string) => number, overhead: number): (t: string) => number {
+  return (t) => {
+    let n = 0;
+    for (const m of t.matchAll(/\S+/g)) n += Math.max(0, count(m[0]) - overhead);
+    return n;
+  };
+}
+
+function memoise(fn: (t: string) => number): (t: string) => number {
+  const cache = new Map<string, number>();
+  return (t) => {
+    let n = cache.get(t);
+    if (n === undefined) {
+      n = fn(t);
+      if (cache.size > 50_000) cache.clear();
+      cache.set(t, n);
+    }
+    return n;
+  };
+}
+
+interface Section { path: string[]; body: string }
+
+const FENCE = /^ {0,3}(`{3,}|~{3,})/;
+const ATX = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+const SETEXT = /^ {0,3}(=+|-+)[ \t]*$/;
+const NOT_SETEXT_TEXT = /^\s*$|^ {0,3}(?:[-*+][ \t]|\d+[.)][ \t]|>|\||#)/;
+
+/** Markdown headings (ATX and setext, outside code fences) cut the text into sections with heading paths. */
+export function sections(text: string, structured: boolean): Section[] {
+  if (!structured) return text.trim() ? [{ path: [], body: text.trim() }] : [];
+  const out: Section[] = [];
+  const stack: Array<{ level: number; text: string }> = [];
+  let body: string[] = [];
+  let fence: string | null = null;
+  const flush = () => {
+    const b = body.join('\n').trim();
+    if (b) out.push({ path: stack.map((h) => h.text), body: b });
+    body = [];
+  };
+  const open = (level: number, heading: string) => {
+    flush();
+    while (stack.length && stack[stack.length - 1].level >= level) stack.pop();
+    const clean = cleanHeading(heading);
+    if (clean) stack.push({ level, text: clean });
+  };
+  for (const line of text.split('\n')) {
+    const f = FENCE.exec(line);
+    if (fence) {
+      if (f && f[1][0] === fence[0] && f[1].length >= fence.length && line.trim() === f[1]) fence = null;
+      body.push(line);
+      continue;
+    }
+    if (f) {
+      fence = f[1];
+      body.push(line);
+      continue;
+    }
+    const atx = ATX.exec(line);
+    if (atx) {
+      open(atx[1].length, atx[2] ?? '');
+      continue;
+    }
+    const prev = body[body.length - 1];
+    // An underline directly below a paragraph line is a setext heading; below a blank line it is a rule.
+    if (SETEXT.test(line) && prev !== undefined && !NOT_SETEXT_TEXT.test(prev)) {
+      body.pop();
+      open(line.trim()[0] === '=' ? 1 : 2, prev);
+      continue;
+    }
+    body.push(line);
+  }
+  flush();
+  return out;
+}
+
+/** Heading text without Markdown decoration: links and images keep their text, emphasis and code marks go. */
+function cleanHeading(s: string): string {
+  return s
+    .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
+    .replace(/<[^>]+>/g, '')
+    .replace(/(\*\*|__|`)/g, '')
+    .replace(/(^|\s)[*_]+|[*_]+(?=\s|$)/g, '$1')
+    .replace(/\s+/g, ' ')
+    .trim();
+}

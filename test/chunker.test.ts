@@ -1,0 +1,143 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeEmbedder } from '../src/embedder/fake.ts';
+import { LocalEmbedder } from '../src/embedder/local.ts';
+import { chunkDocument, embeddingText, sections, type Chunk } from '../src/indexer/chunker.ts';
+
+const MODEL_DIR = '/work/shared/models/universal-sentence-encoder-lite';
+const haveModel = fs.existsSync(path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+
+const fake = new FakeEmbedder({ maxTokens: 128 });
+const fakeOpts = { maxTokens: 128, countTokens: (t: string) => fake.countTokens(t) };
+const words = (s: string) => s.split(/\s+/).filter(Boolean);
+
+const sentence = (i: number) => `Sentence ${i} explains how parental leave is requested, approved and recorded.`;
+const paragraph = (from: number, n: number) => Array.from({ length: n }, (_, i) => sentence(from + i)).join(' ');
+
+describe('chunkDocument structure', () => {
+  it('gives no chunks for empty or blank documents', async () => {
+    for (const text of ['', '   \n\n\t ']) {
+      expect(await chunkDocument({ text, format: 'text', title: 'Empty' }, fakeOpts)).toEqual([]);
+      expect(await chunkDocument({ text, format: 'markdown' }, fakeOpts)).toEqual([]);
+    }
+    expect(await chunkDocument({ text: '# Only a heading\n\n## And another', format: 'markdown' }, fakeOpts)).toEqual([]);
+  });
+
+  it('follows markdown headings (ATX and setext), ignoring # lines inside code fences', async () => {
+    const md = [
+      'Preamble before any heading.',
+      '# Handbook', 'Welcome.',
+      '## Leave', 'Annual leave is 25 days.',
+      '### Parental *leave*', 'Sixteen weeks, fully paid.',
+      '## [Expenses](https://x.test/e)', 'Claim within 30 days.',
+      '```', '# not a heading', '```',
+      'Benefits', '========', 'Pension and health cover.',
+      'Travel', '------', 'Book via the portal.',
+    ].join('\n\n').replace('Benefits\n\n========', 'Benefits\n========').replace('Travel\n\n------', 'Travel\n------');
+    const chunks = await chunkDocument({ text: md, format: 'markdown', title: 'Acme' }, fakeOpts);
+    expect(chunks.map((c) => [c.sectionPath, c.text])).toEqual([
+      [[], 'Preamble before any heading.'],
+      [['Handbook'], 'Welcome.'],
+      [['Handbook', 'Leave'], 'Annual leave is 25 days.'],
+      [['Handbook', 'Leave', 'Parental leave'], 'Sixteen weeks, fully paid.'],
+      [['Handbook', 'Expenses'], 'Claim within 30 days.\n\n```\n\n# not a heading\n\n```'],
+      [['Benefits'], 'Pension and health cover.'],
+      [['Benefits', 'Travel'], 'Book via the portal.'],
+    ]);
+    expect(chunks.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+  });
+
+  it('does not read headings into flat formats', async () => {
+    const chunks = await chunkDocument({ text: '# literally a hash\nplain text', format: 'pdf' }, fakeOpts);
+    expect(chunks).toHaveLength(1);
+    expect(chunks[0]).toMatchObject({ sectionPath: [], text: '# literally a hash\nplain text' });
+  });
+
+  it('prefixes the title and section path for embedding, keeps the raw text for display', async () => {
+    const [c] = await chunkDocument({ text: '# Leave\n\n## Parental\n\nSixteen weeks.', format: 'markdown', title: 'Employee Handbook' }, fakeOpts);
+    expect(c.text).toBe('Sixteen weeks.');
+    expect(embeddingText('Employee Handbook', c)).toBe('Employee Handbook > Leave > Parental\n\nSixteen weeks.');
+    // The first heading repeating the title is said once.
+    const [d] = await chunkDocument({ text: '# Employee Handbook\n\nHello.', format: 'markdown', title: 'Employee Handbook' }, fakeOpts);
+    expect(embeddingText('Employee Handbook', d)).toBe('Employee Handbook\n\nHello.');
+    // Chunks made elsewhere (no fitted context) get the same breadcrumb.
+    expect(embeddingText('T', { text: 'x', sectionPath: ['A', 'B'] })).toBe('T > A > B\n\nx');
+    expect(embeddingText(undefined, { text: 'x', sectionPath: [] })).toBe('x');
+  });
+
+  it('splits long sections with a small overlap and loses no text', async () => {
+    const text = `# Policy\n\n${paragraph(0, 10)}\n\n${paragraph(10, 10)}`;
+    const chunks = await chunkDocument({ text, format: 'markdown', title: 'Leave' }, fakeOpts);
+    expect(chunks.length).toBeGreaterThan(2);
+    for (const c of chunks) expect(fake.countTokens(embeddingText('Leave', c))).toBeLessThanOrEqual(128);
+    const all = chunks.map((c) => c.text).join(' ');
+    for (let i = 0; i < 20; i++) expect(all).toContain(sentence(i));
+    const overlaps = chunks.slice(1).filter((c, i) => words(chunks[i].text).slice(-3).join(' ') !== '' && c.text.includes(words(chunks[i].text).slice(-3).join(' ')));
+    expect(overlaps.length).toBeGreaterThan(0);
+  });
+
+  it('keeps chunks near the target size even when the model allows far more', async () => {
+    const big = new FakeEmbedder({ maxTokens: 8191 });
+    const chunks = await chunkDocument({ text: paragraph(0, 200), format: 'text' }, { maxTokens: 8191, countTokens: (t) => big.countTokens(t) });
+    expect(chunks.length).toBeGreaterThan(4);
+    for (const c of chunks) expect(big.countTokens(c.text)).toBeLessThanOrEqual(512);
+  });
+
+  it('parses sections without a model', () => {
+    expect(sections('Title\n===\nbody\n\n---\n\nafter rule', true)).toEqual([{ path: ['Title'], body: 'body\n\n---\n\nafter rule' }]);
+  });
+});
+
+describe.runIf(haveModel)('chunkDocument with the real tokenizer (128 tokens)', () => {
+  let e: LocalEmbedder;
+  beforeAll(async () => { e = await LocalEmbedder.create({ modelPath: MODEL_DIR }); });
+  afterAll(async () => { await e?.close(); });
+
+  const check = async (text: string, format: string, title?: string): Promise<Chunk[]> => {
+    const chunks = await chunkDocument({ text, format, title }, { maxTokens: e.maxTokens, countTokens: (t) => e.countTokens(t) });
+    for (const c of chunks) {
+      const n = e.countTokens(embeddingText(title, c));
+      expect(n, JSON.stringify(embeddingText(title, c)).slice(0, 200)).toBeLessThanOrEqual(128);
+      expect(c.text.trim()).not.toBe('');
+    }
+    return chunks;
+  };
+
+  it('keeps every embedding text within 128 tokens on awkward inputs', async () => {
+    const longTitle = 'Quarterly Operating Review and Forward-Looking Financial Planning Memorandum '.repeat(6);
+    const deep = Array.from({ length: 6 }, (_, i) => `${'#'.repeat(i + 1)} Section level ${i + 1} with a rather long descriptive heading text`).join('\n\n');
+    const inputs: Array<[string, string, string | undefined]> = [
+      [paragraph(0, 40), 'text', 'Leave'],
+      [`${deep}\n\n${paragraph(0, 15)}`, 'markdown', longTitle],
+      ['x'.repeat(5000), 'text', 'No spaces'],
+      ['https://example.com/' + 'a1b2c3/'.repeat(600), 'text', undefined],
+      ['東京都の従業員は年次休暇を二十五日取得できます。'.repeat(60), 'text', '休暇規程'],
+      ['🙂🚀✨ '.repeat(400), 'markdown', 'Emoji'],
+      [Array.from({ length: 300 }, (_, i) => `| ${i} | ${i * 7} | value-${i} |`).join('\n'), 'markdown', 'Table'],
+    ];
+    for (const [text, format, title] of inputs) {
+      const chunks = await check(text, format, title);
+      expect(chunks.length).toBeGreaterThan(1);
+    }
+  });
+
+  it('holds for arbitrary text', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.string({ unit: 'grapheme', maxLength: 1500 }),
+        fc.option(fc.string({ maxLength: 300 }), { nil: undefined }),
+        fc.constantFrom('text', 'markdown'),
+        async (text, title, format) => { await check(text, format, title); },
+      ),
+      { numRuns: 40 },
+    );
+  });
+
+  it('fills chunks close to the limit rather than leaving them tiny', async () => {
+    const chunks = await check(paragraph(0, 40), 'text', 'Leave');
+    const sizes = chunks.slice(0, -1).map((c) => e.countTokens(embeddingText('Leave', c)));
+    expect(Math.min(...sizes)).toBeGreaterThan(80);
+  });
+});
