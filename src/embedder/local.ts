@@ -195,10 +195,15 @@ export class LocalEmbedder implements Embedder {
       modelId: `local:${name}`, dimension: 0, maxTokens, conventions,
       tokenizer: loaded.tokenizer, model: loaded.model, batchSize: opts.batchSize ?? 32,
     });
-    // The width of what the model actually returns is the truth (hidden_size misses projection heads).
     partial.specialTokens = partial.calibrateSpecialTokens();
-    const [probe] = await partial.runBatch(['dimension probe']);
-    (partial as { dimension: number }).dimension = probe.length;
+    try {
+      // The width of what the model actually returns is the truth (hidden_size misses projection heads).
+      const [probe] = await partial.runBatch(['dimension probe']);
+      (partial as { dimension: number }).dimension = probe.length;
+    } catch (err) {
+      await loaded.model.dispose().catch(() => undefined);
+      throw new Error(`Embedding model ${name} loaded but cannot run: ${errorMessage(err)}`, { cause: err });
+    }
     return partial;
   }
 
