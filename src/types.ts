@@ -67,7 +67,8 @@ export interface Run {
   warnings: string[];
 }
 
-export type DocumentStatus = 'indexed' | 'failed' | 'skipped' | 'deleted';
+/** 'pending': the row exists while a new document's first chunks are written; never searchable. */
+export type DocumentStatus = 'indexed' | 'pending' | 'failed' | 'skipped' | 'deleted';
 
 export interface DocumentRecord {
   id: string;

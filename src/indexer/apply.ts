@@ -16,7 +16,7 @@ type Plan =
   | { kind: 'none' }
   | { kind: 'unchanged'; externalId: string }
   | { kind: 'meta'; doc: DocumentUpsert; aclChanged: boolean; cleanup: boolean }
-  | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[] }[]; isNew: boolean }
+  | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[] }[]; isNew: boolean; existing: DocumentRecord | null }
   | { kind: 'record'; doc: DocumentUpsert; outcome: 'failed' | 'skipped'; reason: string }
   | { kind: 'delete'; existing: DocumentRecord };
 
@@ -38,6 +38,8 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
   const plans = await mapLimit(changes, FETCH_CONCURRENCY, (change) => plan(ctx, source, change, input.warnings));
   await embedPlans(ctx, plans, stats);
 
+  await writeIndexed(ctx, source, plans.filter((p): p is IndexPlanWithVectors => p.kind === 'index'), runId);
+
   const touched: string[] = [];
   for (const p of plans) {
     switch (p.kind) {
@@ -57,7 +59,6 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
         else stats.unchanged++;
         break;
       case 'index':
-        await writeIndexed(ctx, source, p, runId);
         if (p.isNew) stats.added++;
         else stats.updated++;
         break;
@@ -108,7 +109,8 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
   const base = baseRecord(source, meta, acl, hash, existing);
 
   const sameVersion = existing && meta.contentVersion !== null && existing.contentVersion === meta.contentVersion;
-  if (sameVersion && existing.status !== 'failed') return sameContent(existing, base, false);
+  const settled = existing && (existing.status === 'indexed' || existing.status === 'skipped');
+  if (sameVersion && settled) return sameContent(existing, base, false);
 
   if (meta.size !== undefined && meta.size > MAX_FILE_BYTES) {
     return { kind: 'record', doc: { ...base, status: 'skipped', error: `larger than ${MAX_FILE_BYTES} bytes` }, outcome: 'skipped', reason: `skipped: larger than ${MAX_FILE_BYTES} bytes` };
@@ -126,7 +128,7 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
   const contentHash = sha256(bytes);
   base.contentHash = contentHash;
   base.mimeType = mimeType;
-  if (existing && existing.contentHash === contentHash && existing.status !== 'failed') {
+  if (settled && existing.contentHash === contentHash) {
     // Touched but identical (or a half-finished earlier write): no embedding, but clear any
     // chunk generation that an interrupted run may have left behind.
     return sameContent(existing, base, existing.contentVersion === null);
@@ -148,21 +150,29 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
     { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t) },
   );
   const chunks = pieces.map((c) => ({ text: c.text, sectionPath: c.sectionPath, embedText: embeddingText(title, c) }));
-  return { kind: 'index', doc: { ...base, generation: (existing?.generation ?? 0) + 1, chunkCount: chunks.length }, chunks, isNew: !existing || existing.status !== 'indexed' };
+  return { kind: 'index', doc: { ...base, generation: (existing?.generation ?? 0) + 1, chunkCount: chunks.length }, chunks, isNew: !existing || existing.status !== 'indexed', existing };
 }
 
 function sameContent(existing: DocumentRecord, base: DocumentUpsert, cleanup: boolean): Plan {
   const aclChanged = base.aclHash !== existing.aclHash;
-  const metaChanged = cleanup || aclChanged || base.title !== existing.title || base.path !== existing.path ||
+  const metaChanged = cleanup || aclChanged || (existing.title === nameOf(existing.path) && base.title !== existing.title) || base.path !== existing.path ||
     base.url !== existing.url || base.contentVersion !== existing.contentVersion ||
     base.lastModified.getTime() !== existing.lastModified.getTime() || base.owner !== existing.owner;
   if (!metaChanged) return { kind: 'unchanged', externalId: existing.externalId };
+  // A title taken from the file name follows a rename; one taken from the content stays.
+  const title = existing.title === nameOf(existing.path) ? base.title : existing.title;
   return {
     kind: 'meta',
-    doc: { ...base, title: existing.title, contentHash: existing.contentHash, generation: existing.generation, chunkCount: existing.chunkCount, status: existing.status, error: existing.error },
+    doc: { ...base, title, contentHash: existing.contentHash, generation: existing.generation, chunkCount: existing.chunkCount, status: existing.status, error: existing.error },
     aclChanged,
     cleanup,
   };
+}
+
+function nameOf(p: string | null): string | null {
+  if (!p) return null;
+  const name = p.split('/').pop() ?? '';
+  return name.replace(/\.[^.]+$/, '');
 }
 
 function failed(base: DocumentUpsert, reason: string): Plan {
@@ -218,17 +228,31 @@ async function embedPlans(ctx: Services, plans: Plan[], stats: RunStats): Promis
 type IndexPlanWithVectors = Extract<Plan, { kind: 'index' }> & { vectors?: number[][] };
 
 /**
- * New generation first, then the registry switch (search only shows the registry's generation),
- * then the old generation is removed. contentVersion is written last, so a crash before the end
- * makes the next run fetch the document again and finish the clean-up.
+ * Crash-safe replacement, batched per page:
+ *  1. mark each row "write in progress" (contentVersion null; a new document gets a 'pending' row);
+ *  2. write the new generation's points (one batch for the page);
+ *  3. switch the row to the new generation (search only shows the row's generation);
+ *  4. delete every other generation, then set contentVersion.
+ * A row found still marked by an earlier, interrupted write may have orphan points of any
+ * generation, so those are cleared before step 2; a clean row (contentVersion set) has none,
+ * because every write marks the row before it touches the vector store.
  */
-async function writeIndexed(ctx: Services, source: Source, p: IndexPlanWithVectors, runId: string): Promise<void> {
-  const doc = p.doc;
-  const id = doc.id!;
-  const points: ChunkPoint[] = p.chunks.map((c, i) => ({
-    id: chunkIdFor(id, doc.generation, i),
-    vector: p.vectors![i]!,
-    documentId: id,
+async function writeIndexed(ctx: Services, source: Source, plans: IndexPlanWithVectors[], runId: string): Promise<void> {
+  if (!plans.length) return;
+  for (const { doc, existing } of plans) {
+    const live = existing?.status === 'indexed' ? existing : null;
+    const interrupted = existing && (existing.contentVersion === null || existing.status === 'pending');
+    if (interrupted) await ctx.vectors.deleteDocument(doc.id!, live ? { keepGeneration: live.generation } : undefined);
+    if (!existing) {
+      await ctx.metadata.upsertDocument({ ...doc, generation: 0, chunkCount: 0, status: 'pending', contentVersion: null, contentHash: null }, runId);
+    } else if (existing.contentVersion !== null) {
+      await ctx.metadata.upsertDocument({ ...existing, contentVersion: null }, runId);
+    }
+  }
+  const points: ChunkPoint[] = plans.flatMap(({ doc, chunks, vectors }) => chunks.map((c, i) => ({
+    id: chunkIdFor(doc.id!, doc.generation, i),
+    vector: vectors![i]!,
+    documentId: doc.id!,
     sourceId: source.id,
     sourceType: source.type,
     generation: doc.generation,
@@ -239,11 +263,15 @@ async function writeIndexed(ctx: Services, source: Source, p: IndexPlanWithVecto
     text: c.text,
     lastModified: doc.lastModified.getTime(),
     acl: doc.acl,
-  }));
-  if (points.length) await ctx.vectors.upsert(points);
-  await ctx.metadata.upsertDocument({ ...doc, contentVersion: null }, runId);
-  await ctx.vectors.deleteDocument(id, { keepGeneration: doc.generation });
-  if (doc.contentVersion !== null) await ctx.metadata.upsertDocument(doc, runId);
+  })));
+  for (let i = 0; i < points.length; i += 1000) await ctx.vectors.upsert(points.slice(i, i + 1000));
+  // Only a document that had live chunks has an old generation to remove after the switch.
+  const replaced = plans.filter((p) => p.existing?.status === 'indexed');
+  for (const { doc, existing } of plans) {
+    await ctx.metadata.upsertDocument(existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc, runId);
+  }
+  for (const { doc } of replaced) await ctx.vectors.deleteDocument(doc.id!, { keepGeneration: doc.generation });
+  for (const { doc } of replaced) if (doc.contentVersion !== null) await ctx.metadata.upsertDocument(doc, runId);
 }
 
 /** A Markdown-shaped document's top heading is a better title than its file name. */
