@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { SourceType } from '../types.ts';
 import type { ConnectorFactory } from './interface.ts';
 import { filesystemConfigSchema, filesystemConnectorFactory } from './filesystem/index.ts';
+import { sharepointConfigSchema, sharepointConnectorFactory, sharepointCredentialsSchema } from './sharepoint/index.ts';
 
 export interface ConnectorRegistration {
   factory: ConnectorFactory;
@@ -13,6 +14,7 @@ export interface ConnectorRegistration {
 /** Source types this build can sync. The API rejects any other type with a 400. */
 export const connectors: Partial<Record<SourceType, ConnectorRegistration>> = {
   filesystem: { factory: filesystemConnectorFactory, configSchema: filesystemConfigSchema, credentialsSchema: null },
+  sharepoint: { factory: sharepointConnectorFactory, configSchema: sharepointConfigSchema, credentialsSchema: sharepointCredentialsSchema },
 };
 
 export function connectorFor(type: string): ConnectorRegistration | undefined {
