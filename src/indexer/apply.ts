@@ -284,8 +284,22 @@ function normalizeAcl(acl: ResolvedAcl): string[] {
   return [...new Set(acl.principals)].sort();
 }
 
+/**
+ * One warning per distinct problem with a count, not one per document: a tenant-wide issue
+ * (say, an unresolvable SharePoint group on every file) stays readable.
+ */
 function reportAclProblems(warnings: string[], where: string, acl: ResolvedAcl) {
-  for (const problem of acl.problems ?? []) pushWarning(warnings, `${where}: ${problem}`);
+  for (const problem of acl.problems ?? []) {
+    const prefix = `permissions: ${problem} — `;
+    const i = warnings.findIndex((w) => w.startsWith(prefix));
+    if (i < 0) {
+      pushWarning(warnings, `${prefix}1 document (${where})`);
+      continue;
+    }
+    const m = / — (\d+) documents? \((.*)\)$/.exec(warnings[i]!);
+    const n = (m ? Number(m[1]) : 1) + 1;
+    warnings[i] = `${prefix}${n} documents (e.g. ${m ? m[2]!.replace(/^e\.g\. /, '') : where})`;
+  }
 }
 
 const MAX_WARNINGS = 500;
