@@ -1,7 +1,7 @@
 import type { Services } from '../context.ts';
 import { runSync, SyncAborted } from '../indexer/sync.ts';
 import type { RunMode } from '../types.ts';
-import type { JobRunner } from './interface.ts';
+import type { JobRunner, RepeatableHandler } from './interface.ts';
 import { MAX_ATTEMPTS, retryDelayMs } from './retry.ts';
 
 interface Pending {
@@ -25,6 +25,7 @@ export class InProcessJobRunner implements JobRunner {
   private closing = false;
   private abort = new AbortController();
   private enqueueLock: Promise<unknown> = Promise.resolve();
+  private repeatables = new Map<string, { everyMs: number; handler: RepeatableHandler; timer?: NodeJS.Timeout; running?: Promise<void> }>();
 
   constructor(private readonly ctx: () => Services) {}
 
@@ -55,8 +56,29 @@ export class InProcessJobRunner implements JobRunner {
     this.timers.set(sourceId, timer);
   }
 
+  async registerRepeatable(name: string, everyMs: number, handler: RepeatableHandler) {
+    if (!Number.isFinite(everyMs) || everyMs <= 0) throw new RangeError(`repeatable ${name}: everyMs must be positive`);
+    clearInterval(this.repeatables.get(name)?.timer);
+    this.repeatables.set(name, { everyMs, handler });
+    if (this.started && !this.closing) this.startRepeatable(name);
+  }
+
+  private startRepeatable(name: string) {
+    const entry = this.repeatables.get(name)!;
+    entry.timer = setInterval(() => {
+      // A run still in progress when the next tick comes is not overlapped; the tick is skipped.
+      if (entry.running || this.closing) return;
+      entry.running = entry.handler(this.ctx())
+        .catch((err) => this.ctx().log.warn({ err, name }, 'repeatable job failed'))
+        .finally(() => { entry.running = undefined; });
+    }, entry.everyMs);
+    entry.timer.unref();
+  }
+
   async startWorkers() {
+    if (this.started) return;
     this.started = true;
+    for (const name of this.repeatables.keys()) this.startRepeatable(name);
     const ctx = this.ctx();
     // Runs left queued or running by a previous process (crash, restart) are picked up again.
     for (const source of await ctx.metadata.listSources()) {
@@ -113,7 +135,8 @@ export class InProcessJobRunner implements JobRunner {
     this.abort.abort();
     for (const t of this.timers.values()) clearInterval(t);
     for (const t of this.retryTimers) clearTimeout(t);
-    await Promise.allSettled(this.running.values());
+    for (const r of this.repeatables.values()) clearInterval(r.timer);
+    await Promise.allSettled([...this.running.values(), ...[...this.repeatables.values()].map((r) => r.running)]);
   }
 
   /** Resolves once nothing is queued or running (tests, demo). */

@@ -96,18 +96,23 @@ export function createFilesystemConnector(root: string): Connector {
     return path.relative(base, p).split(path.sep).join('/');
   }
 
+  async function checkRoot() {
+    const stat = await fs.stat(base).catch(() => null);
+    if (!stat) throw new Error(`folder ${base} does not exist`);
+    if (!stat.isDirectory()) throw new Error(`${base} is not a folder`);
+    await fs.access(base, fs.constants.R_OK | fs.constants.X_OK).catch(() => {
+      throw new Error(`folder ${base} is not readable`);
+    });
+  }
+
   return {
     type: 'filesystem',
     enumeratesEverything: true,
-    async test() {
-      const stat = await fs.stat(base).catch(() => null);
-      if (!stat) throw new Error(`folder ${base} does not exist`);
-      if (!stat.isDirectory()) throw new Error(`${base} is not a folder`);
-      await fs.access(base, fs.constants.R_OK).catch(() => {
-        throw new Error(`folder ${base} is not readable`);
-      });
-    },
+    test: checkRoot,
     async *changes(): AsyncIterable<ChangePage> {
+      // An empty enumeration prunes everything: a missing root (unmounted share, renamed folder)
+      // must fail the run instead of looking like a folder whose files were all deleted.
+      await checkRoot();
       const warnings: string[] = [];
       let page: Change[] = [];
       for await (const change of walk(warnings)) {

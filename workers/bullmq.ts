@@ -1,0 +1,374 @@
+import { randomUUID } from 'node:crypto';
+import { DelayedError, Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { Services } from '../src/context.ts';
+import { UpstreamError, errorMessage } from '../src/errors.ts';
+import { runSync, SyncAborted } from '../src/indexer/sync.ts';
+import type { JobRunner, RepeatableHandler } from '../src/jobs/interface.ts';
+import { MAX_ATTEMPTS, retryDelayMs } from '../src/jobs/retry.ts';
+import type { Run, RunMode } from '../src/types.ts';
+
+export interface SyncJobData {
+  sourceId: string;
+  runId: string;
+  mode: RunMode | null;
+  /** How many times upstream throttling (Retry-After) postponed this run; those are not failures. */
+  throttled?: number;
+}
+
+type ControlJobData = { kind: 'schedule'; sourceId: string } | { kind: 'repeat'; name: string };
+
+export interface BullMqJobRunnerOptions {
+  /** Overrides QUEUE_PREFIX (tests use a random one). */
+  prefix?: string;
+  /** Overrides JOB_LOCK_SECONDS, in milliseconds. */
+  lockDurationMs?: number;
+}
+
+const SYNC_QUEUE = 'sync';
+const CONTROL_QUEUE = 'control';
+/** Throttled postponements allowed per run before it is failed: Retry-After is honoured, not forever. */
+export const MAX_THROTTLED = 20;
+/**
+ * A sync resumes from its last committed page, so a job picked up again after its worker died is
+ * safe; the cap only stops a job that takes down every worker that runs it.
+ */
+const MAX_STALLED = 10;
+const ENQUEUE_LOCK_MS = 15_000;
+const PING_TIMEOUT_MS = 5_000;
+
+/** BullMQ forbids ':' in custom job ids; the id is deterministic so a source has one sync job at most. */
+export const syncJobId = (sourceId: string) => `sync-${sourceId}`;
+const scheduleId = (sourceId: string) => `schedule-${sourceId}`;
+const repeatId = (name: string) => `repeat-${name}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Sync jobs on Redis (BullMQ). One job per source at a time: the job id is derived from the source,
+ * and run creation is serialised per source across processes by a short Redis lock, so two API
+ * processes asked at once agree on one run. Schedules and repeatable maintenance jobs live on a
+ * separate control queue so they are never stuck behind long syncs.
+ */
+export class BullMqJobRunner implements JobRunner {
+  readonly kind = 'bullmq' as const;
+  readonly prefix: string;
+  private readonly lockDurationMs: number;
+  private readonly conn: Redis;
+  private workerConn: Redis | undefined;
+  readonly syncQueue: Queue<SyncJobData>;
+  readonly controlQueue: Queue<ControlJobData>;
+  private syncWorker: Worker<SyncJobData> | undefined;
+  private controlWorker: Worker<ControlJobData> | undefined;
+  private readonly repeatables = new Map<string, { everyMs: number; handler: RepeatableHandler }>();
+  private readonly abort = new AbortController();
+  private closing: Promise<void> | undefined;
+
+  constructor(private readonly ctx: () => Services, opts: BullMqJobRunnerOptions = {}) {
+    const config = ctx().config;
+    if (!config.REDIS_URL) throw new Error('REDIS_URL is required for the BullMQ job runner');
+    this.prefix = opts.prefix ?? config.QUEUE_PREFIX;
+    this.lockDurationMs = opts.lockDurationMs ?? config.JOB_LOCK_SECONDS * 1000;
+    // Producers fail a command after a few reconnection attempts instead of hanging an HTTP request.
+    this.conn = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 3 });
+    this.conn.on('error', (err) => this.logRedisError(err));
+    this.syncQueue = new Queue<SyncJobData>(SYNC_QUEUE, { connection: this.conn, prefix: this.prefix });
+    this.controlQueue = new Queue<ControlJobData>(CONTROL_QUEUE, { connection: this.conn, prefix: this.prefix });
+    this.syncQueue.on('error', (err) => this.logRedisError(err));
+    this.controlQueue.on('error', (err) => this.logRedisError(err));
+  }
+
+  private lastRedisError = 0;
+  private logRedisError(err: unknown) {
+    // ioredis repeats the same error on every reconnection attempt; one line every 10 s is enough.
+    if (Date.now() - this.lastRedisError < 10_000) return;
+    this.lastRedisError = Date.now();
+    this.ctx().log.warn({ err: errorMessage(err) }, 'Redis connection problem');
+  }
+
+  async ping(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from Redis at ${describe(this.ctx().config.REDIS_URL!)} within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([this.conn.ping(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  // ---- Enqueueing --------------------------------------------------------------------------------
+
+  async enqueueSync(sourceId: string, mode: RunMode | undefined) {
+    return this.withSourceLock(sourceId, async () => {
+      const metadata = this.ctx().metadata;
+      const active = await metadata.activeRun(sourceId);
+      if (active) {
+        // Also heals a run whose job went missing (Redis flushed, crash between the two writes).
+        await this.ensureJob(active);
+        return { runId: active.id, deduplicated: true };
+      }
+      const cursor = await metadata.getCursor(sourceId);
+      const run = await metadata.createRun(sourceId, mode ?? (cursor ? 'incremental' : 'full'));
+      await this.ensureJob(run, mode);
+      return { runId: run.id, deduplicated: false };
+    });
+  }
+
+  /**
+   * Makes sure the source's job exists and carries this run. A job left by an earlier run that is
+   * over (completed, failed, or waiting for a run that already finished) is replaced; one still
+   * being finished by a worker is waited for.
+   */
+  private async ensureJob(run: Pick<Run, 'id' | 'sourceId' | 'mode'>, mode?: RunMode): Promise<void> {
+    const jobId = syncJobId(run.sourceId);
+    const deadline = Date.now() + this.lockDurationMs + 5_000;
+    for (;;) {
+      const job = await this.syncQueue.getJob(jobId);
+      if (job) {
+        const state = await job.getState();
+        const ours = job.data.runId === run.id;
+        if (ours && state !== 'completed' && state !== 'failed' && state !== 'unknown') return;
+        if (state === 'active') {
+          // The previous run's job is between "run finished" and "job completed": moments away.
+          if (Date.now() > deadline) throw new Error(`the previous sync job of source ${run.sourceId} is still active`);
+          await sleep(50);
+          continue;
+        }
+        await job.remove().catch(() => undefined);
+      }
+      await this.syncQueue.add('sync', { sourceId: run.sourceId, runId: run.id, mode: mode ?? run.mode ?? null }, {
+        jobId,
+        attempts: MAX_ATTEMPTS,
+        backoff: { type: 'clearance' },
+        removeOnComplete: true,
+        // Kept for a while so the 'failed' listener and operators can see why; ensureJob replaces them.
+        removeOnFail: { count: 500 },
+      });
+      const added = await this.syncQueue.getJob(jobId);
+      if (added?.data.runId === run.id) return;
+      // Lost a race with a job that appeared in between (only possible without the lock); look again.
+    }
+  }
+
+  /** Serialises "is there an active run? else create one" per source across every process on this Redis. */
+  private async withSourceLock<T>(sourceId: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${this.prefix}:lock:enqueue:${sourceId}`;
+    const deadline = Date.now() + ENQUEUE_LOCK_MS * 2;
+    let lock;
+    while (!(lock = await this.tryLock(key, ENQUEUE_LOCK_MS))) {
+      if (Date.now() > deadline) throw new Error(`could not lock source ${sourceId} for enqueueing`);
+      await sleep(25);
+    }
+    try {
+      return await fn();
+    } finally {
+      await lock.release();
+    }
+  }
+
+  /** A Redis lock that only its holder can release (it expires by itself if the holder dies). */
+  private async tryLock(key: string, ttlMs: number) {
+    const token = randomUUID();
+    if ((await this.conn.set(key, token, 'PX', ttlMs, 'NX')) !== 'OK') return null;
+    const ifOurs = (cmd: string) => this.conn.eval(
+      `if redis.call('get', KEYS[1]) == ARGV[1] then return ${cmd} else return 0 end`, 1, key, token, ttlMs,
+    ).then(() => undefined, () => undefined);
+    return {
+      release: () => ifOurs("redis.call('del', KEYS[1])"),
+      renew: () => ifOurs("redis.call('pexpire', KEYS[1], ARGV[2])"),
+    };
+  }
+
+  // ---- Schedules and repeatable jobs -------------------------------------------------------------
+
+  async setSchedule(sourceId: string, intervalSeconds: number | null) {
+    if (!intervalSeconds) {
+      await this.controlQueue.removeJobScheduler(scheduleId(sourceId));
+      return;
+    }
+    await this.upsertScheduler(scheduleId(sourceId), intervalSeconds * 1000, { kind: 'schedule', sourceId });
+  }
+
+  async registerRepeatable(name: string, everyMs: number, handler: RepeatableHandler) {
+    if (!Number.isFinite(everyMs) || everyMs <= 0) throw new RangeError(`repeatable ${name}: everyMs must be positive`);
+    this.repeatables.set(name, { everyMs, handler });
+    await this.upsertScheduler(repeatId(name), everyMs, { kind: 'repeat', name });
+  }
+
+  /** Upserts only when missing or changed: re-upserting restarts the interval (and fires at once). */
+  private async upsertScheduler(id: string, everyMs: number, data: ControlJobData) {
+    const existing = await this.controlQueue.getJobScheduler(id);
+    if (existing && Number(existing.every) === everyMs) return;
+    await this.controlQueue.upsertJobScheduler(id, { every: everyMs }, {
+      name: data.kind,
+      data,
+      opts: { removeOnComplete: true, removeOnFail: { count: 100 } },
+    });
+  }
+
+  // ---- Workers -----------------------------------------------------------------------------------
+
+  async startWorkers() {
+    if (this.syncWorker || this.closing) return;
+    const ctx = this.ctx();
+    await this.ping();
+    // Workers block on Redis; they must wait for it to come back rather than fail the command.
+    this.workerConn = new Redis(ctx.config.REDIS_URL!, { maxRetriesPerRequest: null });
+    this.workerConn.on('error', (err) => this.logRedisError(err));
+    this.syncWorker = new Worker<SyncJobData>(SYNC_QUEUE, (job, token) => this.processSync(job, token), {
+      connection: this.workerConn,
+      prefix: this.prefix,
+      concurrency: ctx.config.SYNC_CONCURRENCY,
+      lockDuration: this.lockDurationMs,
+      stalledInterval: Math.max(1_000, Math.floor(this.lockDurationMs / 2)),
+      maxStalledCount: MAX_STALLED,
+      settings: { backoffStrategy: (attemptsMade, _type, err) => retryDelayMs(err, attemptsMade - 1) ?? -1 },
+    });
+    this.syncWorker.on('error', (err) => this.logRedisError(err));
+    this.syncWorker.on('failed', (job, err) => void this.onSyncFailed(job, err));
+    this.controlWorker = new Worker<ControlJobData>(CONTROL_QUEUE, (job) => this.processControl(job), {
+      connection: this.workerConn,
+      prefix: this.prefix,
+      concurrency: 2,
+    });
+    this.controlWorker.on('error', (err) => this.logRedisError(err));
+    await Promise.all([this.syncWorker.waitUntilReady(), this.controlWorker.waitUntilReady()]);
+    await this.reconcile();
+  }
+
+  /**
+   * Brings Redis in line with the metadata store after a restart: every source's schedule is
+   * installed (or removed), and every run left queued or running gets a job. A job still held by a
+   * worker that died is freed by BullMQ's stalled check once its lock expires, and resumes.
+   */
+  private async reconcile() {
+    const ctx = this.ctx();
+    const sources = await ctx.metadata.listSources();
+    const known = new Set(sources.map((s) => scheduleId(s.id)));
+    for (const s of await this.controlQueue.getJobSchedulers(0, -1)) {
+      const id = s.key ?? s.id;
+      if (id?.startsWith('schedule-') && !known.has(id)) await this.controlQueue.removeJobScheduler(id);
+    }
+    for (const source of sources) {
+      await this.setSchedule(source.id, source.schedule?.intervalSeconds ?? null);
+      await this.withSourceLock(source.id, async () => {
+        const active = await ctx.metadata.activeRun(source.id);
+        if (active) await this.ensureJob(active);
+      });
+    }
+  }
+
+  private async processSync(job: Job<SyncJobData>, token: string | undefined): Promise<unknown> {
+    const ctx = this.ctx();
+    const { sourceId, runId } = job.data;
+    const run = await ctx.metadata.getRun(runId);
+    // A job whose run is gone or over (source deleted, run failed elsewhere) has nothing to do.
+    if (!run || run.status === 'succeeded' || run.status === 'failed') return { skipped: true };
+    try {
+      const stats = await runSync({
+        ctx,
+        input: {
+          sourceId,
+          runId,
+          mode: job.data.mode ?? undefined,
+          signal: this.abort.signal,
+          onProgress: (p) => void job.updateProgress({ page: p.page, ...p.stats }).catch(() => undefined),
+        },
+      });
+      return stats;
+    } catch (err) {
+      if (err instanceof SyncAborted) {
+        // Shutdown: the page in flight finished; the job goes back to wait for the next worker.
+        await ctx.metadata.updateRun(runId, { status: 'queued', error: null, finishedAt: null });
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      const delay = retryDelayMs(err, job.attemptsMade);
+      if (delay === null) throw new UnrecoverableError(errorMessage(err)); // runSync marked the run failed
+      if (err instanceof UpstreamError && err.retryAfterSeconds !== undefined) {
+        const throttled = (job.data.throttled ?? 0) + 1;
+        if (throttled > MAX_THROTTLED) throw new UnrecoverableError(`${errorMessage(err)} (still throttled after ${MAX_THROTTLED} waits)`);
+        // Throttling is not a failure: wait as long as upstream asked, without spending an attempt.
+        await ctx.metadata.updateRun(runId, { status: 'queued', finishedAt: null });
+        await job.updateData({ ...job.data, throttled });
+        await job.moveToDelayed(Date.now() + delay, token);
+        ctx.log.info({ sourceId, runId, delayMs: delay }, 'upstream throttled the sync; resuming after Retry-After');
+        throw new DelayedError();
+      }
+      if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
+        await ctx.metadata.updateRun(runId, { status: 'queued', finishedAt: null });
+        ctx.log.info({ sourceId, runId, attempt: job.attemptsMade + 1 }, 'sync will be retried with backoff');
+      }
+      throw err; // BullMQ retries it after backoffStrategy's delay, or fails it on the last attempt
+    }
+  }
+
+  /** A job that ended failed without runSync recording it (stalled too often, lost lock) fails its run. */
+  private async onSyncFailed(job: Job<SyncJobData> | undefined, err: Error) {
+    if (!job) return;
+    try {
+      if ((await job.getState()) !== 'failed') return;
+      const metadata = this.ctx().metadata;
+      const run = await metadata.getRun(job.data.runId);
+      if (run && (run.status === 'queued' || run.status === 'running')) {
+        await metadata.updateRun(run.id, { status: 'failed', finishedAt: this.ctx().now(), error: errorMessage(err) });
+      }
+    } catch (e) {
+      this.ctx().log.warn({ err: errorMessage(e), jobId: job.id }, 'could not record a failed sync job');
+    }
+  }
+
+  private async processControl(job: Job<ControlJobData>): Promise<void> {
+    const data = job.data;
+    if (data.kind === 'schedule') {
+      if (this.closing) return;
+      await this.enqueueSync(data.sourceId, undefined);
+      return;
+    }
+    const entry = this.repeatables.get(data.name);
+    if (!entry) {
+      this.ctx().log.warn({ name: data.name }, 'no handler registered in this worker for a repeatable job');
+      return;
+    }
+    // Ticks keep coming while a slow run is still going (here or in another worker): skip them.
+    const ttl = Math.max(30_000, entry.everyMs * 2);
+    const lock = await this.tryLock(`${this.prefix}:lock:repeat:${data.name}`, ttl);
+    if (!lock) return;
+    const renew = setInterval(() => void lock.renew(), ttl / 3);
+    try {
+      await entry.handler(this.ctx());
+    } finally {
+      clearInterval(renew);
+      await lock.release();
+    }
+  }
+
+  // ---- Shutdown ----------------------------------------------------------------------------------
+
+  /** Running syncs stop after their current page and go back to the queue; then connections close. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.abort.abort();
+      await Promise.allSettled([this.syncWorker?.close(), this.controlWorker?.close()]);
+      await Promise.allSettled([this.syncQueue.close(), this.controlQueue.close()]);
+      await Promise.allSettled([quit(this.workerConn), quit(this.conn)]);
+    })();
+    return this.closing;
+  }
+}
+
+async function quit(conn: Redis | undefined) {
+  if (!conn || conn.status === 'end') return;
+  await conn.quit().catch(() => conn.disconnect());
+}
+
+function describe(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}:${u.port || '6379'}`;
+  } catch {
+    return 'the configured URL';
+  }
+}
