@@ -155,12 +155,12 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
 
 function sameContent(existing: DocumentRecord, base: DocumentUpsert, cleanup: boolean): Plan {
   const aclChanged = base.aclHash !== existing.aclHash;
-  const metaChanged = cleanup || aclChanged || (existing.title === nameOf(existing.path) && base.title !== existing.title) || base.path !== existing.path ||
+  const metaChanged = cleanup || aclChanged || (titleFromName(existing) && base.title !== existing.title) || base.path !== existing.path ||
     base.url !== existing.url || base.contentVersion !== existing.contentVersion ||
     base.lastModified.getTime() !== existing.lastModified.getTime() || base.owner !== existing.owner;
   if (!metaChanged) return { kind: 'unchanged', externalId: existing.externalId };
   // A title taken from the file name follows a rename; one taken from the content stays.
-  const title = existing.title === nameOf(existing.path) ? base.title : existing.title;
+  const title = titleFromName(existing) ? base.title : existing.title;
   return {
     kind: 'meta',
     doc: { ...base, title, contentHash: existing.contentHash, generation: existing.generation, chunkCount: existing.chunkCount, status: existing.status, error: existing.error },
@@ -169,10 +169,11 @@ function sameContent(existing: DocumentRecord, base: DocumentUpsert, cleanup: bo
   };
 }
 
-function nameOf(p: string | null): string | null {
-  if (!p) return null;
-  const name = p.split('/').pop() ?? '';
-  return name.replace(/\.[^.]+$/, '');
+/** Connectors title files by name with (SharePoint) or without (filesystem) the extension. */
+function titleFromName(doc: DocumentRecord): boolean {
+  if (!doc.path) return false;
+  const name = doc.path.split('/').pop() ?? '';
+  return doc.title === name || doc.title === name.replace(/\.[^.]+$/, '');
 }
 
 function failed(base: DocumentUpsert, reason: string): Plan {
