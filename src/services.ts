@@ -4,6 +4,7 @@ import { ConfigError } from './config.ts';
 import type { Services } from './context.ts';
 import { createEmbedder } from './embedder/index.ts';
 import { errorMessage } from './errors.ts';
+import { registerFreshnessJobs } from './freshness/jobs.ts';
 import { InProcessJobRunner } from './jobs/in-process.ts';
 import type { JobRunner } from './jobs/interface.ts';
 import { createLogger } from './log.ts';
@@ -34,6 +35,8 @@ export async function createServices(config: Config, opts: { jobs?: (ctx: () => 
         return runner;
       })
     : new InProcessJobRunner(getServices);
+  // Every process registers the freshness handlers; only those that start workers run them.
+  await step('REDIS_URL', () => registerFreshnessJobs(services.jobs));
   return services;
 }
 

@@ -7,6 +7,7 @@ import type { Caller } from '../types.ts';
 import { metrics } from '../metrics.ts';
 import { problemResponse } from './problem.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { freshnessRoutes } from './routes/freshness.ts';
 import { searchRoutes } from './routes/search.ts';
 import { opsRoutes } from './routes/ops.ts';
 
@@ -62,6 +63,7 @@ export function createApp(services: Services, auth: Authenticator) {
 
   app.route('/', opsRoutes(services));
   app.route('/v1', adminRoutes());
+  app.route('/v1', freshnessRoutes());
   app.route('/', searchRoutes());
   return app;
 }

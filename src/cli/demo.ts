@@ -6,7 +6,10 @@ import { serve as serveHttp } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../api/app.ts';
 import { loadConfig } from '../config.ts';
+import { freshnessIdle } from '../freshness/evaluate.ts';
 import { createAuthenticator, mintDevToken } from '../identity/index.ts';
+import type { InProcessJobRunner } from '../jobs/in-process.ts';
+import type { Services } from '../context.ts';
 import { closeServices, createServices } from '../services.ts';
 import { printRun, waitForRun } from './sources.ts';
 
@@ -95,6 +98,8 @@ export async function demo(opts: { serve: boolean }) {
     console.log();
   }
 
+  await printFreshness(services, get, source!.id, corpus);
+
   if (!opts.serve) {
     await closeServices(services);
     return;
@@ -108,6 +113,21 @@ export async function demo(opts: { serve: boolean }) {
   const stop = async () => { server.close(); await closeServices(services); process.exit(0); };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+}
+
+/** One line on stale documents, read through the compliance API like a reviewer would. */
+async function printFreshness(services: Services, get: (p: string) => Promise<any>, sourceId: string, corpus: string) {
+  // Alerts are evaluated as the sync's job ends, just after the run reads as succeeded.
+  if (services.jobs.kind === 'in-process') await (services.jobs as InProcessJobRunner).idle();
+  await freshnessIdle();
+  const { alerts } = await get(`/v1/freshness/alerts?status=open&sourceId=${sourceId}`);
+  const docs = (alerts as { kind: string; url: string; ageDays: number; expectedMaxAgeDays: number }[])
+    .filter((a) => a.kind === 'document').sort((a, b) => b.ageDays - a.ageDays);
+  const where = (url: string) => decodeURIComponent(new URL(url).pathname).replace(corpus + '/', '');
+  console.log(docs.length === 0 ? 'No document is past its review date.'
+    : `${docs.length} document${docs.length === 1 ? ' is' : 's are'} past their review date: ` +
+      docs.map((a) => `${where(a.url)} (${a.ageDays} days, limit ${a.expectedMaxAgeDays})`).join(', '));
+  console.log('  compliance view: GET /v1/freshness/alerts (Accept: text/csv for a spreadsheet), /v1/freshness/summary\n');
 }
 
 /**

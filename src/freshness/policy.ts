@@ -24,8 +24,7 @@ export function ruleMatches(match: NonNullable<FreshnessPolicy['rules']>[number]
   if (keys.length === 0) return false;
   if (match.pathGlob !== undefined) {
     const p = (doc.path ?? '').replace(/^\/+/, '');
-    const glob = match.pathGlob.replace(/^\/+/, '');
-    if (!picomatch.isMatch(p, glob, { dot: true })) return false;
+    if (!globMatcher(match.pathGlob)(p)) return false;
   }
   if (match.titleRegex !== undefined && !safeRegex(match.titleRegex).test(doc.title)) return false;
   if (match.label !== undefined && !doc.labels.includes(match.label)) return false;
@@ -33,11 +32,25 @@ export function ruleMatches(match: NonNullable<FreshnessPolicy['rules']>[number]
   return true;
 }
 
+// isMatch compiles the glob on every call; evaluating a large source tests the same few globs
+// hundreds of thousands of times.
+const globCache = new Map<string, (path: string) => boolean>();
+function globMatcher(glob: string): (path: string) => boolean {
+  let m = globCache.get(glob);
+  if (!m) {
+    m = picomatch(glob.replace(/^\/+/, ''), { dot: true });
+    if (globCache.size > 1000) globCache.clear();
+    globCache.set(glob, m);
+  }
+  return m;
+}
+
 const regexCache = new Map<string, RegExp>();
 function safeRegex(source: string): RegExp {
   let re = regexCache.get(source);
   if (!re) {
     re = new RegExp(source, 'i');
+    if (regexCache.size > 1000) regexCache.clear();
     regexCache.set(source, re);
   }
   return re;
@@ -47,4 +60,15 @@ export function evaluateFreshness(policy: FreshnessPolicy | null, doc: DocLike, 
   const ageDays = Math.max(0, Math.floor((now.getTime() - doc.lastModified.getTime()) / DAY));
   const maxAgeDays = maxAgeFor(policy, doc);
   return { status: maxAgeDays !== null && ageDays > maxAgeDays ? 'stale' : 'fresh', ageDays, maxAgeDays };
+}
+
+/** The policy as stored may carry a webhook next to the limits (see freshnessPolicySchema). */
+export function webhookUrlOf(policy: FreshnessPolicy | null | undefined): string | null {
+  const url = (policy as { webhookUrl?: unknown } | null | undefined)?.webhookUrl;
+  return typeof url === 'string' && url.length > 0 ? url : null;
+}
+
+/** Ids of the sources whose alert events are to be notified. */
+export function notifySourcesOf(sources: { id: string; freshness: FreshnessPolicy | null }[]): Set<string> {
+  return new Set(sources.filter((s) => webhookUrlOf(s.freshness)).map((s) => s.id));
 }

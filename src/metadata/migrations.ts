@@ -111,12 +111,74 @@ CREATE TABLE agents (
 );
 `;
 
+const freshness = `
+-- Alerts have no foreign key to documents: the indexer hard-deletes document rows and an alert's
+-- history must outlive them (the freshness job resolves alerts whose document is gone).
+CREATE TABLE alerts (
+  id                    text PRIMARY KEY,
+  kind                  text NOT NULL,
+  source_id             text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  document_id           text,
+  -- What the alert is about: the document id, or the source id for index_lag / sync_failing.
+  subject               text NOT NULL,
+  title                 text NOT NULL,
+  url                   text,
+  owner                 text,
+  last_modified         timestamptz,
+  expected_max_age_days integer,
+  age_days              integer,
+  status                text NOT NULL,
+  first_flagged_at      timestamptz NOT NULL,
+  last_evaluated_at     timestamptz NOT NULL,
+  acknowledged_at       timestamptz,
+  acknowledged_by       text,
+  ack_note              text,
+  snoozed_until         timestamptz,
+  resolved_at           timestamptz,
+  resolution            text,
+  details               jsonb
+);
+-- At most one live alert per subject; resolved ones are history and may repeat.
+CREATE UNIQUE INDEX alerts_live_subject_idx ON alerts (kind, subject) WHERE status <> 'resolved';
+CREATE INDEX alerts_source_status_idx ON alerts (source_id, status, first_flagged_at, id);
+CREATE INDEX alerts_status_idx ON alerts (status, first_flagged_at, id);
+CREATE INDEX alerts_snooze_idx ON alerts (snoozed_until) WHERE status = 'acknowledged' AND snoozed_until IS NOT NULL;
+
+CREATE TABLE alert_events (
+  id         text PRIMARY KEY,
+  -- Several events can share a timestamp (one evaluation); seq keeps the order they happened in.
+  seq        bigint GENERATED ALWAYS AS IDENTITY,
+  alert_id   text NOT NULL REFERENCES alerts(id) ON DELETE CASCADE,
+  source_id  text NOT NULL,
+  type       text NOT NULL,
+  at         timestamptz NOT NULL,
+  actor      text,
+  note       text,
+  details    jsonb
+);
+CREATE INDEX alert_events_alert_idx ON alert_events (alert_id, seq);
+
+-- One row per event to notify; delivered_at is the "already sent" marker that keeps a retry or a
+-- restart from sending the same state change twice.
+CREATE TABLE alert_outbox (
+  event_id        text PRIMARY KEY REFERENCES alert_events(id) ON DELETE CASCADE,
+  source_id       text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  attempts        integer NOT NULL DEFAULT 0,
+  next_attempt_at timestamptz NOT NULL,
+  delivered_at    timestamptz,
+  gave_up_at      timestamptz,
+  last_error      text
+);
+CREATE INDEX alert_outbox_due_idx ON alert_outbox (next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+`;
+
 /**
  * Append-only: never edit a migration that has shipped, add the next version instead. Versions
  * must be increasing; each runs at most once per database.
  */
 export const migrations: Migration[] = [
   { version: 1, name: 'initial', sql: initial },
+  { version: 2, name: 'freshness alerts', sql: freshness },
 ];
 
 /**

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { connectorFor } from '../connectors/index.ts';
 import type { RequestContext, Services } from '../context.ts';
 import { badRequest, conflict, errorMessage, notFound, unprocessable } from '../errors.ts';
+import { triggerEvaluation } from '../freshness/evaluate.ts';
 import { encryptJson } from '../metadata/secrets.ts';
 import type { FreshnessPolicy, Source } from '../types.ts';
 
@@ -18,7 +19,8 @@ const freshnessRule = z.object({
 export const freshnessPolicySchema = z.object({
   maxAgeDays: z.number().int().min(0).nullable(),
   rules: z.array(freshnessRule).max(100).optional(),
-  webhookUrl: z.url().optional(),
+  /** Alert notifications (Slack-compatible JSON); http(s) only. */
+  webhookUrl: z.url({ protocol: /^https?$/ }).optional(),
 }).passthrough();
 
 const scheduleSchema = z.object({ intervalSeconds: z.number().int().min(60).max(30 * 86400) }).strict();
@@ -109,6 +111,8 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   if (patch.schedule !== undefined || patch.status) {
     await ctx.jobs.setSchedule(updated.id, updated.status === 'active' ? updated.schedule?.intervalSeconds ?? null : null);
   }
+  // A new policy applies to what is already indexed: re-evaluate now, without a re-sync.
+  if (patch.freshness !== undefined) void triggerEvaluation(ctx, updated.id);
   return updated;
 }
 
