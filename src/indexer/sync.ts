@@ -2,6 +2,7 @@ import { connectorFor } from '../connectors/index.ts';
 import type { Connector } from '../connectors/interface.ts';
 import type { Services } from '../context.ts';
 import { CursorExpiredError, errorMessage } from '../errors.ts';
+import { afterSync } from '../freshness/evaluate.ts';
 import { decryptJson } from '../metadata/secrets.ts';
 import { emptyStats, type RunMode, type RunStats, type Source } from '../types.ts';
 import { applyPage, pushWarning } from './apply.ts';
@@ -90,6 +91,8 @@ export async function runSync({ ctx, input }: { ctx: Services; input: SyncInput 
     }
     await ctx.metadata.updateRun(runId, { status: 'succeeded', finishedAt: ctx.now(), stats, warnings });
     log.info({ stats }, 'sync finished');
+    // Alerts are current when the run's job ends, not at the next hourly pass (never throws).
+    await afterSync(ctx, sourceId, signal);
     return stats;
   } catch (err) {
     const message = errorMessage(err);
