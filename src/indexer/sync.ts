@@ -78,7 +78,10 @@ export async function runSync({ ctx, input }: { ctx: Services; input: SyncInput 
     if (signal?.aborted) throw new SyncAborted();
     if (connector.groups) {
       const groups = [];
-      for await (const g of connector.groups()) groups.push({ groupId: g.groupId, memberEmails: g.memberEmails.map((e) => e.toLowerCase()) });
+      // Memberships are replaced wholesale, so the connector must refresh every group we know of,
+      // not only those an incremental run happened to see in ACLs.
+      const knownGroupIds = await ctx.metadata.listSourceGroupIds(sourceId);
+      for await (const g of connector.groups({ knownGroupIds })) groups.push({ groupId: g.groupId, memberEmails: g.memberEmails.map((e) => e.toLowerCase()) });
       await ctx.metadata.replaceGroups(sourceId, groups);
     }
     if (full || connector.enumeratesEverything) {
