@@ -252,7 +252,7 @@ export class BullMqJobRunner implements JobRunner {
       if (id?.startsWith('schedule-') && !known.has(id)) await this.controlQueue.removeJobScheduler(id);
     }
     for (const source of sources) {
-      await this.setSchedule(source.id, source.schedule?.intervalSeconds ?? null);
+      await this.setSchedule(source.id, source.status === 'active' ? source.schedule?.intervalSeconds ?? null : null);
       await this.withSourceLock(source.id, async () => {
         const active = await ctx.metadata.activeRun(source.id);
         if (active) await this.ensureJob(active);
@@ -324,6 +324,12 @@ export class BullMqJobRunner implements JobRunner {
     const data = job.data;
     if (data.kind === 'schedule') {
       if (this.closing) return;
+      const source = await this.ctx().metadata.getSource(data.sourceId);
+      // A schedule outliving its source (deleted or paused from a process that lost Redis) ends here.
+      if (!source || source.status !== 'active') {
+        await this.controlQueue.removeJobScheduler(scheduleId(data.sourceId));
+        return;
+      }
       await this.enqueueSync(data.sourceId, undefined);
       return;
     }
