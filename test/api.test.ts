@@ -123,6 +123,19 @@ describe('HTTP API', () => {
     expect((await req('/v1/sources', { token: ADMIN, body: { name: 'x', type: 'filesystem', config: {} } })).status).toBe(400);
   });
 
+  it('masks a freshness webhook URL when showing a source, and keeps it when the masked value comes back', async () => {
+    const hook = 'https://hooks.example.test/services/T000/B000/secret-part';
+    const created = await (await req('/v1/sources', { token: ADMIN, body: { name: 'hooked', type: 'filesystem', config: { path: corpus }, freshness: { maxAgeDays: 30, webhookUrl: hook } } })).json();
+    expect(created.freshness.webhookUrl).toBe('https://hooks.example.test/***');
+    const shown = await (await req(`/v1/sources/${created.id}`, { token: ADMIN })).json();
+    expect(JSON.stringify(shown)).not.toContain('secret-part');
+    const patched = await req(`/v1/sources/${created.id}`, { method: 'PATCH', token: ADMIN, body: { freshness: { ...shown.freshness, maxAgeDays: 60 } } });
+    expect(patched.status).toBe(200);
+    const stored = await h.metadata.getSource(created.id);
+    expect(stored?.freshness).toMatchObject({ maxAgeDays: 60, webhookUrl: hook });
+    expect((await req(`/v1/sources/${created.id}`, { method: 'DELETE', token: ADMIN })).status).toBe(204);
+  });
+
   it('fails the connection test with 422 and does not save the source', async () => {
     const res = await req('/v1/sources', { token: ADMIN, body: { name: 'ghost', type: 'filesystem', config: { path: path.join(h.dir, 'missing') } } });
     expect(res.status).toBe(422);

@@ -1,4 +1,5 @@
 import type { Services } from '../context.ts';
+import { UpstreamError } from '../errors.ts';
 import { runSync, SyncAborted } from '../indexer/sync.ts';
 import type { RunMode } from '../types.ts';
 import type { JobRunner, RepeatableHandler } from './interface.ts';
@@ -9,7 +10,11 @@ interface Pending {
   runId: string;
   mode: RunMode | undefined;
   attempt: number;
+  /** Waits asked for by the upstream (Retry-After); they are not failures, so they do not use attempts. */
+  throttled?: number;
 }
+
+const MAX_THROTTLE_WAITS = 20;
 
 /**
  * The job runner used when REDIS_URL is unset: same guarantees as the BullMQ one (one sync per
@@ -82,7 +87,7 @@ export class InProcessJobRunner implements JobRunner {
     const ctx = this.ctx();
     // Runs left queued or running by a previous process (crash, restart) are picked up again.
     for (const source of await ctx.metadata.listSources()) {
-      if (source.schedule) await this.setSchedule(source.id, source.schedule.intervalSeconds);
+      if (source.schedule && source.status === 'active') await this.setSchedule(source.id, source.schedule.intervalSeconds);
       const active = await ctx.metadata.activeRun(source.id);
       if (active && !this.queue.some((p) => p.runId === active.id)) {
         await ctx.metadata.updateRun(active.id, { status: 'queued' });
@@ -116,13 +121,14 @@ export class InProcessJobRunner implements JobRunner {
         await ctx.metadata.updateRun(job.runId, { status: 'queued', error: null, finishedAt: null }).catch(() => undefined);
         return;
       }
-      const delay = job.attempt + 1 < MAX_ATTEMPTS ? retryDelayMs(err, job.attempt) : null;
+      const throttled = err instanceof UpstreamError && err.retryAfterSeconds !== undefined && (job.throttled ?? 0) < MAX_THROTTLE_WAITS;
+      const delay = throttled || job.attempt + 1 < MAX_ATTEMPTS ? retryDelayMs(err, job.attempt) : null;
       if (delay === null) return; // runSync already marked the run failed with the error
       await ctx.metadata.updateRun(job.runId, { status: 'queued', finishedAt: null });
       ctx.log.info({ sourceId: job.sourceId, runId: job.runId, delayMs: delay }, 'sync will be retried');
       const t = setTimeout(() => {
         this.retryTimers.delete(t);
-        this.queue.push({ ...job, attempt: job.attempt + 1 });
+        this.queue.push(throttled ? { ...job, throttled: (job.throttled ?? 0) + 1 } : { ...job, attempt: job.attempt + 1 });
         this.pump();
       }, delay);
       this.retryTimers.add(t);

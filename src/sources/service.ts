@@ -43,9 +43,24 @@ export const patchSourceSchema = z.object({
   status: z.enum(['active', 'paused']).optional(),
 }).strict();
 
-/** The public shape: credentials never leave the service. */
+/** The public shape: credentials never leave the service, and a webhook URL (a bearer secret for Slack) is masked. */
 export function publicSource(s: Source) {
-  return { id: s.id, name: s.name, type: s.type, config: s.config, schedule: s.schedule, freshness: s.freshness, status: s.status, createdAt: s.createdAt, updatedAt: s.updatedAt };
+  return { id: s.id, name: s.name, type: s.type, config: s.config, schedule: s.schedule, freshness: maskWebhook(s.freshness), status: s.status, createdAt: s.createdAt, updatedAt: s.updatedAt };
+}
+
+/** A policy read from GET and sent back unchanged carries the masked URL: keep the stored one. */
+function keepMaskedWebhook(next: FreshnessPolicy | null, current: FreshnessPolicy | null): FreshnessPolicy | null {
+  const url = (next as { webhookUrl?: string } | null)?.webhookUrl;
+  if (!next || !url?.endsWith('/***')) return next;
+  return { ...next, webhookUrl: (current as { webhookUrl?: string } | null)?.webhookUrl } as FreshnessPolicy;
+}
+
+function maskWebhook(policy: Source['freshness']) {
+  const url = (policy as { webhookUrl?: string } | null)?.webhookUrl;
+  if (!policy || !url) return policy;
+  let shown = '***';
+  try { shown = `${new URL(url).origin}/***`; } catch { /* keep *** */ }
+  return { ...policy, webhookUrl: shown };
 }
 
 function validated(type: string, config: unknown, credentials: unknown) {
@@ -104,7 +119,7 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
     config: patch.config,
     credentialsEncrypted,
     schedule: patch.schedule === undefined ? undefined : patch.schedule,
-    freshness: patch.freshness === undefined ? undefined : (patch.freshness as FreshnessPolicy | null),
+    freshness: patch.freshness === undefined ? undefined : keepMaskedWebhook(patch.freshness as FreshnessPolicy | null, existing.freshness),
     status: patch.status,
   });
   if (!updated) throw notFound('Source');
