@@ -93,6 +93,9 @@ export class BullMqJobRunner implements JobRunner {
     });
     try {
       await Promise.race([this.conn.ping(), timeout]);
+    } catch (err) {
+      const cause = (err as Error).message.includes('max retries') ? 'connection refused or dropped' : (err as Error).message;
+      throw new Error(`cannot reach Redis at ${describe(this.ctx().config.REDIS_URL!)}: ${cause}`);
     } finally {
       clearTimeout(timer);
     }
