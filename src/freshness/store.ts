@@ -11,41 +11,6 @@ export type AlertKind = 'document' | 'index_lag' | 'sync_failing';
 export type AlertStatus = 'open' | 'acknowledged' | 'resolved';
 export type EventType = 'opened' | 'acknowledged' | 'reopened' | 'resolved';
 
-export interface Alert {
-  id: string;
-  kind: AlertKind;
-  sourceId: string;
-  documentId: string | null;
-  subject: string;
-  title: string;
-  url: string | null;
-  owner: string | null;
-  lastModified: Date | null;
-  expectedMaxAgeDays: number | null;
-  ageDays: number | null;
-  status: AlertStatus;
-  firstFlaggedAt: Date;
-  lastEvaluatedAt: Date;
-  acknowledgedAt: Date | null;
-  acknowledgedBy: string | null;
-  note: string | null;
-  snoozedUntil: Date | null;
-  resolvedAt: Date | null;
-  resolution: string | null;
-  details: Record<string, unknown> | null;
-}
-
-export interface AlertEvent {
-  id: string;
-  alertId: string;
-  sourceId: string;
-  type: EventType;
-  at: Date;
-  actor: string | null;
-  note: string | null;
-  details: Record<string, unknown> | null;
-}
-
 /** What an evaluation found about one subject; written onto the alert each time it changes. */
 export interface AlertFacts {
   sourceId: string;
@@ -57,6 +22,31 @@ export interface AlertFacts {
   lastModified: Date | null;
   expectedMaxAgeDays: number | null;
   ageDays: number | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface Alert extends AlertFacts {
+  id: string;
+  kind: AlertKind;
+  status: AlertStatus;
+  firstFlaggedAt: Date;
+  lastEvaluatedAt: Date;
+  acknowledgedAt: Date | null;
+  acknowledgedBy: string | null;
+  note: string | null;
+  snoozedUntil: Date | null;
+  resolvedAt: Date | null;
+  resolution: string | null;
+}
+
+export interface AlertEvent {
+  id: string;
+  alertId: string;
+  sourceId: string;
+  type: EventType;
+  at: Date;
+  actor: string | null;
+  note: string | null;
   details: Record<string, unknown> | null;
 }
 
