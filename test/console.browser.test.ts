@@ -52,13 +52,14 @@ describe.runIf(existsSync(CHROMIUM))('web console in a real browser', () => {
     await page.goto(base + '/');
     await expect(page.textContent('main')).resolves.toContain('Paste a token');
     await page.fill('#token', ADMIN);
-    await page.press('#token', 'Enter');
     await page.dispatchEvent('#token', 'change');
     await page.waitForSelector('text=Team wiki');
     const table = await page.textContent('main');
     expect(table).toContain('Team wiki <b>'); // escaped, not rendered as markup
     expect(table).toContain('succeeded');
     expect(table).toMatch(/seen 1/);
+    await page.click('nav button[data-tab="alerts"]');
+    await page.waitForSelector('text=No open alerts');
     await page.click('nav button[data-tab="audit"]');
     await page.waitForSelector('text=when does the cafeteria open');
     expect(await page.textContent('main')).toContain('ana@acme.test');

@@ -3,7 +3,7 @@
  * pastes in (kept in sessionStorage only). No build step, no framework.
  */
 export const consoleHtml = /* html */ `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Clearance console</title>
+<html lang="en"><head><meta charset="utf-8"><title>Clearance console</title><link rel="icon" href="data:,">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
  body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f6f7f9}
@@ -39,10 +39,16 @@ async function api(path, opts = {}) {
   if (!res.ok) throw new Error(body.detail || body.title || res.statusText);
   return body;
 }
+let renders = 0;
 async function render() {
   const main = $('#main');
+  // Renders overlap (a token change and a tab click); only the latest may paint.
+  const mine = ++renders;
   if (!$('#token').value.trim()) { main.innerHTML = '<p class="muted">Paste a token to begin.</p>'; return; }
-  try { main.innerHTML = await views[tab](); bind(); } catch (e) { main.innerHTML = '<p class="err">' + esc(e.message) + '</p>'; }
+  let html;
+  try { html = await views[tab](); } catch (e) { html = '<p class="err">' + esc(e.message) + '</p>'; }
+  if (mine !== renders) return;
+  main.innerHTML = html; bind();
 }
 const views = {
   async sources() {
