@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/api/app.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
+import { requester } from './support/http.ts';
 
 const ADMIN = 'test-admin-token-0123456789';
 
@@ -12,16 +13,7 @@ describe('HTTP API', () => {
   let app: ReturnType<typeof createApp>;
   let corpus: string;
   const tokens: Record<string, string> = {};
-  const req = (p: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
-    app.request(p, {
-      method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
-      headers: {
-        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...init.headers,
-      },
-      body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : JSON.stringify(init.body),
-    });
+  const req = requester(() => app);
 
   beforeAll(async () => {
     h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN, COMPLIANCE_GROUP: 'compliance', MAX_BODY_BYTES: '4096' } });

@@ -5,6 +5,7 @@ import { createApp } from '../src/api/app.ts';
 import { freshnessIdle } from '../src/freshness/evaluate.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
+import { requester } from './support/http.ts';
 
 const ADMIN = 'test-admin-token-0123456789';
 const DAY = 86_400_000;
@@ -19,16 +20,7 @@ describe('freshness over HTTP', () => {
   let corpus: string;
   let sourceId: string;
   const tokens: Record<string, string> = {};
-  const req = (p: string, init: { method?: string; token?: string; body?: unknown; headers?: Record<string, string> } = {}) =>
-    app.request(p, {
-      method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
-      headers: {
-        ...(init.token ? { authorization: `Bearer ${init.token}` } : {}),
-        ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}),
-        ...init.headers,
-      },
-      body: init.body === undefined ? undefined : JSON.stringify(init.body),
-    });
+  const req = requester(() => app);
   const write = async (rel: string, text: string, ageDays: number) => {
     const file = path.join(corpus, rel);
     await mkdir(path.dirname(file), { recursive: true });
