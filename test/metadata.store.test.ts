@@ -203,6 +203,10 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect(picked.map((d) => d.externalId)).toEqual(['e5', 'e1', 'e5']);
       expect(await store.getDocumentsByIds([])).toEqual([]);
 
+      const byExternal = await store.getDocumentsByExternalIds(s1.id, ['e2', 'e5', 'dead', 'e2', 'unknown']);
+      expect(byExternal.map((d) => d.externalId).sort()).toEqual(['dead', 'e2']); // e5 belongs to s2
+      expect(await store.getDocumentsByExternalIds(s1.id, [])).toEqual([]);
+
       expect(await store.countDocuments()).toBe(7);
       expect(await store.countDocuments(s1.id)).toBe(4);
       expect(await store.countDocuments(s2.id)).toBe(3);

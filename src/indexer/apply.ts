@@ -1,7 +1,7 @@
 import type { Change, DocumentMeta, ResolvedAcl } from '../connectors/interface.ts';
 import type { Services } from '../context.ts';
 import { UpstreamError, errorMessage } from '../errors.ts';
-import { UnsupportedContentError, extractText } from '../extract/index.ts';
+import { DEFAULT_MAX_BYTES, UnsupportedContentError, extractText } from '../extract/index.ts';
 import type { DocumentUpsert } from '../metadata/interface.ts';
 import type { DocumentRecord, RunStats, Source } from '../types.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
@@ -9,7 +9,6 @@ import { chunkDocument, embeddingText } from './chunker.ts';
 import { aclHash, chunkIdFor, documentIdFor, sha256 } from './hash.ts';
 import { mapLimit } from './limit.ts';
 
-export const MAX_FILE_BYTES = 50 * 1024 * 1024;
 const FETCH_CONCURRENCY = 4;
 
 type Plan =
@@ -17,7 +16,7 @@ type Plan =
   | { kind: 'unchanged'; externalId: string }
   | { kind: 'meta'; doc: DocumentUpsert; aclChanged: boolean; cleanup: boolean }
   | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[] }[]; isNew: boolean; existing: DocumentRecord | null }
-  | { kind: 'record'; doc: DocumentUpsert; outcome: 'failed' | 'skipped'; reason: string }
+  | { kind: 'record'; doc: DocumentUpsert; outcome: 'failed' | 'skipped'; reason: string; existing: DocumentRecord | null }
   | { kind: 'delete'; existing: DocumentRecord };
 
 export interface PageInput {
@@ -35,7 +34,13 @@ export interface PageInput {
  */
 export async function applyPage({ ctx, input }: { ctx: Services; input: PageInput }): Promise<void> {
   const { source, runId, changes, stats } = input;
-  const plans = await mapLimit(changes, FETCH_CONCURRENCY, (change) => plan(ctx, source, change, input.warnings));
+  // One registry read for the whole page; planning never sees its own page's writes anyway.
+  const externalIds = changes.map((c) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId));
+  const known = new Map((await ctx.metadata.getDocumentsByExternalIds(source.id, externalIds)).map((d) => [d.externalId, d]));
+  const plans = await mapLimit(changes, FETCH_CONCURRENCY, (change) => {
+    const existing = known.get(change.kind === 'upsert' ? change.doc.externalId : change.externalId) ?? null;
+    return plan(ctx, source, change, existing, input.warnings);
+  });
   await embedPlans(ctx, plans, stats);
 
   await writeIndexed(ctx, source, plans.filter((p): p is IndexPlanWithVectors => p.kind === 'index'), runId);
@@ -63,7 +68,7 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
         else stats.updated++;
         break;
       case 'record': {
-        const existing = await ctx.metadata.getDocument(source.id, p.doc.externalId);
+        const { existing } = p;
         if (existing && existing.status === 'indexed' && p.outcome === 'failed') {
           // Keep serving the last good version; the failure is reported, and retried next run.
           await ctx.metadata.upsertDocument({ ...existing, error: p.reason, contentVersion: null }, runId);
@@ -86,13 +91,11 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
   if (touched.length) await ctx.metadata.touchDocuments(source.id, touched, runId);
 }
 
-async function plan(ctx: Services, source: Source, change: Change, warnings: string[]): Promise<Plan> {
+async function plan(ctx: Services, source: Source, change: Change, existing: DocumentRecord | null, warnings: string[]): Promise<Plan> {
   if (change.kind === 'delete') {
-    const existing = await ctx.metadata.getDocument(source.id, change.externalId);
     return existing ? { kind: 'delete', existing } : { kind: 'none' };
   }
   if (change.kind === 'acl') {
-    const existing = await ctx.metadata.getDocument(source.id, change.externalId);
     if (!existing) return { kind: 'none' };
     reportAclProblems(warnings, existing.path ?? existing.externalId, change.acl);
     const acl = normalizeAcl(change.acl);
@@ -103,7 +106,6 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
 
   const { doc: meta } = change;
   reportAclProblems(warnings, meta.path ?? meta.externalId, change.acl);
-  const existing = await ctx.metadata.getDocument(source.id, meta.externalId);
   const acl = normalizeAcl(change.acl);
   const hash = aclHash(acl);
   const base = baseRecord(source, meta, acl, hash, existing);
@@ -112,9 +114,8 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
   const settled = existing && (existing.status === 'indexed' || existing.status === 'skipped');
   if (sameVersion && settled) return sameContent(existing, base, false);
 
-  if (meta.size !== undefined && meta.size > MAX_FILE_BYTES) {
-    return { kind: 'record', doc: { ...base, status: 'skipped', error: `larger than ${MAX_FILE_BYTES} bytes` }, outcome: 'skipped', reason: `skipped: larger than ${MAX_FILE_BYTES} bytes` };
-  }
+  // Too large to extract anyway (the extractor refuses it): do not download it at all.
+  if (meta.size !== undefined && meta.size > DEFAULT_MAX_BYTES) return skipped(base, `larger than ${DEFAULT_MAX_BYTES} bytes`, existing);
   let bytes: Buffer;
   let mimeType: string | null;
   try {
@@ -123,7 +124,7 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
     mimeType = fetched.mimeType ?? meta.mimeType;
   } catch (err) {
     if (err instanceof UpstreamError && err.retryable) throw err;
-    return failed(base, `download failed: ${errorMessage(err)}`);
+    return failed(base, `download failed: ${errorMessage(err)}`, existing);
   }
   const contentHash = sha256(bytes);
   base.contentHash = contentHash;
@@ -138,10 +139,8 @@ async function plan(ctx: Services, source: Source, change: Change, warnings: str
   try {
     extracted = await extractText({ bytes, mimeType, fileName: meta.path ?? meta.externalId });
   } catch (err) {
-    if (err instanceof UnsupportedContentError) {
-      return { kind: 'record', doc: { ...base, status: 'skipped', error: err.message, chunkCount: 0 }, outcome: 'skipped', reason: `skipped: ${err.message}` };
-    }
-    return failed(base, `cannot extract text: ${errorMessage(err)}`);
+    if (err instanceof UnsupportedContentError) return skipped(base, err.message, existing);
+    return failed(base, `cannot extract text: ${errorMessage(err)}`, existing);
   }
   const title = extracted.title?.trim() || leadingHeading(extracted.text) || meta.title;
   base.title = title;
@@ -176,8 +175,14 @@ function titleFromName(doc: DocumentRecord): boolean {
   return doc.title === name || doc.title === name.replace(/\.[^.]+$/, '');
 }
 
-function failed(base: DocumentUpsert, reason: string): Plan {
-  return { kind: 'record', doc: { ...base, status: 'failed', error: reason, contentVersion: null, chunkCount: 0 }, outcome: 'failed', reason };
+/** Recorded but not indexed; a skipped file keeps its contentVersion so it is not fetched again until it changes. */
+function skipped(base: DocumentUpsert, reason: string, existing: DocumentRecord | null): Plan {
+  return { kind: 'record', doc: { ...base, status: 'skipped', error: reason, chunkCount: 0 }, outcome: 'skipped', reason: `skipped: ${reason}`, existing };
+}
+
+/** A failed document is fetched again next run (contentVersion null). */
+function failed(base: DocumentUpsert, reason: string, existing: DocumentRecord | null): Plan {
+  return { kind: 'record', doc: { ...base, status: 'failed', error: reason, contentVersion: null, chunkCount: 0 }, outcome: 'failed', reason, existing };
 }
 
 function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: string, existing: DocumentRecord | null): DocumentUpsert {

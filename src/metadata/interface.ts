@@ -63,6 +63,8 @@ export interface MetadataStore {
   // Documents
   getDocument(sourceId: string, externalId: string): Promise<DocumentRecord | null>;
   getDocumentsByIds(ids: string[]): Promise<DocumentRecord[]>;
+  /** The source's rows for these upstream ids (any status), in one round trip per batch; unknown ids are left out. */
+  getDocumentsByExternalIds(sourceId: string, externalIds: string[]): Promise<DocumentRecord[]>;
   /** Inserts or updates by (sourceId, externalId) and marks it seen by `runId`. */
   upsertDocument(doc: DocumentUpsert, runId: string): Promise<DocumentRecord>;
   /** Marks documents as seen by a run without changing them (unchanged documents in an enumeration). */

@@ -257,6 +257,15 @@ export class SqlMetadataStore implements MetadataStore {
     return ids.map((id) => byId.get(id)).filter((d): d is DocumentRecord => d !== undefined);
   }
 
+  async getDocumentsByExternalIds(sourceId: string, externalIds: string[]): Promise<DocumentRecord[]> {
+    const out: DocumentRecord[] = [];
+    for (const batch of chunks([...new Set(externalIds)])) {
+      const rows = await this.driver.query('SELECT * FROM documents WHERE source_id = $1 AND external_id = ANY($2)', [sourceId, batch]);
+      out.push(...rows.map(mapDocument));
+    }
+    return out;
+  }
+
   async upsertDocument(doc: DocumentUpsert, runId: string): Promise<DocumentRecord> {
     const rows = await this.driver.query(UPSERT_DOCUMENT, [
       doc.id ?? randomUUID(), doc.sourceId, doc.externalId, doc.title, doc.url, doc.path, doc.mimeType, doc.owner,
