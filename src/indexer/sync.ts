@@ -3,7 +3,7 @@ import type { Connector } from '../connectors/interface.ts';
 import type { Services } from '../context.ts';
 import { CursorExpiredError, errorMessage } from '../errors.ts';
 import { afterSync } from '../freshness/evaluate.ts';
-import { decryptJson } from '../metadata/secrets.ts';
+import { sourceCredentials } from '../sources/credentials.ts';
 import { emptyStats, type RunMode, type RunStats, type Source } from '../types.ts';
 import { applyPage, pushWarning } from './apply.ts';
 
@@ -26,9 +26,7 @@ export class SyncAborted extends Error {
 export async function buildConnector(ctx: Services, source: Source): Promise<Connector> {
   const reg = connectorFor(source.type);
   if (!reg) throw new Error(`source type ${source.type} is not supported by this build`);
-  const enc = await ctx.metadata.getSourceCredentials(source.id);
-  const credentials = enc ? (decryptJson(ctx.secretKey, enc) as Record<string, unknown>) : null;
-  return reg.factory({ sourceId: source.id, config: source.config, credentials });
+  return reg.factory({ sourceId: source.id, config: source.config, credentials: await sourceCredentials(ctx, source.id) });
 }
 
 /**

@@ -4,6 +4,7 @@ import type { RequestContext, Services } from '../context.ts';
 import { badRequest, conflict, errorMessage, notFound, unprocessable } from '../errors.ts';
 import { triggerEvaluation } from '../freshness/evaluate.ts';
 import { encryptJson } from '../metadata/secrets.ts';
+import { sourceCredentials } from './credentials.ts';
 import type { FreshnessPolicy, Source } from '../types.ts';
 
 const freshnessRule = z.object({
@@ -109,7 +110,7 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   let credentialsEncrypted: string | undefined;
   if (patch.config || patch.credentials) {
     const config = patch.config ?? existing.config;
-    const { reg, config: cfg, credentials } = validated(existing.type, config, patch.credentials ?? (await currentCredentials(ctx, existing)));
+    const { reg, config: cfg, credentials } = validated(existing.type, config, patch.credentials ?? (await sourceCredentials(ctx, existing.id)) ?? undefined);
     await testConnection(ctx, existing.id, reg, cfg, credentials);
     patch.config = cfg;
     if (patch.credentials && credentials) credentialsEncrypted = encryptJson(ctx.secretKey, credentials);
@@ -129,13 +130,6 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   // A new policy applies to what is already indexed: re-evaluate now, without a re-sync.
   if (patch.freshness !== undefined) void triggerEvaluation(ctx, updated.id);
   return updated;
-}
-
-async function currentCredentials(ctx: Services, source: Source) {
-  const enc = await ctx.metadata.getSourceCredentials(source.id);
-  if (!enc) return undefined;
-  const { decryptJson } = await import('../metadata/secrets.ts');
-  return decryptJson(ctx.secretKey, enc);
 }
 
 /** Removes the source's vectors first: a half-finished delete must never leave searchable chunks. */
