@@ -1,12 +1,11 @@
 import { mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../config.ts';
 import type { Services } from '../context.ts';
-import { runSync } from '../indexer/sync.ts';
-import { closeServices, createServices } from '../services.ts';
+import { closeServices } from '../services.ts';
 import type { RunStats } from '../types.ts';
-import { benchModelEnv, paragraph, rng, writeCorpus } from './corpus.ts';
+import { paragraph, rng, writeCorpus } from './corpus.ts';
+import { addFolderSource, benchServices, timedSync } from './harness.ts';
 
 /** One folder (with its own ACL file) per 1% of the corpus, so one ACL edit touches exactly 1%. */
 const FOLDERS = 100;
@@ -30,15 +29,11 @@ export async function benchDelta({ docs }: { docs: number }) {
     const corpus = path.join(tmp, 'corpus');
     process.stdout.write(`generating ${docs} documents in ${FOLDERS} folders…\n`);
     const files = await writeCorpus(corpus, docs, FOLDERS, 7);
-    const config = loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', REDIS_URL: '', DATABASE_URL: '', QDRANT_URL: '' });
-    services = await createServices(config);
+    services = await benchServices(tmp, { REDIS_URL: '', DATABASE_URL: '', QDRANT_URL: '' });
     const ctx = services;
-    const source = await ctx.metadata.createSource({ name: 'bench-delta', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
+    const source = await addFolderSource(ctx, 'bench-delta', corpus);
     const sync = async (name: string): Promise<Row> => {
-      const run = await ctx.metadata.createRun(source.id, (await ctx.metadata.getCursor(source.id)) ? 'incremental' : 'full');
-      const t0 = performance.now();
-      const stats = await runSync({ ctx, input: { sourceId: source.id, runId: run.id } });
-      const row = { name, seconds: (performance.now() - t0) / 1000, stats };
+      const row = { name, ...(await timedSync(ctx, source.id)) };
       process.stdout.write(`  ${name}: ${row.seconds.toFixed(1)} s\n`);
       return row;
     };

@@ -1,12 +1,11 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../config.ts';
-import { runSync } from '../indexer/sync.ts';
 import { chunkDocument, embeddingText } from '../indexer/chunker.ts';
 import { extractText } from '../extract/index.ts';
-import { closeServices, createServices } from '../services.ts';
-import { benchModelEnv, writeCorpus } from './corpus.ts';
+import { closeServices } from '../services.ts';
+import { writeCorpus } from './corpus.ts';
+import { addFolderSource, benchServices, timedSync } from './harness.ts';
 
 /**
  * Filesystem ingest rate (extract → chunk → embed → write, end to end) against the embedding
@@ -17,13 +16,10 @@ export async function benchIngest({ docs }: { docs: number }) {
   try {
     const corpus = path.join(tmp, 'corpus');
     const files = await writeCorpus(corpus, docs);
-    const config = loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn' });
-    const services = await createServices(config);
-    const source = await services.metadata.createSource({ name: 'bench', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
-    const run = await services.metadata.createRun(source.id, 'full');
-    const t0 = performance.now();
-    const stats = await runSync({ ctx: services, input: { sourceId: source.id, runId: run.id, mode: 'full' } });
-    const ingestSeconds = (performance.now() - t0) / 1000;
+    const services = await benchServices(tmp);
+    const config = services.config;
+    const source = await addFolderSource(services, 'bench', corpus);
+    const { stats, seconds: ingestSeconds } = await timedSync(services, source.id);
 
     // The same chunk texts straight through the model, no cache, same batch size.
     const texts: string[] = [];

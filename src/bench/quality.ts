@@ -3,11 +3,9 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { loadConfig } from '../config.ts';
-import { runSync } from '../indexer/sync.ts';
 import { search } from '../retrieval/search.ts';
-import { closeServices, createServices } from '../services.ts';
-import { benchModelEnv } from './corpus.ts';
+import { closeServices } from '../services.ts';
+import { addFolderSource, benchServices, timedSync } from './harness.ts';
 
 /**
  * Retrieval quality of the whole pipeline (extract → chunk → embed → permission-filtered search)
@@ -48,13 +46,9 @@ export async function benchQuality({ dataset, limit }: { dataset: string; limit:
       if (qrels.has(q._id)) queries.set(q._id, q.text);
     }
 
-    const config = loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn' });
-    const s = await createServices(config);
-    const source = await s.metadata.createSource({ name: 'quality', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
-    const run = await s.metadata.createRun(source.id, 'full');
-    const t0 = performance.now();
-    const stats = await runSync({ ctx: s, input: { sourceId: source.id, runId: run.id, mode: 'full' } });
-    const ingest = (performance.now() - t0) / 1000;
+    const s = await benchServices(tmp);
+    const source = await addFolderSource(s, 'quality', corpus);
+    const { stats, seconds: ingest } = await timedSync(s, source.id);
     const ctx = { ...s, caller: { kind: 'user' as const, email: 'bench@example.test', groups: [], isAdmin: false, isCompliance: false }, requestId: 'bench' };
     const idOf = new Map<string, string>();
     let ndcg = 0;

@@ -1,13 +1,13 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { loadConfig } from '../config.ts';
 import { chunkIdFor, documentIdFor } from '../indexer/hash.ts';
 import { buildPermissionFilter } from '../retrieval/permissions.ts';
 import { search } from '../retrieval/search.ts';
-import { closeServices, createServices } from '../services.ts';
+import { closeServices } from '../services.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
-import { benchModelEnv, paragraph, percentile, rng } from './corpus.ts';
+import { paragraph, percentile, rng } from './corpus.ts';
+import { addFolderSource, benchServices } from './harness.ts';
 
 const GROUPS = 50;
 /** On every chunk, so a caller holding it passes the ACL filter everywhere: the unfiltered baseline. */
@@ -23,8 +23,7 @@ const USERS = 500;
 export async function benchSearch({ chunks, queries }: { chunks: number; queries: number }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-search-'));
   try {
-    const config = loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', QDRANT_COLLECTION: `bench_${Date.now()}` });
-    const s = await createServices(config);
+    const s = await benchServices(tmp, { QDRANT_COLLECTION: `bench_${Date.now()}` });
     const r = rng(7);
     const texts = Array.from({ length: chunks }, () => paragraph(r, 40));
     const t0 = performance.now();
@@ -32,7 +31,7 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
     for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
     const embedSeconds = (performance.now() - t0) / 1000;
     // Four chunks per document; the registry rows make the end-to-end path (registry re-check) real.
-    const source = await s.metadata.createSource({ name: 'bench', type: 'filesystem', config: { path: tmp }, credentialsEncrypted: null, schedule: null, freshness: { maxAgeDays: 365 } });
+    const source = await addFolderSource(s, 'bench', tmp, { maxAgeDays: 365 });
     const run = await s.metadata.createRun(source.id, 'full');
     const docAcl = new Map<string, string[]>();
     const points: ChunkPoint[] = texts.map((text, i) => {
