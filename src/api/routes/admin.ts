@@ -25,12 +25,11 @@ export function publicRun(r: Run) {
 
 export function adminRoutes() {
   const r = new Hono<AppEnv>();
-  // Every route here is admin-only; ids that are not UUIDs are simply "not found".
-  r.use('/sources/*', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
-  r.use('/sources', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
-  r.use('/runs/*', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
-  r.use('/audit', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
-  r.use('/agents', async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  // Every route here is admin-only; ids that are not UUIDs are simply "not found". Paths are
+  // listed rather than '*' because this router shares the /v1 prefix with search and freshness.
+  for (const path of ['/sources', '/sources/*', '/runs/*', '/audit', '/agents']) {
+    r.use(path, async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
+  }
 
   const sourceOr404 = async (ctx: AppEnv['Variables']['ctx'], id: string) => {
     const s = uuid.safeParse(id).success ? await ctx.metadata.getSource(id) : null;
