@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Services } from '../context.ts';
 import { errorMessage, parseRetryAfter } from '../errors.ts';
+import { sha256 } from '../indexer/hash.ts';
 import type { Source } from '../types.ts';
 import { webhookUrlOf } from './policy.ts';
 import { publicAlert, publicEvent } from './service.ts';
@@ -92,7 +92,7 @@ async function post(fetchImpl: typeof fetch, url: string, body: unknown, eventId
         'content-type': 'application/json',
         'user-agent': 'clearance-freshness',
         // Same events → same key, so a receiver can drop the rare duplicate after a crash.
-        'idempotency-key': createHash('sha256').update(eventIds.join(',')).digest('hex').slice(0, 32),
+        'idempotency-key': sha256(eventIds.join(',')).slice(0, 32),
       },
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { notFound } from '../../errors.ts';
+import { sha256 } from '../../indexer/hash.ts';
 import { requireAdmin } from '../../identity/index.ts';
 import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
 import type { Run } from '../../types.ts';
@@ -97,4 +98,4 @@ export function adminRoutes() {
   return r;
 }
 
-export const hashAgentKey = (key: string) => createHash('sha256').update(key).digest('hex');
+export const hashAgentKey = (key: string) => sha256(key);
