@@ -2,13 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/api/app.ts';
 import { sharepointExternalId } from '../src/connectors/sharepoint/index.ts';
 import { documentIdFor } from '../src/indexer/hash.ts';
-import { runSync } from '../src/indexer/sync.ts';
 import { createAuthenticator } from '../src/identity/index.ts';
 import { search } from '../src/retrieval/search.ts';
 import type { DocumentRecord, Run, RunMode, RunStats } from '../src/types.ts';
 import { startFakeGraph, type FakeDrive, type FakeGraph, type FakeGrant, type FakeGroup, type FakeItem, type FakeUser } from './fakes/graph/index.ts';
 import { buildDocx } from './fixtures/documents.ts';
-import { createHarness, userCtx, type Harness } from './support/harness.ts';
+import { createHarness, syncNow, userCtx, type Harness } from './support/harness.ts';
 
 /**
  * The SharePoint acceptance test: a fake tenant with nested groups, inherited and broken
@@ -157,7 +156,7 @@ async function assertConverged(): Promise<void> {
     const expected = files.filter((i) => readers(i).has(email.toLowerCase())).map(label).sort();
     expect({ email, visible: await visibleTo(email) }).toEqual({ email, visible: expected });
   }
-  const stored = await h.metadata.listDocuments({ sourceId, limit: 1000 });
+  const stored = await h.metadata.documents.list({ sourceId, limit: 1000 });
   expect(stored.map((d) => d.id).sort()).toEqual(files.map(docIdOf).sort());
   for (const item of files) {
     const doc = stored.find((d) => d.id === docIdOf(item))!;
@@ -170,14 +169,13 @@ async function assertConverged(): Promise<void> {
 }
 
 async function sync(mode?: RunMode): Promise<{ stats: RunStats; run: Run }> {
-  const created = await h.metadata.createRun(sourceId, mode ?? ((await h.metadata.getCursor(sourceId)) ? 'incremental' : 'full'));
-  const stats = await runSync({ ctx: h, input: { sourceId, runId: created.id, mode } });
-  const run = (await h.metadata.getRun(created.id))!;
-  expect(run.status).toBe('succeeded');
-  return { stats, run };
+  const { runId } = await syncNow(h, sourceId, mode);
+  const run = (await h.metadata.runs.get(runId))!;
+  expect(run.status, run.error ?? '').toBe('succeeded');
+  return { stats: run.stats, run };
 }
 
-const doc = async (item: FakeItem): Promise<DocumentRecord> => (await h.metadata.getDocument(sourceId, sharepointExternalId(item.driveId, item.id)))!;
+const doc = async (item: FakeItem): Promise<DocumentRecord> => (await h.metadata.documents.byExternalId(sourceId, sharepointExternalId(item.driveId, item.id)))!;
 
 async function chunksOf(item: FakeItem): Promise<string[]> {
   const results = await search({ ctx: userCtx(h, alice.mail!, []), input: { query: QUERY, topK: 100 } });
@@ -394,7 +392,7 @@ describe('SharePoint end to end: synced visibility equals SharePoint semantics, 
     const { stats } = await sync();
     expect(stats).toMatchObject({ deleted: 1, chunksEmbedded: 0, added: 0, updated: 0, aclUpdated: 0 });
     expect(await h.vectors.count({ documentId: salaries.id })).toBe(0);
-    expect(await h.metadata.getDocument(sourceId, salaries.externalId)).toBeNull();
+    expect(await h.metadata.documents.byExternalId(sourceId, salaries.externalId)).toBeNull();
     await assertConverged();
   });
 
