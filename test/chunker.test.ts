@@ -1,13 +1,12 @@
-import fs from 'node:fs';
-import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeEmbedder } from './fakes/embedder.ts';
 import { LocalEmbedder } from '../src/embedder/local.ts';
 import { chunkDocument, embeddingText, sections, type Chunk } from '../src/indexer/chunker.ts';
+import { modelAvailable, modelPath } from './support/services.ts';
 
-const MODEL_DIR = '/work/shared/models/universal-sentence-encoder-lite';
-const haveModel = fs.existsSync(path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+const MODEL_DIR = modelPath();
+const haveModel = modelAvailable();
 
 const fake = new FakeEmbedder({ maxTokens: 128 });
 const fakeOpts = { maxTokens: 128, countTokens: (t: string) => fake.countTokens(t) };

@@ -9,12 +9,13 @@ import { createApp } from '../src/api/app.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { startWorkers } from '../src/services.ts';
+import { available, CHROMIUM as DEFAULT_CHROMIUM } from './support/services.ts';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM = process.env.CHROMIUM_PATH ?? DEFAULT_CHROMIUM;
 const ADMIN = 'console-admin-token-0123456789';
 
 // Debian's chromium is an optional system package; without it this suite has nothing to drive.
-describe.runIf(existsSync(CHROMIUM))('web console in a real browser', () => {
+describe.runIf(available(`Chromium at ${CHROMIUM}`, existsSync(CHROMIUM)))('web console in a real browser', () => {
   let h: Harness;
   let server: ReturnType<typeof serve>;
   let base: string;

@@ -20,30 +20,17 @@ import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
 import { rng } from '../src/bench/corpus.ts';
 import { FakeEmbedder } from './fakes/embedder.ts';
-import { createHarness, SHARED_MODEL, syncNow } from './support/harness.ts';
+import { createHarness, syncNow } from './support/harness.ts';
+import { modelAvailable, modelPath, PG_URL, postgresReachable, REDIS_URL, redisReachable } from './support/services.ts';
 import { waitFor } from './support/scripted-connector.ts';
 
-const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const FOLDERS = 6;
 const FILES = 600;
 const KILLS = 3;
 
 async function reachable(): Promise<boolean> {
-  const client = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2_000 });
-  const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  redis.on('error', () => undefined);
-  try {
-    await client.connect();
-    await redis.connect();
-    return (await redis.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-    redis.disconnect();
-  }
+  return (await postgresReachable()) && (await redisReachable()) && modelAvailable();
 }
 
 const WORDS = 'ledger invoice rollout incident vendor budget access review policy escalation backup runbook audit quarter forecast payroll'.split(' ');
@@ -115,7 +102,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
       QUEUE_PREFIX: prefix,
       JOB_LOCK_SECONDS: '2',
       SYNC_CONCURRENCY: '1',
-      LOCAL_MODEL_PATH: SHARED_MODEL,
+      LOCAL_MODEL_PATH: modelPath(),
       EMBEDDING_BATCH_SIZE: '64',
       CLEARANCE_DATA_DIR: dataDir,
       CLEARANCE_SECRET_KEY: randomBytes(32).toString('base64'),
@@ -130,7 +117,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
     const config = loadConfig({ ...env });
     metadata = (await openStores(config)).metadata;
     runner = new BullMqJobRunner({ config, log: pino({ level: 'silent' }), metadata });
-    model = await LocalEmbedder.create({ modelPath: SHARED_MODEL });
+    model = await LocalEmbedder.create({ modelPath: modelPath() });
     const source = await metadata.sources.create({ name: 'kill9', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
     sourceId = source.id;
   });

@@ -10,9 +10,10 @@ import { UpstreamError } from '../src/errors.ts';
 import { createEmbedder } from '../src/embedder/index.ts';
 import { LocalEmbedder, conventionsFor } from '../src/embedder/local.ts';
 import { dot } from '../src/embedder/vector.ts';
+import { modelAvailable, modelPath } from './support/services.ts';
 
-const MODEL_DIR = '/work/shared/models/universal-sentence-encoder-lite';
-const haveModel = fs.existsSync(path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+const MODEL_DIR = modelPath();
+const haveModel = modelAvailable();
 
 /** Every request transformers.js makes goes through env.fetch; anything but loopback fails the test. */
 const fetched: string[] = [];

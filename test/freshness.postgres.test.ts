@@ -11,23 +11,12 @@ import { PgDriver } from '../src/metadata/pg.ts';
 import { sqlStores, type Stores } from '../src/metadata/store.ts';
 import type { FreshnessPolicy } from '../src/types.ts';
 import { createHarness, userCtx, type Harness } from './support/harness.ts';
+import { PG_URL, postgresReachable } from './support/services.ts';
 
-const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-async function reachable() {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 const DAY = 86_400_000;
 
 /** The same SQL on a real server, where evaluations in separate connections really do race. */
-describe.runIf(await reachable())('freshness on Postgres', () => {
+describe.runIf(await postgresReachable())('freshness on Postgres', () => {
   const schema = `clr_fresh_${randomBytes(6).toString('hex')}`;
   let admin: pg.Client;
   let stores: Stores;

@@ -255,7 +255,7 @@ describe('index lag and failing syncs', () => {
     await evaluateLag({ ctx: h, sourceId: s.id });
     expect(await alertsOf(s.id)).toHaveLength(0);
     await finishedRun(s.id, 'failed', T0, 'HTTP 401 from Graph');
-    (await h.metadata.runs.start(s.id, 'incremental')).run; // a queued retry does not hide the failures
+    await h.metadata.runs.start(s.id, 'incremental'); // a queued retry does not hide the failures
     await evaluateLag({ ctx: h, sourceId: s.id });
     const [failing] = await alertsOf(s.id, 'open');
     expect(failing).toMatchObject({ kind: 'sync_failing', details: { consecutiveFailures: FAILING_AFTER, lastError: 'HTTP 401 from Graph' } });

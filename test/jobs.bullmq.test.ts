@@ -3,21 +3,8 @@ import { Redis } from 'ioredis';
 import { describe } from 'vitest';
 import { BullMqJobRunner } from '../src/jobs/bullmq.ts';
 import { jobRunnerSuite } from './support/job-runner-suite.ts';
+import { REDIS_URL, redisReachable } from './support/services.ts';
 
-const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-async function redisReachable(): Promise<boolean> {
-  const r = new Redis(REDIS_URL, { maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    return (await r.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    r.disconnect();
-  }
-}
 
 /** Deletes every key under the prefix (queues, job schedulers, locks). */
 export async function dropPrefix(prefix: string) {

@@ -12,22 +12,10 @@ import { PgDriver } from '../src/metadata/pg.ts';
 import { PgliteDriver } from '../src/metadata/pglite.ts';
 import { SqlMetadataStore } from '../src/metadata/store.ts';
 import { memoryDriver } from './support/stores.ts';
+import { PG_URL, postgresReachable } from './support/services.ts';
 import { emptyStats } from '../src/types.ts';
 
-const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
-async function postgresReachable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await c.connect();
-    await c.query('SELECT 1');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
 const hasPostgres = await postgresReachable();
 
 const newSource = (over: Partial<NewSource> = {}): NewSource => ({

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { RequestContext } from '../context.ts';
 import { forbidden } from '../errors.ts';
-import { sha256 } from '../indexer/hash.ts';
+import { sha256 } from '../hash.ts';
 import { metrics } from '../metrics.ts';
 import { search, type SearchInput } from '../retrieval/search.ts';
 

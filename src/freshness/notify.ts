@@ -1,6 +1,6 @@
 import type { Services } from '../context.ts';
 import { errorMessage, parseRetryAfter } from '../errors.ts';
-import { sha256 } from '../indexer/hash.ts';
+import { sha256 } from '../hash.ts';
 import type { Source } from '../types.ts';
 import { webhookUrlOf } from './policy.ts';
 import { publicAlert, publicEvent } from './service.ts';

@@ -7,7 +7,7 @@ import type { DocumentRecord, RunStats, Source } from '../types.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
 import { metrics } from '../metrics.ts';
 import { chunkDocument, embeddingText } from './chunker.ts';
-import type { IndexerContext } from './context.ts';
+import type { IndexerContext } from './deps.ts';
 import { aclHash, chunkIdFor, documentIdFor, sha256 } from './hash.ts';
 import { mapLimit } from './limit.ts';
 

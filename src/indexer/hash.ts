@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
+import { sha256 } from '../hash.ts';
 import type { Principal } from '../types.ts';
 
-export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+export { sha256 } from '../hash.ts';
 
 /** Order- and duplicate-insensitive, so a re-ordered but equal ACL is "unchanged". */
 export function aclHash(principals: Principal[]): string {

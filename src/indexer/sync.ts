@@ -2,7 +2,7 @@ import type { Connector } from '../connectors/interface.ts';
 import { CursorExpiredError } from '../errors.ts';
 import type { RunStats, Source } from '../types.ts';
 import { applyPage, pushWarning } from './apply.ts';
-import type { IndexerContext } from './context.ts';
+import type { IndexerContext } from './deps.ts';
 
 /** What a sync did: the run's stats and the things a person should look at. */
 export interface SyncReport {

@@ -90,7 +90,7 @@ export class BullMqJobRunner implements JobRunner {
       await Promise.race([this.conn.ping(), timeout]);
     } catch (err) {
       const cause = (err as Error).message.includes('max retries') ? 'connection refused or dropped' : (err as Error).message;
-      throw new Error(`cannot reach Redis at ${describe(this.deps.config.REDIS_URL!)}: ${cause}`);
+      throw new Error(`cannot reach Redis at ${describe(this.deps.config.REDIS_URL!)}: ${cause}`, { cause: err });
     } finally {
       clearTimeout(timer);
     }

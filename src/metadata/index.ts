@@ -2,7 +2,6 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { ConfigError, type Config } from '../config.ts';
 import { errorMessage } from '../errors.ts';
-import { migrations } from './migrations.ts';
 import { PgDriver } from './pg.ts';
 import { PgliteDriver } from './pglite.ts';
 import { sqlStores, type Stores } from './store.ts';

@@ -1,8 +1,9 @@
-import { buildPermissionFilter, callerPrincipals, grantsNothing, matches, type PermissionFilter } from '../access/index.ts';
+import { grantsNothing } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
 import type { DocumentRecord, Source } from '../types.ts';
 import type { VectorHit } from '../vectorstore/interface.ts';
+import { callerFilter, confirmHits } from './guard.ts';
 
 export interface SearchInput {
   query: string;
@@ -28,18 +29,6 @@ export interface SearchResult {
 
 const MAX_ROUNDS = 4;
 
-/** The caller's permission filter for this request: the one builder, fed with everything the caller is. */
-export async function callerFilter(ctx: RequestContext, input: Pick<SearchInput, 'agent' | 'filter'>): Promise<PermissionFilter> {
-  const email = ctx.caller.email;
-  const groupPrincipals = email ? await ctx.metadata.groups.principalsOf(email) : [];
-  return buildPermissionFilter({
-    principals: callerPrincipals(ctx.caller, groupPrincipals),
-    agentSourceIds: input.agent?.sourceIds,
-    requestedSourceIds: input.filter?.sourceIds,
-    modifiedAfter: input.filter?.modifiedAfter,
-  });
-}
-
 /**
  * Permission-filtered semantic search. The vector store pre-filters by the caller's permission
  * filter; the registry then confirms each hit is the document's live generation and that the
@@ -57,12 +46,8 @@ export async function search({ ctx, input }: { ctx: RequestContext; input: Searc
   let want = input.topK + 8;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const hits = await ctx.vectors.search(vector, filter, want);
-    const docs = await loadDocs(ctx, hits);
     results.length = 0;
-    for (const hit of hits) {
-      const doc = docs.get(hit.point.documentId);
-      if (!doc || doc.status !== 'indexed' || doc.generation !== hit.point.generation) continue;
-      if (!matches(filter, { documentId: doc.id, sourceId: doc.sourceId, lastModified: doc.lastModified.getTime(), acl: doc.acl })) continue;
+    for (const { hit, doc } of await confirmHits(ctx, filter, hits)) {
       if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
       const source = sources.get(doc.sourceId);
       if (!source) continue;
@@ -76,12 +61,6 @@ export async function search({ ctx, input }: { ctx: RequestContext; input: Searc
     want *= 4;
   }
   return record(ctx, input, results);
-}
-
-async function loadDocs(ctx: RequestContext, hits: VectorHit[]): Promise<Map<string, DocumentRecord>> {
-  const ids = [...new Set(hits.map((h) => h.point.documentId))];
-  const docs = ids.length ? await ctx.metadata.documents.byIds(ids) : [];
-  return new Map(docs.map((d) => [d.id, d]));
 }
 
 function toResult(hit: VectorHit, doc: DocumentRecord, source: Source, freshness: SearchResult['freshness']): SearchResult {
