@@ -417,7 +417,7 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
       if (c.removed || !c.file) {
         if (st.folders[id]) await folderLeft(run, id, out);
         else if (st.shortcuts[id]) dropShortcut(run, id, out);
-        else out.push({ kind: 'delete', externalId: driveExternalId(id) });
+        else if (!broughtElsewhere(id, '')) out.push({ kind: 'delete', externalId: driveExternalId(id) });
       } else live.push(c.file);
     }
 
@@ -451,7 +451,8 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
         if (path === null) dropShortcut(run, f.id!, out);
         else await followShortcut(run, f.id!, f.shortcutDetails?.targetId, path, out, warnings);
       } else if (path === null) {
-        out.push({ kind: 'delete', externalId: driveExternalId(f.id!) });
+        // Out of the scope, unless a followed shortcut still brings it in.
+        if (!broughtElsewhere(f.id!, '')) out.push({ kind: 'delete', externalId: driveExternalId(f.id!) });
       } else {
         out.push(await fileChange(run.unit, f, path));
       }
@@ -471,7 +472,9 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
             pageToken: st.token, pageSize: 1000, includeRemoved: true, fields: CHANGE_FIELDS, spaces: 'drive',
             ...(unit.driveId
               ? { driveId: unit.driveId, supportsAllDrives: true, includeItemsFromAllDrives: true }
-              : { restrictToMyDrive: true, supportsAllDrives: true, includeItemsFromAllDrives: false }),
+              // The owner's whole corpus, not restrictToMyDrive: a file moved from the owner's
+              // folder into someone else's must still be reported, and the scope is ours to judge.
+              : { supportsAllDrives: true, includeItemsFromAllDrives: false }),
           }, api.options()));
       } catch (err) {
         // Drive answers an unknown or expired page token with 400 Invalid Value (location pageToken).

@@ -105,8 +105,8 @@ export class FakeWorkspace {
   readonly drives = new Map<string, FakeSharedDrive>();
   readonly files = new Map<string, FakeFile>();
   readonly changes: ChangeEntry[] = [];
-  /** Page tokens below this are answered 400 Invalid Value (expired). */
-  minValidToken = 1;
+  /** Page tokens carry the epoch they were issued in; expirePageTokens() starts a new one. */
+  tokenEpoch = 1;
   private seq = 0;
   private nextId = 1;
   private clock = Date.parse('2025-01-06T09:00:00Z');
@@ -410,7 +410,20 @@ export class FakeWorkspace {
 
   /** Every page token handed out so far stops working (Drive answers 400 Invalid Value). */
   expirePageTokens(): void {
-    this.minValidToken = this.seq + 1;
+    this.tokenEpoch++;
+  }
+
+  /** Drive's page tokens are opaque; these say where in the change log they point. */
+  pageToken(seq: number): string {
+    return `${this.tokenEpoch}.${seq}`;
+  }
+
+  /** The change-log position of a still valid token, else null. */
+  readToken(token: string): number | null {
+    const m = /^(\d+)\.(\d+)$/.exec(token);
+    if (!m || Number(m[1]) !== this.tokenEpoch) return null;
+    const seq = Number(m[2]);
+    return seq >= 1 && seq <= this.seq + 1 ? seq : null;
   }
 
   /** Records a change of the item itself. Children of a changed folder are not reported. */

@@ -320,13 +320,14 @@ export class FakeGoogle extends FakeWorkspace {
     if (path === '/drive/v3/changes/startPageToken') {
       const driveId = q.get('driveId');
       if (driveId) this.visibleDrive(who, driveId, false);
-      return this.json(res, 200, { kind: 'drive#startPageToken', startPageToken: String(this.currentSeq + 1) });
+      return this.json(res, 200, { kind: 'drive#startPageToken', startPageToken: this.pageToken(this.currentSeq + 1) });
     }
     if (path === '/drive/v3/changes') return this.changesList(who, q, res);
     if (path === '/drive/v3/files') return this.filesList(who, q, res);
     if ((m = /^\/drive\/v3\/files\/([^/]+)\/permissions$/.exec(path))) return this.permissionsList(who, decodeURIComponent(m[1]!), q, res);
     if ((m = /^\/drive\/v3\/files\/([^/]+)\/export$/.exec(path))) {
-      const f = this.visibleFile(who, decodeURIComponent(m[1]!), q);
+      // files.export takes no supportsAllDrives: shared-drive files export like any other.
+      const f = this.visibleFile(who, decodeURIComponent(m[1]!), new URLSearchParams({ supportsAllDrives: 'true' }));
       const mime = q.get('mimeType') ?? '';
       if (!f.exports) throw new HttpError(400, 'badRequest', 'Export only supports Docs Editors files.');
       const text = f.exports[mime];
@@ -401,9 +402,8 @@ export class FakeGoogle extends FakeWorkspace {
    * the user's corpus (files they can access now, or could before: those are reported removed).
    */
   private changesList(who: string, q: URLSearchParams, res: ServerResponse): void {
-    const tokenText = q.get('pageToken') ?? '';
-    const start = /^\d+$/.test(tokenText) ? Number(tokenText) : NaN;
-    if (!Number.isFinite(start) || start < this.minValidToken || start > this.currentSeq + 1) {
+    const start = this.readToken(q.get('pageToken') ?? '');
+    if (start === null) {
       throw new HttpError(400, 'invalid', 'Invalid Value', { location: 'pageToken', locationType: 'parameter' });
     }
     const driveId = q.get('driveId');
@@ -431,10 +431,10 @@ export class FakeGoogle extends FakeWorkspace {
       const c = entries[i]!;
       last = c.seq;
       const f = this.files.get(c.fileId)!;
-      let visible = !f.removed && this.canAccess(who, f);
-      if (driveId) visible = visible && f.driveId === driveId;
-      else if (f.driveId && !allDrives) visible = false;
-      else if (restrict && !this.inMyDrive(who, f)) visible = false;
+      const accessible = !f.removed && this.canAccess(who, f);
+      // Outside the requested corpus but still accessible: simply not this feed's business.
+      if (accessible && !driveId && ((f.driveId && !allDrives) || (restrict && !this.inMyDrive(who, f)))) continue;
+      const visible = accessible && (!driveId || f.driveId === driveId);
       if (visible) {
         this.markKnown(who, f.id);
         out.push({ kind: 'drive#change', changeType: 'file', time: c.time, removed: false, fileId: f.id, file: this.fileResource(f) });
@@ -448,8 +448,8 @@ export class FakeGoogle extends FakeWorkspace {
       kind: 'drive#changeList',
       changes: out.map((c) => selectFields(c as Record<string, unknown>, subFields(q.get('fields'), 'changes') ?? 'kind,changeType,time,removed,fileId,file(kind,id,name,mimeType)')),
     };
-    if (more) body.nextPageToken = String(last + 1);
-    else body.newStartPageToken = String(this.currentSeq + 1);
+    if (more) body.nextPageToken = this.pageToken(last + 1);
+    else body.newStartPageToken = this.pageToken(this.currentSeq + 1);
     this.json(res, 200, selectFields(body, topFields(q.get('fields'))));
   }
 
