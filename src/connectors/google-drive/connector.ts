@@ -165,14 +165,15 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
     }
   }
 
-  async function* listFiles(unit: Unit, query: string): AsyncGenerator<DriveFile[]> {
+  /** Files matching `query` in the unit's corpus, or in the shared drive `driveId` given (null: the reader's own corpus). */
+  async function* listFiles(unit: Unit, query: string, corpus: { driveId: string | null } = { driveId: unit.driveId }): AsyncGenerator<DriveFile[]> {
     let pageToken: string | undefined;
     do {
       const page = await api.call(`list ${unit.name}`, unit.reader, () =>
         api.drive(unit.reader).files.list({
           q: query, pageSize: 1000, pageToken, fields: `nextPageToken,files(${FILE_FIELDS})`,
           supportsAllDrives: true, includeItemsFromAllDrives: true,
-          corpora: unit.driveId ? 'drive' : 'user', driveId: unit.driveId ?? undefined,
+          corpora: corpus.driveId ? 'drive' : 'user', driveId: corpus.driveId ?? undefined,
         }, api.options()));
       yield page.files ?? [];
       pageToken = page.nextPageToken ?? undefined;
@@ -224,16 +225,17 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
 
   /**
    * Everything below `root` (breadth first, many parents per query), as batches of files with
-   * their paths (trashed ones too with `trashed`). Shortcuts are listed, not followed.
+   * their paths (trashed ones too with `trashed`). Shortcuts are listed, not followed. A
+   * shortcut's target may live in another corpus (`driveId`) than the unit.
    */
-  async function* walk(run: UnitRun, root: { id: string; path: string }, opts: { trashed?: boolean } = {}): AsyncGenerator<Array<{ f: DriveFile; path: string }>> {
+  async function* walk(run: UnitRun, root: { id: string; path: string }, opts: { trashed?: boolean; driveId?: string | null } = {}): AsyncGenerator<Array<{ f: DriveFile; path: string }>> {
     const paths = new Map([[root.id, root.path]]);
     const queue = [root.id];
     const visited = new Set(queue);
     while (queue.length) {
       const batch = queue.splice(0, PARENTS_PER_QUERY);
       const query = `(${batch.map((id) => `'${q(id)}' in parents`).join(' or ')})${opts.trashed ? '' : ' and trashed = false'}`;
-      for await (const files of listFiles(run.unit, query)) {
+      for await (const files of listFiles(run.unit, query, { driveId: opts.driveId === undefined ? run.unit.driveId : opts.driveId })) {
         const out: Array<{ f: DriveFile; path: string }> = [];
         for (const f of files) {
           const parent = f.parents?.find((p) => paths.has(p));
@@ -376,7 +378,7 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
       out.push(await fileChange(run.unit, f, p));
     };
     if (isFolder(target)) {
-      for await (const batch of walk(run, { id: target.id!, path: shortcutPath })) {
+      for await (const batch of walk(run, { id: target.id!, path: shortcutPath }, { driveId: target.driveId ?? null })) {
         await mapLimit(batch.filter(({ f }) => !isFolder(f) && !isShortcut(f)), PAGE_CONCURRENCY, ({ f, path }) => consider(f, path));
       }
     } else {
