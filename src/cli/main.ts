@@ -56,6 +56,9 @@ export async function main(argv: string[]) {
   bench.command('delta').description('1% content change and 1% ACL change vs a full sync')
     .option('--docs <n>', 'documents in the corpus', '5000')
     .action((o) => run(async () => (await import('../bench/delta.ts')).benchDelta({ docs: Number(o.docs) })));
+  bench.command('gdrive').description('Google Drive (fake Google over HTTP): API calls and time of a full sync and of a sync after a 1% change')
+    .option('--files <n>', 'files in the fake shared drive', '2000').option('--latency-ms <n>', 'delay added to every fake API call', '0')
+    .action((o) => run(async () => (await import('../bench/gdrive.ts')).benchGdrive({ files: Number(o.files), latencyMs: Number(o.latencyMs) })));
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { SourceType } from '../types.ts';
 import type { ConnectorFactory } from './interface.ts';
 import { filesystemConfigSchema, filesystemConnectorFactory } from './filesystem/index.ts';
+import { googleDriveConfigSchema, googleDriveConnectorFactory, googleDriveCredentialsSchema } from './google-drive/index.ts';
 import { sharepointConfigSchema, sharepointConnectorFactory, sharepointCredentialsSchema } from './sharepoint/index.ts';
 
 export interface ConnectorRegistration {
@@ -15,6 +16,7 @@ export interface ConnectorRegistration {
 export const connectors: Partial<Record<SourceType, ConnectorRegistration>> = {
   filesystem: { factory: filesystemConnectorFactory, configSchema: filesystemConfigSchema, credentialsSchema: null },
   sharepoint: { factory: sharepointConnectorFactory, configSchema: sharepointConfigSchema, credentialsSchema: sharepointCredentialsSchema },
+  google_drive: { factory: googleDriveConnectorFactory, configSchema: googleDriveConfigSchema, credentialsSchema: googleDriveCredentialsSchema },
 };
 
 export function connectorFor(type: string): ConnectorRegistration | undefined {

@@ -9,7 +9,7 @@ import { metrics } from '../metrics.ts';
 import { chunkDocument, embeddingText } from './chunker.ts';
 import type { IndexerContext } from './deps.ts';
 import { aclHash, chunkIdFor, documentIdFor, sha256 } from './hash.ts';
-import { mapLimit } from './limit.ts';
+import { mapLimit } from '../concurrency.ts';
 
 const FETCH_CONCURRENCY = 4;
 

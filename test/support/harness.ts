@@ -8,6 +8,7 @@ import { requestContext, type RequestContext, type Services } from '../../src/co
 import type { Embedder } from '../../src/embedder/interface.ts';
 import type { AlertStore } from '../../src/freshness/ports.ts';
 import { InProcessJobRunner } from '../../src/jobs/in-process.ts';
+import type { SyncJob } from '../../src/jobs/interface.ts';
 import { createSyncWork } from '../../src/jobs/policy.ts';
 import type { MetadataStore } from '../../src/metadata/interface.ts';
 import type { Caller, RunMode, RunStats } from '../../src/types.ts';
@@ -63,13 +64,20 @@ export function adminCtx(services: Services): RequestContext {
 }
 
 /**
- * Runs one sync of a source to its end, in this process, the way a worker would (same policy:
- * status transitions, freshness after success); returns the finished run. For tests that want a
- * sync without a queue.
+ * Runs one sync of a source in this process, the way a worker would (same policy: status
+ * transitions, freshness after success), and returns the run as it then stands. By default one
+ * attempt: a run the policy wants to retry comes back queued. `followRetries` plays the policy's
+ * retries at once (no waiting) until the run succeeds or the policy gives up.
  */
-export async function syncNow(s: Services, sourceId: string, mode?: RunMode): Promise<{ runId: string; status: string; stats: RunStats; warnings: string[]; error: string | null }> {
+export async function syncNow(s: Services, sourceId: string, mode?: RunMode, opts: { followRetries?: boolean } = {}): Promise<{ runId: string; status: string; stats: RunStats; warnings: string[]; error: string | null }> {
   const { run } = await s.metadata.runs.start(sourceId, mode ?? ((await s.metadata.sources.cursor(sourceId)) ? 'incremental' : 'full'));
-  await createSyncWork(s)({ sourceId, runId: run.id, mode: mode ?? null, attempt: 0, throttled: 0 }, { signal: new AbortController().signal });
+  const work = createSyncWork(s);
+  let job: SyncJob = { sourceId, runId: run.id, mode: mode ?? null, attempt: 0, throttled: 0 };
+  for (;;) {
+    const outcome = await work(job, { signal: new AbortController().signal });
+    if (outcome.kind !== 'retry' || !opts.followRetries) break;
+    job = outcome.job;
+  }
   const done = (await s.metadata.runs.get(run.id))!;
   return { runId: done.id, status: done.status, stats: done.stats, warnings: done.warnings, error: done.error };
 }
