@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { SourceType } from '../types.ts';
 import type { ConnectorFactory } from './interface.ts';
+import { confluenceConfigSchema, confluenceConnectorFactory, confluenceCredentialsSchema } from './confluence/index.ts';
 import { filesystemConfigSchema, filesystemConnectorFactory } from './filesystem/index.ts';
 import { sharepointConfigSchema, sharepointConnectorFactory, sharepointCredentialsSchema } from './sharepoint/index.ts';
 
@@ -15,6 +16,7 @@ export interface ConnectorRegistration {
 export const connectors: Partial<Record<SourceType, ConnectorRegistration>> = {
   filesystem: { factory: filesystemConnectorFactory, configSchema: filesystemConfigSchema, credentialsSchema: null },
   sharepoint: { factory: sharepointConnectorFactory, configSchema: sharepointConfigSchema, credentialsSchema: sharepointCredentialsSchema },
+  confluence: { factory: confluenceConnectorFactory, configSchema: confluenceConfigSchema, credentialsSchema: confluenceCredentialsSchema },
 };
 
 export function connectorFor(type: string): ConnectorRegistration | undefined {
