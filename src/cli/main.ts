@@ -55,6 +55,9 @@ export async function main(argv: string[]) {
   bench.command('delta').description('1% content change and 1% ACL change vs a full sync')
     .option('--docs <n>', 'documents in the corpus', '5000')
     .action((o) => run(async () => (await import('../bench/delta.ts')).benchDelta({ docs: Number(o.docs) })));
+  bench.command('confluence').description('Confluence sync: API calls and time, full vs incremental after a 1% change (fake site)')
+    .option('--pages <n>', 'pages in the fake space', '2000').option('--latency <ms>', 'latency added to every API call', '0')
+    .action((o) => run(async () => (await import('../bench/confluence.ts')).benchConfluence({ pages: Number(o.pages), latencyMs: Number(o.latency) })));
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));

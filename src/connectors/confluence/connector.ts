@@ -55,8 +55,10 @@ interface Doc {
   attachment?: AttachmentNode;
 }
 
-/** Changes per page handed to the engine (also the batch of bodies read in one call). */
+/** Changes per page handed to the engine. */
 const PAGE_SIZE = 50;
+/** Bodies read per call (v2 `GET /pages?id=…` takes up to 250 ids); a multiple of PAGE_SIZE. */
+const BODY_BATCH = 250;
 const PARALLEL_GROUPS = 8;
 
 export const confluenceExternalId = (kind: 'page' | 'blogpost' | 'attachment', id: string) => `${kind}:${id}`;
@@ -247,7 +249,7 @@ export function createConfluenceConnector({ sourceId, config, credentials, tunin
   const aclPrint = (a: ResolvedAcl) => shortHash(JSON.stringify([...a.principals].sort()));
   const entry = (d: Doc) => `${d.meta.contentVersion}|${metaPrint(d.meta)}|${aclPrint(d.acl)}`;
 
-  /** One body read per batch: the first fetch of the batch reads every re-versioned page of it. */
+  /** One body read per batch: the first fetch in the batch reads every re-versioned page and blog post of it. */
   function bodyLoader(batch: Doc[]) {
     let loaded: Promise<Map<string, { title: string; storage: string }>> | null = null;
     const load = () => {
@@ -331,12 +333,15 @@ export function createConfluenceConnector({ sourceId, config, credentials, tunin
       const deletes: Change[] = Object.keys(prev?.docs ?? {}).filter((id) => !docs.has(id)).map((externalId) => ({ kind: 'delete', externalId }));
 
       const pages: Change[][] = [];
+      let bodyOf: ReturnType<typeof bodyLoader> | null = null;
       for (let i = 0; i < pending.length; i += PAGE_SIZE) {
+        // Bodies are read for BODY_BATCH documents at once, across the engine pages that hold them.
+        if (i % BODY_BATCH === 0) bodyOf = bodyLoader(pending.slice(i, i + BODY_BATCH).filter((p) => p.needsBody && p.doc.kind !== 'attachment').map((p) => p.doc));
         const batch = pending.slice(i, i + PAGE_SIZE);
-        const bodyOf = bodyLoader(batch.filter((p) => p.needsBody && p.doc.kind !== 'attachment').map((p) => p.doc));
+        const load = bodyOf!;
         pages.push(batch.map(({ doc, kind }): Change => (kind === 'acl'
           ? { kind: 'acl', externalId: doc.meta.externalId, acl: doc.acl }
-          : { kind: 'upsert', doc: doc.meta, acl: doc.acl, fetch: () => (doc.kind === 'attachment' ? fetchAttachment(doc) : bodyOf(doc)) })));
+          : { kind: 'upsert', doc: doc.meta, acl: doc.acl, fetch: () => (doc.kind === 'attachment' ? fetchAttachment(doc) : load(doc)) })));
       }
       for (let i = 0; i < deletes.length; i += PAGE_SIZE) pages.push(deletes.slice(i, i + PAGE_SIZE));
       if (pages.length === 0) pages.push([]);

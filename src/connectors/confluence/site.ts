@@ -254,22 +254,20 @@ export class SiteReader {
    * status), top-down, with their titles where Confluence gives them.
    */
   async foreignAncestors(pageId: string, known: (id: string) => boolean): Promise<ContentNode[]> {
-    const chain: Array<{ id: string; type: string }> = [];
-    for await (const batch of v2All(() => this.api.v2.ancestors.getPageAncestors({ id: Number(pageId), limit: V2_LIMIT }))) {
-      for (const a of batch) if (a.id) chain.push({ id: a.id, type: String(a.type ?? 'page') });
-    }
+    // One answer holds up to 250 ancestors, deeper than Confluence lets a tree grow; it has no cursor.
+    const answer = await this.api.v2.ancestors.getPageAncestors({ id: Number(pageId), limit: V2_LIMIT });
+    const chain = (answer.results ?? []).filter((a) => a.id).map((a) => ({ id: a.id!, type: String(a.type ?? 'page') }));
     const out: ContentNode[] = [];
     for (let i = 0; i < chain.length; i++) {
       const a = chain[i]!;
       if (known(a.id)) continue;
       let title = a.type;
-      if (a.type === 'folder') {
-        try {
-          const f = await this.api.v2.folder.getFolderById({ id: Number(a.id) });
-          title = f.title ?? title;
-        } catch (err) {
-          if (!definitive(err)) throw err;
-        }
+      try {
+        if (a.type === 'folder') title = (await this.api.v2.folder.getFolderById({ id: Number(a.id) })).title ?? title;
+        // A page above current pages that is not current itself (archived, say) still names the path.
+        else if (a.type === 'page') title = (await this.api.v2.page.getPageById({ id: Number(a.id), status: ['current', 'archived', 'draft'] })).title ?? title;
+      } catch (err) {
+        if (!definitive(err)) throw err;
       }
       out.push({
         id: a.id, type: a.type, spaceKey: '', parentId: i > 0 ? chain[i - 1]!.id : null, title, version: 0, modifiedAt: null,

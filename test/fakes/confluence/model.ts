@@ -37,6 +37,8 @@ export interface FakeSpace {
   homepageId: string | null;
   createdAt: Date;
   permissions: FakeSpacePermission[];
+  /** Permission reads answer 403 (the account lacks the right to see who may view the space). */
+  permissionsHidden: boolean;
 }
 
 export interface Restriction {
@@ -135,7 +137,7 @@ export class FakeConfluenceSite {
 
   addSpace(key: string, opts: { name?: string; view?: SpaceGrantee[] } = {}): FakeSpace {
     const space: FakeSpace = {
-      id: this.nextId(), key, name: opts.name ?? key, status: 'current', homepageId: null, createdAt: this.now(), permissions: [],
+      id: this.nextId(), key, name: opts.name ?? key, status: 'current', homepageId: null, createdAt: this.now(), permissions: [], permissionsHidden: false,
     };
     this.spaces.set(space.id, space);
     // Whoever creates a space administers it; the indexer's account is given view here.

@@ -21,7 +21,7 @@ import { FakeConfluenceSite, type FakeAttachment, type FakeContent, type FakeGro
 export interface FakeConfluenceOptions {
   apiEmail?: string;
   apiToken?: string;
-  /** Default and maximum items per v2 listing page. */
+  /** Most items per v2 listing page and CQL search page, whatever limit is asked (Cloud caps limits too). */
   pageSize?: number;
   /** Users (and groups) per restriction list in one answer. */
   restrictionPageSize?: number;
@@ -219,6 +219,7 @@ export class FakeConfluence extends FakeConfluenceSite {
     if ((m = /^\/api\/v2\/spaces\/(\d+)$/.exec(path))) return [200, this.spaceJson(this.mustSpace(m[1]!))];
     if ((m = /^\/api\/v2\/spaces\/(\d+)\/permissions$/.exec(path))) {
       const s = this.mustSpace(m[1]!);
+      if (s.permissionsHidden) throw new HttpError(403, 'Not permitted to read space permissions');
       return this.v2Page(path, q, s.permissions.map((p) => ({ id: p.id, principal: p.principal, operation: p.operation })));
     }
     if ((m = /^\/api\/v2\/spaces\/(\d+)\/(pages|blogposts)$/.exec(path))) {
@@ -306,7 +307,7 @@ export class FakeConfluence extends FakeConfluenceSite {
   }
 
   private v2Page(path: string, q: URLSearchParams, items: unknown[]): [number, unknown, Record<string, string>] {
-    const limit = Math.max(1, Math.min(Number(q.get('limit') ?? this.pageSize) || this.pageSize, 250));
+    const limit = Math.max(1, Math.min(Number(q.get('limit') ?? this.pageSize) || this.pageSize, this.pageSize));
     const offset = q.get('cursor') ? decodeCursor(q.get('cursor')!) : 0;
     const slice = items.slice(offset, offset + limit);
     const links: Record<string, string> = { base: `${this.url}/wiki` };
@@ -333,7 +334,7 @@ export class FakeConfluence extends FakeConfluenceSite {
   private spaceJson(s: { id: string; key: string; name: string; status: string; homepageId: string | null; createdAt: Date }) {
     return {
       id: s.id, key: s.key, name: s.name, type: 'global', status: s.status, authorId: this.apiUser.accountId,
-      createdAt: s.createdAt.toISOString(), homepageId: s.homepageId, description: null, icon: null,
+      createdAt: s.createdAt.toISOString(), ...(s.homepageId ? { homepageId: s.homepageId } : {}), description: null, icon: null,
       _links: { webui: `/spaces/${s.key}` },
     };
   }
@@ -449,7 +450,7 @@ export class FakeConfluence extends FakeConfluenceSite {
     if (query.order?.field === 'lastmodified') hits.sort((a, b) => a.subject.modifiedAt.getTime() - b.subject.modifiedAt.getTime());
     if (query.order?.desc) hits = hits.reverse();
     const expand = list(q, 'expand');
-    const limit = Math.max(1, Math.min(Number(q.get('limit') ?? 25) || 25, 100));
+    const limit = Math.max(1, Math.min(Number(q.get('limit') ?? 25) || 25, this.pageSize));
     const offset = q.get('cursor') ? decodeCursor(q.get('cursor')!) : 0;
     const slice = hits.slice(offset, offset + limit);
     const links: Record<string, string> = { base: `${this.url}/wiki`, context: '/wiki', self: `${this.url}/wiki${path}` };
