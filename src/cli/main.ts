@@ -59,6 +59,9 @@ export async function main(argv: string[]) {
   bench.command('gdrive').description('Google Drive (fake Google over HTTP): API calls and time of a full sync and of a sync after a 1% change')
     .option('--files <n>', 'files in the fake shared drive', '2000').option('--latency-ms <n>', 'delay added to every fake API call', '0')
     .action((o) => run(async () => (await import('../bench/gdrive.ts')).benchGdrive({ files: Number(o.files), latencyMs: Number(o.latencyMs) })));
+  bench.command('confluence').description('Confluence sync: API calls and time, full vs incremental after a 1% change (fake site)')
+    .option('--pages <n>', 'pages in the fake space', '2000').option('--latency <ms>', 'latency added to every API call', '0')
+    .action((o) => run(async () => (await import('../bench/confluence.ts')).benchConfluence({ pages: Number(o.pages), latencyMs: Number(o.latency) })));
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { SourceType } from '../types.ts';
 import type { ConnectorFactory } from './interface.ts';
+import { confluenceConfigSchema, confluenceConnectorFactory, confluenceCredentialsSchema } from './confluence/index.ts';
 import { filesystemConfigSchema, filesystemConnectorFactory } from './filesystem/index.ts';
 import { googleDriveConfigSchema, googleDriveConnectorFactory, googleDriveCredentialsSchema } from './google-drive/index.ts';
 import { sharepointConfigSchema, sharepointConnectorFactory, sharepointCredentialsSchema } from './sharepoint/index.ts';
@@ -17,6 +18,7 @@ export const connectors: Partial<Record<SourceType, ConnectorRegistration>> = {
   filesystem: { factory: filesystemConnectorFactory, configSchema: filesystemConfigSchema, credentialsSchema: null },
   sharepoint: { factory: sharepointConnectorFactory, configSchema: sharepointConfigSchema, credentialsSchema: sharepointCredentialsSchema },
   google_drive: { factory: googleDriveConnectorFactory, configSchema: googleDriveConfigSchema, credentialsSchema: googleDriveCredentialsSchema },
+  confluence: { factory: confluenceConnectorFactory, configSchema: confluenceConfigSchema, credentialsSchema: confluenceCredentialsSchema },
 };
 
 export function connectorFor(type: string): ConnectorRegistration | undefined {
