@@ -5,6 +5,7 @@ import { notFound } from '../../errors.ts';
 import { sha256 } from '../../indexer/hash.ts';
 import { requireAdmin } from '../../identity/index.ts';
 import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { sourceDiagnostics } from '../../sources/diagnostics.ts';
 import type { Run } from '../../types.ts';
 import { jsonBody, type AppEnv } from '../app.ts';
 
@@ -47,7 +48,12 @@ export function adminRoutes() {
     const sources = await c.get('ctx').metadata.listSources();
     return c.json({ sources: sources.map(publicSource) });
   });
-  r.get('/sources/:id', async (c) => c.json(publicSource(await sourceOr404(c.get('ctx'), c.req.param('id')))));
+  r.get('/sources/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    // `diagnostics`: the last successful run's warnings (null before the first one).
+    return c.json({ ...publicSource(source), diagnostics: await sourceDiagnostics(ctx, source.id) });
+  });
   r.patch('/sources/:id', async (c) => {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
