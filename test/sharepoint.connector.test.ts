@@ -416,6 +416,15 @@ describe('SharePoint connector: throttling, concurrency and tokens', () => {
     expect(g.graphRequests().some((r) => r.status === 401)).toBe(true);
   });
 
+  it('a throttled token endpoint is a retryable error carrying its Retry-After', async () => {
+    g.throttleTokenEndpoint(1, 503, 7);
+    const err = await collect(connect(), { cursor: null }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({ retryable: true, status: 503 });
+    expect((err as UpstreamError).retryAfterSeconds).toBeGreaterThanOrEqual(6);
+    expect((err as UpstreamError).retryAfterSeconds).toBeLessThanOrEqual(7);
+  });
+
   it('refuses downloads above maxFileBytes but still emits the file', async () => {
     const conn = connect({ maxFileBytes: 10 });
     const q1 = byPath((await fullSync(conn)).changes).get('/Reports/q1.txt')!;
@@ -453,6 +462,9 @@ describe('SharePoint connector: test() and configuration', () => {
   it('validates config and credentials', () => {
     expect(sharepointConfigSchema.safeParse({ tenantId: 't' }).success).toBe(false);
     expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], graphBaseUrl: 'nope' }).success).toBe(false);
+    // MSAL and the Graph client only talk to https endpoints.
+    expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], graphBaseUrl: 'http://graph.example.test' }).success).toBe(false);
+    expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], authorityHost: 'http://login.example.test' }).success).toBe(false);
     const parsed = sharepointConfigSchema.parse({ tenantId: 't', driveIds: ['d'] });
     expect(parsed.graphBaseUrl).toBe('https://graph.microsoft.com');
     expect(parsed.authorityHost).toBe('https://login.microsoftonline.com');

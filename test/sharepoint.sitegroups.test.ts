@@ -168,6 +168,19 @@ describe('SharePoint site groups with a certificate', () => {
     expect(groups.get(key(5))).toEqual(['bob@acme.test']);
   });
 
+  it('tokens rejected by Graph and SharePoint are renewed once each', async () => {
+    const conn = connect();
+    await collect(conn);
+    expect(conn.tokens.tokenRequests).toBe(2);
+    g.expireAccessTokens();
+    await collect(conn);
+    expect((await memberships(conn)).get(key(6))).toEqual(['dave@acme.test', 'frank@acme.test', 'gus@acme.test']);
+    expect(g.graphRequests().some((r) => r.status === 401)).toBe(true);
+    expect(g.sharepointRequests().some((r) => r.status === 401)).toBe(true);
+    expect(g.tokenRequests().slice(2).map((t) => t.token?.resource).sort()).toEqual([g.url, g.sharepointUrl].sort());
+    expect(conn.tokens.tokenRequests).toBe(4);
+  });
+
   it('a SharePoint group that no longer exists has no members', async () => {
     const { cursor } = await collect(connect());
     site.siteGroups.delete(6);

@@ -461,6 +461,9 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
       const prev = full || cursor === null ? null : parseCursor(cursor);
       for (const g of prev?.groups ?? []) cursorGroups.add(g);
       drivesOnce = null;
+      directory.forget();
+      siteGroupMembers.clear();
+      siteGroupSkips.clear();
       const drives = await drivesOfRun();
       const state: CursorState = { v: 2, auth: credential.kind, drives: {}, groups: [] };
       // Libraries not reached yet keep their old link, so a committed cursor resumes only the rest.

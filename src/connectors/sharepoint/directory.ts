@@ -17,7 +17,7 @@ export function userEmail(u: DirectoryUser): string | null {
 const gone = (err: unknown) => err instanceof GraphError && (err.status === 404 || err.status === 400);
 
 /**
- * Entra ID reads through Graph, each answer cached for the connector's lifetime (one sync run):
+ * Entra ID reads through Graph, each answer cached for one sync run:
  * many items name the same user, and many site groups contain the same Entra group.
  */
 export class Directory {
@@ -26,6 +26,13 @@ export class Directory {
   private readonly owners = new Map<string, Promise<string[]>>();
 
   constructor(private readonly graph: GraphApi) {}
+
+  /** A new sync run reads the directory afresh (memberships must be as of this run). */
+  forget(): void {
+    this.emails.clear();
+    this.members.clear();
+    this.owners.clear();
+  }
 
   /** A user's email by object id; null when Graph does not know the user. */
   userEmail(id: string): Promise<string | null> {

@@ -58,6 +58,8 @@ interface Injected {
   message: string;
   retryAfter: number | null;
   remaining: number;
+  /** Applies to the token endpoint instead of the APIs. */
+  token?: boolean;
 }
 
 interface DeltaSession {
@@ -165,7 +167,10 @@ export class FakeGraph extends FakeTenant {
 
   // ---- test controls --------------------------------------------------------------------------
 
-  /** The next `n` Graph calls answer `status` with `Retry-After: retryAfterSeconds` (null: no header). */
+  /**
+   * The next `n` API calls answer `status` with `Retry-After: retryAfterSeconds` (null: no
+   * header). `match` is tried on the Graph path after /v1.0 and on SharePoint paths (`/sites/…/_api/…`).
+   */
   throttleNext(n: number, status: 429 | 503 = 429, retryAfterSeconds: number | null = 1, match: RegExp = /./): void {
     this.injected.push({
       match, status, remaining: n, retryAfter: retryAfterSeconds,
@@ -181,6 +186,11 @@ export class FakeGraph extends FakeTenant {
       code: opts.code ?? (status === 403 ? 'accessDenied' : status === 404 ? 'itemNotFound' : 'generalException'),
       message: opts.message ?? `injected ${status}`,
     });
+  }
+
+  /** The next `n` token requests answer `status` (Entra's `temporarily_unavailable`), with Retry-After. */
+  throttleTokenEndpoint(n: number, status: 429 | 503 = 503, retryAfterSeconds: number | null = 1): void {
+    this.injected.push({ match: /./, status, remaining: n, retryAfter: retryAfterSeconds, code: 'temporarily_unavailable', message: 'The service is temporarily unavailable.', token: true });
   }
 
   clearFailures(): void {
@@ -266,8 +276,8 @@ export class FakeGraph extends FakeTenant {
     return issued && issued.exp >= Date.now() && issued.resource === resource ? issued : null;
   }
 
-  private injection(path: string): Injected | undefined {
-    const inj = this.injected.find((i) => i.remaining > 0 && i.match.test(path));
+  private injection(path: string, token = false): Injected | undefined {
+    const inj = this.injected.find((i) => i.remaining > 0 && !!i.token === token && i.match.test(path));
     if (inj) inj.remaining--;
     return inj;
   }
@@ -298,6 +308,11 @@ export class FakeGraph extends FakeTenant {
     const aad = (status: number, error: string, description: string) =>
       this.json(res, status, { error, error_description: `${description}\r\nTrace ID: ${randomBytes(8).toString('hex')}\r\nTimestamp: ${new Date().toISOString()}`, error_codes: [Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0)] });
     if (req.method !== 'POST') return aad(405, 'invalid_request', 'AADSTS900561: The endpoint only accepts POST requests.');
+    const inj = this.injection(`/${tenant}/oauth2/v2.0/token`, true);
+    if (inj) {
+      if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
+      return aad(inj.status, inj.status === 429 || inj.status >= 500 ? 'temporarily_unavailable' : 'invalid_request', `AADSTS90033: ${inj.message}`);
+    }
     const decision = await judgeTokenRequest({
       tenantId: this.tenantId, clientId: this.clientId, clientSecret: this.clientSecret, certificates: this.certificates,
       tokenEndpoint: this.tokenEndpoint, resources: [this.url, this.sharepointUrl],
