@@ -19,13 +19,16 @@ import { describeFetchError } from './http.ts';
 
 /** A credentials problem: retrying will not help, the admin has to fix the source. */
 export class CredentialsError extends UpstreamError {
-  constructor(detail: string, status: number | undefined) {
-    super(`Microsoft Graph rejected the credentials: ${detail}`, { retryable: false, status });
+  /** `service`: what the token was for, when not Microsoft Graph (e.g. "SharePoint (https://contoso.sharepoint.com)"). */
+  constructor(detail: string, status: number | undefined, service = 'Microsoft Graph') {
+    super(`${service} rejected the credentials: ${detail}`, { retryable: false, status });
     this.name = 'CredentialsError';
   }
 }
 
 export interface AppTokensOptions {
+  /** `<graphBase>/.default`: errors for other scopes name the resource instead of Graph. */
+  graphScope: string;
   authorityHost: string;
   tenantId: string;
   credential: AppCredential;
@@ -183,12 +186,13 @@ export class AppTokens {
   private explain(scope: string, err: unknown, before: Answer | undefined): UpstreamError {
     if (err instanceof UpstreamError) return err;
     const host = this.opts.authorityHost;
+    const service = scope === this.opts.graphScope ? undefined : `Microsoft Entra ID, asked for a token for ${scope.replace(/\/\.default$/, '')},`;
     let last = this.net.last.get(scope);
     // No call this time: MSAL answered from its throttling cache (after a 429/5xx) or refused locally.
     if (last === before && !(last && 'status' in last && (last.status === 429 || last.status >= 500))) last = undefined;
     if (!last) {
       const e = err as { errorCode?: string; errorMessage?: string; message?: string };
-      return new CredentialsError(`${e.errorCode ?? 'error'}: ${e.errorMessage || e.message || String(err)}`, undefined);
+      return new CredentialsError(`${e.errorCode ?? 'error'}: ${e.errorMessage || e.message || String(err)}`, undefined, service);
     }
     if ('failure' in last) {
       return new UpstreamError(`token endpoint ${host} unreachable: ${describeFetchError(last.failure)}`, { retryable: true, cause: err });
@@ -202,6 +206,6 @@ export class AppTokens {
     // AADSTS descriptions carry trace ids and timestamps on later lines; the first line is the reason.
     const description = typeof last.body.error_description === 'string' ? last.body.error_description.split(/\r?\n/)[0] : '';
     const code = typeof last.body.error === 'string' ? last.body.error : `HTTP ${last.status}`;
-    return new CredentialsError(description ? `${code}: ${description}` : code, last.status);
+    return new CredentialsError(description ? `${code}: ${description}` : code, last.status, service);
   }
 }

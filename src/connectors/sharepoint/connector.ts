@@ -78,7 +78,9 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
   const timeoutMs = cfg.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const maxFileBytes = cfg.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
-  const tokens = new AppTokens({ authorityHost, tenantId: cfg.tenantId, credential, timeoutMs, fetch: tuning?.fetch, signal: tuning?.signal });
+  const tokens = new AppTokens({
+    graphScope: `${graphBase}/.default`, authorityHost, tenantId: cfg.tenantId, credential, timeoutMs, fetch: tuning?.fetch, signal: tuning?.signal,
+  });
   const limiter = limiterFor(`${graphBase}|${cfg.tenantId}`, cfg.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY);
   const graph = new GraphApi(graphBase, tokens, limiter, timeoutMs, tuning);
   const directory = new Directory(graph);
