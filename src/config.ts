@@ -24,8 +24,7 @@ export const envSchema = z
     QUEUE_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+$/, 'QUEUE_PREFIX may only hold letters, digits, _ and -').default('clearance'),
     /** How long a sync job stays locked to a worker that stopped answering (crash, kill -9) before another worker resumes it. */
     JOB_LOCK_SECONDS: int(30, 2, 3600),
-    /** `fake` is for tests only: a deterministic hashed bag-of-words embedder (src/embedder/fake.ts), no model. */
-    EMBEDDING_PROVIDER: z.enum(['local', 'openai', 'fake']).default('local'),
+    EMBEDDING_PROVIDER: z.enum(['local', 'openai']).default('local'),
     EMBEDDING_MODEL: optionalString,
     LOCAL_MODEL_PATH: optionalString,
     /** Where downloaded models are cached; the Hugging Face host is overridable for mirrors and tests. */

@@ -3,41 +3,41 @@ import type { Config } from './config.ts';
 import { ConfigError } from './config.ts';
 import type { Services } from './context.ts';
 import { createEmbedder } from './embedder/index.ts';
+import type { Embedder } from './embedder/interface.ts';
 import { errorMessage } from './errors.ts';
 import { registerFreshnessJobs } from './freshness/jobs.ts';
-import { InProcessJobRunner } from './jobs/in-process.ts';
-import type { JobRunner } from './jobs/interface.ts';
+import { createJobRunner } from './jobs/index.ts';
+import { createSyncWork } from './jobs/policy.ts';
 import { createLogger } from './log.ts';
-import { createMetadataStore } from './metadata/index.ts';
+import { openStores } from './metadata/index.ts';
 import { loadOrCreateSecretKey } from './metadata/secrets.ts';
 import { createVectorStore } from './vectorstore/index.ts';
 
 /**
  * Builds the long-lived services. Each store is checked here, so a bad URL or an unreachable
  * store stops start-up with one line naming the variable instead of failing on the first request.
+ * `embedder` replaces the configured one (tests and benchmarks that bring their own).
  */
-export async function createServices(config: Config, opts: { jobs?: (ctx: () => Services) => Promise<JobRunner> | JobRunner } = {}): Promise<Services> {
+export async function createServices(config: Config, opts: { embedder?: Embedder } = {}): Promise<Services> {
   await mkdir(config.dataDir, { recursive: true });
   const log = createLogger(config.LOG_LEVEL);
-  const metadata = await step('DATABASE_URL', () => createMetadataStore(config));
+  const { metadata, alerts } = await step('DATABASE_URL', () => openStores(config));
   const vectors = createVectorStore(config);
-  const embedder = await step(config.LOCAL_MODEL_PATH ? 'LOCAL_MODEL_PATH' : config.EMBEDDING_PROVIDER === 'openai' ? 'OPENAI_BASE_URL' : 'EMBEDDING_MODEL', () => createEmbedder(config));
+  const embedder = opts.embedder ?? await step(config.LOCAL_MODEL_PATH ? 'LOCAL_MODEL_PATH' : config.EMBEDDING_PROVIDER === 'openai' ? 'OPENAI_BASE_URL' : 'EMBEDDING_MODEL', () => createEmbedder(config));
   // init creates the collection/table and is the first call to reach the vector store.
   await step(config.QDRANT_URL ? 'QDRANT_URL' : 'CLEARANCE_DATA_DIR', () => vectors.init(embedder.dimension));
   const secretKey = await step('CLEARANCE_SECRET_KEY', () => loadOrCreateSecretKey(config));
-  const services = { config, metadata, vectors, embedder, log, secretKey, now: () => new Date() } as Services;
-  const getServices = () => services;
-  services.jobs = opts.jobs ? await opts.jobs(getServices) : config.REDIS_URL
-    ? await step('REDIS_URL', async () => {
-        const { BullMqJobRunner } = await import('../workers/bullmq.ts');
-        const runner = new BullMqJobRunner(getServices);
-        await runner.ping();
-        return runner;
-      })
-    : new InProcessJobRunner(getServices);
-  // Every process registers the freshness handlers; only those that start workers run them.
-  await step('REDIS_URL', () => registerFreshnessJobs(services.jobs));
-  return services;
+  const jobs = await step('REDIS_URL', () => createJobRunner({ config, log, metadata }));
+  return { config, metadata, alerts, vectors, embedder, log, secretKey, jobs, now: () => new Date() };
+}
+
+/**
+ * Makes this process a worker: registers the repeatable jobs (freshness) and starts consuming
+ * sync jobs with the one sync-job policy. `clearance serve` and `clearance worker` both call it.
+ */
+export async function startWorkers(services: Services): Promise<void> {
+  await step('REDIS_URL', () => registerFreshnessJobs(services.jobs, services));
+  await services.jobs.startWorkers(createSyncWork(services));
 }
 
 async function step<T>(variable: string, fn: () => Promise<T>): Promise<T> {

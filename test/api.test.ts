@@ -5,6 +5,7 @@ import { createApp } from '../src/api/app.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { requester } from './support/http.ts';
+import { startWorkers } from '../src/services.ts';
 
 const ADMIN = 'test-admin-token-0123456789';
 
@@ -17,7 +18,7 @@ describe('HTTP API', () => {
 
   beforeAll(async () => {
     h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN, COMPLIANCE_GROUP: 'compliance', MAX_BODY_BYTES: '4096' } });
-    await h.jobs.startWorkers();
+    await startWorkers(h);
     app = createApp(h, createAuthenticator(h.config));
     corpus = path.join(h.dir, 'corpus');
     await mkdir(path.join(corpus, 'eng'), { recursive: true });
@@ -123,7 +124,7 @@ describe('HTTP API', () => {
     expect(JSON.stringify(shown)).not.toContain('secret-part');
     const patched = await req(`/v1/sources/${created.id}`, { method: 'PATCH', token: ADMIN, body: { freshness: { ...shown.freshness, maxAgeDays: 60 } } });
     expect(patched.status).toBe(200);
-    const stored = await h.metadata.getSource(created.id);
+    const stored = await h.metadata.sources.get(created.id);
     expect(stored?.freshness).toMatchObject({ maxAgeDays: 60, webhookUrl: hook });
     expect((await req(`/v1/sources/${created.id}`, { method: 'DELETE', token: ADMIN })).status).toBe(204);
   });
@@ -169,7 +170,7 @@ describe('HTTP API', () => {
     const res = await req(`/v1/sources/${sourceId}`, { method: 'DELETE', token: ADMIN });
     expect(res.status).toBe(204);
     expect(await h.vectors.count({ sourceId })).toBe(0);
-    expect(await h.metadata.countDocuments(sourceId)).toBe(0);
+    expect(await h.metadata.documents.count(sourceId)).toBe(0);
     expect((await req(`/v1/sources/${sourceId}`, { token: ADMIN })).status).toBe(404);
     const { results } = await (await req('/v1/search', { token: tokens.alice, body: { query: 'on-call' } })).json();
     expect(results).toEqual([]);

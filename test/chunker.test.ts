@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FakeEmbedder } from '../src/embedder/fake.ts';
+import { FakeEmbedder } from './fakes/embedder.ts';
 import { LocalEmbedder } from '../src/embedder/local.ts';
 import { chunkDocument, embeddingText, sections, type Chunk } from '../src/indexer/chunker.ts';
 

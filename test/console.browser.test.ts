@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/api/app.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
+import { startWorkers } from '../src/services.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ADMIN = 'console-admin-token-0123456789';
@@ -21,7 +22,7 @@ describe.runIf(existsSync(CHROMIUM))('web console in a real browser', () => {
 
   beforeAll(async () => {
     h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN } });
-    await h.jobs.startWorkers();
+    await startWorkers(h);
     const app = createApp(h, createAuthenticator(h.config));
     const corpus = path.join(h.dir, 'corpus');
     await mkdir(corpus, { recursive: true });

@@ -7,18 +7,20 @@ import pg from 'pg';
 import pino from 'pino';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPermissionFilter } from '../src/access/index.ts';
 import { loadConfig } from '../src/config.ts';
-import type { Services } from '../src/context.ts';
-import { FakeEmbedder } from '../src/embedder/fake.ts';
-import { runSync } from '../src/indexer/sync.ts';
-import { createMemoryMetadataStore, createMetadataStore } from '../src/metadata/index.ts';
+import type { Embedder } from '../src/embedder/interface.ts';
+import { LocalEmbedder } from '../src/embedder/local.ts';
+import { BullMqJobRunner } from '../src/jobs/bullmq.ts';
+import { openStores } from '../src/metadata/index.ts';
 import type { MetadataStore } from '../src/metadata/interface.ts';
 import type { Run } from '../src/types.ts';
 import type { VectorStore } from '../src/vectorstore/interface.ts';
 import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
-import { BullMqJobRunner } from '../workers/bullmq.ts';
 import { rng } from '../src/bench/corpus.ts';
+import { FakeEmbedder } from './fakes/embedder.ts';
+import { createHarness, SHARED_MODEL, syncNow } from './support/harness.ts';
 import { waitFor } from './support/scripted-connector.ts';
 
 const PG_URL = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -59,6 +61,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
   let env: Record<string, string>;
   let metadata: MetadataStore;
   let runner: BullMqJobRunner;
+  let model: LocalEmbedder;
   let sourceId: string;
   const children: ChildProcess[] = [];
   const logs: string[] = [];
@@ -84,8 +87,9 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
   }
   const pick = async (n: number) => (await files()).sort(() => r() - 0.5).slice(0, n);
 
+  // The production entry point, as `npx clearance worker` starts it.
   function startWorker(): ChildProcess {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'workers/main.ts')], {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin/clearance.mjs'), 'worker'], {
       cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'],
     });
     child.stderr!.on('data', (d) => logs.push(String(d)));
@@ -111,7 +115,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
       QUEUE_PREFIX: prefix,
       JOB_LOCK_SECONDS: '2',
       SYNC_CONCURRENCY: '1',
-      EMBEDDING_PROVIDER: 'fake',
+      LOCAL_MODEL_PATH: SHARED_MODEL,
       EMBEDDING_BATCH_SIZE: '64',
       CLEARANCE_DATA_DIR: dataDir,
       CLEARANCE_SECRET_KEY: randomBytes(32).toString('base64'),
@@ -124,16 +128,17 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
     for (let i = 0; i < FILES; i++) await writeDoc(`team-${i % FOLDERS}/doc-${String(i).padStart(4, '0')}.md`);
 
     const config = loadConfig({ ...env });
-    metadata = await createMetadataStore(config);
-    const services = { config, metadata, log: pino({ level: 'silent' }), now: () => new Date() } as Services;
-    runner = new BullMqJobRunner(() => services);
-    const source = await metadata.createSource({ name: 'kill9', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
+    metadata = (await openStores(config)).metadata;
+    runner = new BullMqJobRunner({ config, log: pino({ level: 'silent' }), metadata });
+    model = await LocalEmbedder.create({ modelPath: SHARED_MODEL });
+    const source = await metadata.sources.create({ name: 'kill9', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
     sourceId = source.id;
   });
 
   afterAll(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await runner?.close();
+    await model?.close();
     await metadata?.close();
     const redis = new Redis(REDIS_URL);
     let cursor = '0';
@@ -148,7 +153,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
     await rm(tmp, { recursive: true, force: true });
   });
 
-  const runOf = (id: string) => metadata.getRun(id) as Promise<Run>;
+  const runOf = (id: string) => metadata.runs.get(id) as Promise<Run>;
 
   it('ends with the same index as a clean sync after repeated SIGKILLs, edits and deletions', async () => {
     let { runId } = await runner.enqueueSync(sourceId, undefined);
@@ -193,16 +198,16 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
     expect(settled.status, `seed ${seed}: ${logs.join('')}`).toBe('succeeded');
     child.kill('SIGTERM');
     expect(await exited(child)).toEqual({ code: 0, signal: null });
-    expect(await metadata.activeRun(sourceId)).toBeNull();
+    expect(await metadata.runs.active(sourceId)).toBeNull();
 
     // The crashed store, read after the worker is gone.
     const vectors = new LanceDbVectorStore({ dir: path.join(dataDir, 'lancedb') });
-    await vectors.init(64);
-    const crashed = await snapshot(metadata, vectors, sourceId);
+    await vectors.init(model.dimension);
+    const crashed = await snapshot(metadata, vectors, sourceId, model.dimension);
     await vectors.close();
 
     // A clean full sync of the same folder into fresh stores.
-    const clean = await cleanSync(corpus);
+    const clean = await cleanSync(corpus, model);
 
     const expectedFiles = await files();
     expect(crashed.registry.map((d) => d.externalId)).toEqual(expectedFiles);
@@ -214,7 +219,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
     expect(crashed.chunks.length).toBe(clean.chunks.length);
     expect(crashed.chunks, `seed ${seed}, kills: ${kills.join('; ')}`).toEqual(clean.chunks);
     expect(kills).toHaveLength(KILLS);
-  }, 150_000);
+  }, 300_000);
 });
 
 interface Snapshot {
@@ -228,33 +233,38 @@ const ALL_PRINCIPALS = [
   'group:team-2-reorg', 'everyone',
 ];
 
-async function snapshot(metadata: MetadataStore, vectors: VectorStore, sourceId: string): Promise<Snapshot> {
-  const docs = await metadata.listDocuments({ sourceId, limit: 100_000 });
+async function snapshot(metadata: MetadataStore, vectors: VectorStore, sourceId: string, dimension: number): Promise<Snapshot> {
+  const docs = await metadata.documents.list({ sourceId, limit: 100_000 });
   const byId = new Map(docs.map((d) => [d.id, d.externalId]));
   const registry = await Promise.all(docs.map(async (d) => ({
     externalId: d.externalId, status: d.status, chunkCount: d.chunkCount, vectorCount: await vectors.count({ documentId: d.id }), acl: d.acl.join(','),
   })));
   registry.sort((a, b) => a.externalId.localeCompare(b.externalId));
   const total = await vectors.count({ sourceId });
-  const hits = await vectors.search(new FakeEmbedder({ dimension: 64 }).vector('anything'), { principals: ALL_PRINCIPALS, sourceIds: [sourceId] }, total + 100);
+  const query = new FakeEmbedder({ dimension }).vector('anything');
+  const hits = await vectors.search(query, buildPermissionFilter({ principals: ALL_PRINCIPALS, requestedSourceIds: [sourceId] }), total + 100);
   expect(hits).toHaveLength(total);
   const chunks = hits.map((h) => `${byId.get(h.point.documentId) ?? `orphan:${h.point.documentId}`} | ${h.point.acl.join(',')} | ${h.point.text}`).sort();
   return { registry, chunks };
 }
 
-async function cleanSync(corpus: string): Promise<Snapshot> {
-  const metadata = await createMemoryMetadataStore();
-  const vectors = new MemoryVectorStore();
-  const embedder = new FakeEmbedder({ dimension: 64, maxTokens: 128 });
-  await vectors.init(embedder.dimension);
-  const config = loadConfig({ CLEARANCE_DATA_DIR: os.tmpdir(), LOG_LEVEL: 'silent' });
-  const ctx = { config, metadata, vectors, embedder, log: pino({ level: 'silent' }), secretKey: randomBytes(32), now: () => new Date() } as unknown as Services;
+/**
+ * The same folder synced once, cleanly, into fresh in-memory stores. Chunk boundaries depend on the
+ * model's tokenizer, so the clean sync counts tokens with the same model; its vectors need not be
+ * real (the snapshot compares texts and ACLs), so embedding is a fast fake.
+ */
+async function cleanSync(corpus: string, model: LocalEmbedder): Promise<Snapshot> {
+  const fake = new FakeEmbedder({ dimension: model.dimension, maxTokens: model.maxTokens });
+  const embedder: Embedder = {
+    modelId: 'kill9-clean', dimension: model.dimension, maxTokens: model.maxTokens,
+    countTokens: (t) => model.countTokens(t), embed: (texts) => fake.embed(texts),
+  };
+  const h = await createHarness({ embedder, vectors: new MemoryVectorStore() });
   try {
-    const source = await metadata.createSource({ name: 'clean', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
-    const run = await metadata.createRun(source.id, 'full');
-    await runSync({ ctx, input: { sourceId: source.id, runId: run.id, mode: 'full' } });
-    return await snapshot(metadata, vectors, source.id);
+    const source = await h.metadata.sources.create({ name: 'clean', type: 'filesystem', config: { path: corpus }, credentialsEncrypted: null, schedule: null, freshness: null });
+    expect((await syncNow(h, source.id, 'full')).status).toBe('succeeded');
+    return await snapshot(h.metadata, h.vectors, source.id, model.dimension);
   } finally {
-    await metadata.close();
+    await h.cleanup();
   }
 }

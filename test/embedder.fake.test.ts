@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UpstreamError } from '../src/errors.ts';
-import { FakeEmbedder } from '../src/embedder/fake.ts';
+import { FakeEmbedder } from './fakes/embedder.ts';
 import { dot } from '../src/embedder/vector.ts';
 
 describe('FakeEmbedder', () => {

@@ -6,6 +6,7 @@ import { freshnessIdle } from '../src/freshness/evaluate.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 import { requester } from './support/http.ts';
+import { startWorkers } from '../src/services.ts';
 
 const ADMIN = 'test-admin-token-0123456789';
 const DAY = 86_400_000;
@@ -40,7 +41,7 @@ describe('freshness over HTTP', () => {
 
   beforeAll(async () => {
     h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN, COMPLIANCE_GROUP: 'compliance' } });
-    await h.jobs.startWorkers();
+    await startWorkers(h);
     app = createApp(h, createAuthenticator(h.config));
     corpus = path.join(h.dir, 'corpus');
     await mkdir(corpus, { recursive: true });

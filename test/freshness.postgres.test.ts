@@ -8,7 +8,7 @@ import { evaluateSource } from '../src/freshness/evaluate.ts';
 import { deliverOutbox } from '../src/freshness/notify.ts';
 import { acknowledge, alertWithHistory, listAlertPage } from '../src/freshness/service.ts';
 import { PgDriver } from '../src/metadata/pg.ts';
-import { SqlMetadataStore } from '../src/metadata/store.ts';
+import { sqlStores, type Stores } from '../src/metadata/store.ts';
 import type { FreshnessPolicy } from '../src/types.ts';
 import { createHarness, userCtx, type Harness } from './support/harness.ts';
 
@@ -30,7 +30,8 @@ const DAY = 86_400_000;
 describe.runIf(await reachable())('freshness on Postgres', () => {
   const schema = `clr_fresh_${randomBytes(6).toString('hex')}`;
   let admin: pg.Client;
-  let store: SqlMetadataStore;
+  let stores: Stores;
+  let store: Stores['metadata'];
   let h: Harness;
   let server: http.Server;
   let url: string;
@@ -40,9 +41,10 @@ describe.runIf(await reachable())('freshness on Postgres', () => {
     admin = new pg.Client({ connectionString: PG_URL });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
-    store = new SqlMetadataStore(new PgDriver({ connectionString: PG_URL, schema, max: 6 }));
+    stores = sqlStores(new PgDriver({ connectionString: PG_URL, schema, max: 6 }));
+    store = stores.metadata;
     await store.migrate();
-    h = await createHarness({ metadata: store });
+    h = await createHarness({ stores });
     server = http.createServer((req, res) => {
       let raw = '';
       req.on('data', (c) => { raw += c; });
@@ -64,10 +66,10 @@ describe.runIf(await reachable())('freshness on Postgres', () => {
   });
 
   it('opens each alert once under concurrent evaluations, notifies once, and resolves on delete', async () => {
-    const s = await store.createSource({ name: 'pg', type: 'filesystem', config: {}, credentialsEncrypted: null, schedule: null, freshness: { maxAgeDays: 30, webhookUrl: url } as FreshnessPolicy });
+    const s = await store.sources.create({ name: 'pg', type: 'filesystem', config: {}, credentialsEncrypted: null, schedule: null, freshness: { maxAgeDays: 30, webhookUrl: url } as FreshnessPolicy });
     const ids: string[] = [];
     for (let i = 0; i < 40; i++) {
-      const d = await store.upsertDocument({
+      const d = await store.documents.upsert({
         sourceId: s.id, externalId: `d${i}`, title: `Doc ${i}`, url: null, path: `/d${i}.md`, mimeType: null, owner: i % 2 ? 'o@acme.test' : null,
         labels: [], lastModified: new Date(Date.now() - (i < 30 ? 60 : 5) * DAY), contentVersion: null, contentHash: null,
         aclHash: 'x', acl: [], generation: 1, chunkCount: 1, status: 'indexed', error: null,
@@ -78,8 +80,8 @@ describe.runIf(await reachable())('freshness on Postgres', () => {
     expect(results.reduce((n, r) => n + r.opened, 0)).toBe(30);
     const { alerts } = await listAlertPage({ ctx: h, input: { sourceId: s.id, limit: 100 } });
     expect(alerts).toHaveLength(30);
-    const events = await store.driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM alert_events WHERE source_id = $1`, [s.id]);
-    expect(Number(events[0]!.n)).toBe(30);
+    const histories = await Promise.all(alerts.map((a) => h.alerts.history(a.id)));
+    expect(histories.map((events) => events.map((e) => e.type))).toEqual(alerts.map(() => ['opened']));
 
     await acknowledge({ ctx: userCtx(h, 'rita@acme.test'), input: { id: alerts[0]!.id, note: 'seen', snoozeDays: 3 } });
     const deliveries = await Promise.all([deliverOutbox({ ctx: h }), deliverOutbox({ ctx: h })]);
@@ -87,15 +89,16 @@ describe.runIf(await reachable())('freshness on Postgres', () => {
     expect(new Set(received).size).toBe(31);
     expect(received).toHaveLength(31);
 
-    await store.deleteDocument(alerts[1]!.documentId!);
+    await store.documents.delete(alerts[1]!.documentId!);
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ resolved: 1 });
     expect(await alertWithHistory({ ctx: h, id: alerts[1]!.id })).toMatchObject({ status: 'resolved', resolution: 'deleted' });
 
     // Removing the source removes its alerts, history and outbox with it.
-    await store.deleteSource(s.id);
-    for (const t of ['alerts', 'alert_events', 'alert_outbox']) {
-      const rows = await store.driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${t} WHERE source_id = $1`, [s.id]);
-      expect(Number(rows[0]!.n)).toBe(0);
-    }
+    const eventIds = (await Promise.all(alerts.map((a) => h.alerts.history(a.id)))).flat().map((e) => e.id);
+    expect(await h.alerts.outboxState(eventIds[0]!)).not.toBeNull();
+    await store.sources.delete(s.id);
+    expect((await listAlertPage({ ctx: h, input: { sourceId: s.id, limit: 100 } })).alerts).toEqual([]);
+    for (const a of alerts) expect(await h.alerts.history(a.id)).toEqual([]);
+    for (const id of eventIds) expect(await h.alerts.outboxState(id)).toBeNull();
   });
 });

@@ -9,7 +9,7 @@ import { evaluateLag, FAILING_AFTER } from '../src/freshness/lag.ts';
 import { backoffMs, deliverOutbox, MAX_DELIVERY_ATTEMPTS } from '../src/freshness/notify.ts';
 import { maxAgeFor } from '../src/freshness/policy.ts';
 import { acknowledge, alertWithHistory, listAlertPage } from '../src/freshness/service.ts';
-import { outboxState, type Alert } from '../src/freshness/store.ts';
+import type { Alert } from '../src/freshness/ports.ts';
 import type { JobRunner, RepeatableHandler } from '../src/jobs/interface.ts';
 import type { DocumentUpsert } from '../src/metadata/interface.ts';
 import type { FreshnessPolicy, Source } from '../src/types.ts';
@@ -32,7 +32,7 @@ beforeEach(() => { now = T0; });
 
 let counter = 0;
 async function newSource(freshness: FreshnessPolicy | null, schedule: Source['schedule'] = null): Promise<Source> {
-  return h.metadata.createSource({ name: `fresh-${++counter}-${Math.random().toString(36).slice(2, 8)}`, type: 'filesystem', config: { path: '/nowhere' }, credentialsEncrypted: null, schedule, freshness });
+  return h.metadata.sources.create({ name: `fresh-${++counter}-${Math.random().toString(36).slice(2, 8)}`, type: 'filesystem', config: { path: '/nowhere' }, credentialsEncrypted: null, schedule, freshness });
 }
 
 function doc(sourceId: string, externalId: string, over: Partial<DocumentUpsert> = {}): DocumentUpsert {
@@ -74,10 +74,10 @@ describe('policy rules', () => {
 
   it('applies precedence and exemptions when evaluating a source', async () => {
     const s = await newSource(policy);
-    await h.metadata.upsertDocument(doc(s.id, 'runbooks/db.md', { title: 'Runbook: database', lastModified: daysAgo(100) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'ops/db.md', { title: 'Runbook: network', lastModified: daysAgo(100) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'hr/offer-template.md', { title: 'Offer letter', lastModified: daysAgo(3000) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'legal/nda.pdf', { title: 'NDA', labels: ['legal'], mimeType: 'application/pdf', lastModified: daysAgo(400) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'runbooks/db.md', { title: 'Runbook: database', lastModified: daysAgo(100) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'ops/db.md', { title: 'Runbook: network', lastModified: daysAgo(100) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'hr/offer-template.md', { title: 'Offer letter', lastModified: daysAgo(3000) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'legal/nda.pdf', { title: 'NDA', labels: ['legal'], mimeType: 'application/pdf', lastModified: daysAgo(400) }), 'r');
     const result = await evaluateSource({ ctx: h, sourceId: s.id });
     expect(result).toMatchObject({ documents: 4, stale: 2, exempt: 1, opened: 2 });
     const open = byTitle(await alertsOf(s.id, 'open'));
@@ -90,8 +90,8 @@ describe('policy rules', () => {
 describe('document alerts', () => {
   it('opens one alert per stale document, naming its owner, and does not repeat it', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    const stale = await h.metadata.upsertDocument(doc(s.id, 'old.md', { title: 'Old policy', owner: 'dana@acme.test', lastModified: daysAgo(45) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'new.md', { title: 'New policy', lastModified: daysAgo(5) }), 'r');
+    const stale = await h.metadata.documents.upsert(doc(s.id, 'old.md', { title: 'Old policy', owner: 'dana@acme.test', lastModified: daysAgo(45) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'new.md', { title: 'New policy', lastModified: daysAgo(5) }), 'r');
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ documents: 2, stale: 1, opened: 1 });
     advance(2 * DAY);
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ stale: 1, opened: 0, resolved: 0 });
@@ -105,10 +105,10 @@ describe('document alerts', () => {
 
   it('resolves when the document is updated, and opens a new alert when it goes stale again', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    await h.metadata.upsertDocument(doc(s.id, 'a.md', { title: 'A', lastModified: daysAgo(40) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'a.md', { title: 'A', lastModified: daysAgo(40) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     const [first] = await alertsOf(s.id, 'open');
-    await h.metadata.upsertDocument(doc(s.id, 'a.md', { title: 'A', lastModified: daysAgo(1) }), 'r2');
+    await h.metadata.documents.upsert(doc(s.id, 'a.md', { title: 'A', lastModified: daysAgo(1) }), 'r2');
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ stale: 0, resolved: 1 });
     const resolved = await alertWithHistory({ ctx: h, id: first!.id });
     // A resolved alert keeps the age its document had reached, not the new version's.
@@ -124,10 +124,10 @@ describe('document alerts', () => {
 
   it('resolves when the document is deleted, and keeps the alert and its history', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    const d = await h.metadata.upsertDocument(doc(s.id, 'gone.md', { title: 'Gone', lastModified: daysAgo(90) }), 'r');
+    const d = await h.metadata.documents.upsert(doc(s.id, 'gone.md', { title: 'Gone', lastModified: daysAgo(90) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     const [alert] = await alertsOf(s.id, 'open');
-    await h.metadata.deleteDocument(d.id); // the indexer hard-deletes rows
+    await h.metadata.documents.delete(d.id); // the indexer hard-deletes rows
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ documents: 0, resolved: 1 });
     const after = await alertWithHistory({ ctx: h, id: alert!.id });
     expect(after).toMatchObject({ status: 'resolved', resolution: 'deleted', documentId: d.id, title: 'Gone' });
@@ -136,25 +136,21 @@ describe('document alerts', () => {
 
   it('resolves when a policy change makes the document fresh or exempt', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    await h.metadata.upsertDocument(doc(s.id, 'x.md', { title: 'X', lastModified: daysAgo(60) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'y.md', { title: 'Y', lastModified: daysAgo(60) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'x.md', { title: 'X', lastModified: daysAgo(60) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'y.md', { title: 'Y', lastModified: daysAgo(60) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
-    await h.metadata.updateSource(s.id, { freshness: { maxAgeDays: 30, rules: [{ match: { pathGlob: 'x.md' }, maxAgeDays: null }] } });
+    await h.metadata.sources.update(s.id, { freshness: { maxAgeDays: 30, rules: [{ match: { pathGlob: 'x.md' }, maxAgeDays: null }] } });
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ exempt: 1, stale: 1, resolved: 1 });
     expect(byTitle(await alertsOf(s.id)).X).toMatchObject({ status: 'resolved', resolution: 'policy' });
-    await h.metadata.updateSource(s.id, { freshness: null });
+    await h.metadata.sources.update(s.id, { freshness: null });
     expect(await evaluateSource({ ctx: h, sourceId: s.id })).toMatchObject({ documents: 0, resolved: 1 });
     expect(await alertsOf(s.id, 'open')).toHaveLength(0);
   });
 
   it('pages through a source larger than one page', async () => {
     const s = await newSource({ maxAgeDays: 100 });
-    for (let i = 0; i < 2500; i += 500) {
-      await h.metadata.driver.query(
-        `INSERT INTO documents (id, source_id, external_id, title, last_modified, acl_hash, status)
-         SELECT md5($1 || g::text), $1, 'd' || g, 'Doc ' || g, $2::timestamptz - (g % 200) * interval '1 day', 'x', 'indexed'
-         FROM generate_series($3::int, $4::int) g`,
-        [s.id, T0.toISOString(), i, i + 499]);
+    for (let g = 0; g < 2500; g++) {
+      await h.metadata.documents.upsert(doc(s.id, `d${g}`, { title: `Doc ${g}`, lastModified: daysAgo(g % 200) }), 'seed');
     }
     const r = await evaluateSource({ ctx: h, sourceId: s.id });
     // Ages 0..199 spread evenly; > 100 days is stale: 99 of every 200.
@@ -166,7 +162,7 @@ describe('document alerts', () => {
 describe('acknowledging and snoozing', () => {
   it('keeps who acknowledged what and when; a resolved alert cannot be acknowledged', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    const d = await h.metadata.upsertDocument(doc(s.id, 'ack.md', { title: 'Ack me', lastModified: daysAgo(60) }), 'r');
+    const d = await h.metadata.documents.upsert(doc(s.id, 'ack.md', { title: 'Ack me', lastModified: daysAgo(60) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     const [alert] = await alertsOf(s.id, 'open');
     const reviewer = userCtx(h, 'Rita@acme.test', ['compliance']);
@@ -178,7 +174,7 @@ describe('acknowledging and snoozing', () => {
     await runFreshnessJob({ ctx: h });
     expect((await alertWithHistory({ ctx: h, id: alert!.id })).status).toBe('acknowledged');
 
-    await h.metadata.deleteDocument(d.id);
+    await h.metadata.documents.delete(d.id);
     await evaluateSource({ ctx: h, sourceId: s.id });
     const history = (await alertWithHistory({ ctx: h, id: alert!.id })).history;
     expect(history.map((e) => [e.type, e.actor])).toEqual([['opened', 'system'], ['acknowledged', 'rita@acme.test'], ['resolved', 'system']]);
@@ -189,8 +185,8 @@ describe('acknowledging and snoozing', () => {
 
   it('re-opens a snoozed alert when the snooze ends if the document is still stale', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    await h.metadata.upsertDocument(doc(s.id, 'snooze.md', { title: 'Snoozed', lastModified: daysAgo(60) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'fixed.md', { title: 'Fixed meanwhile', lastModified: daysAgo(60) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'snooze.md', { title: 'Snoozed', lastModified: daysAgo(60) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'fixed.md', { title: 'Fixed meanwhile', lastModified: daysAgo(60) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     const alerts = byTitle(await alertsOf(s.id, 'open'));
     const reviewer = userCtx(h, 'rita@acme.test', ['compliance']);
@@ -202,7 +198,7 @@ describe('acknowledging and snoozing', () => {
     await evaluateSource({ ctx: h, sourceId: s.id });
     expect(await alertsOf(s.id, 'acknowledged')).toHaveLength(2);
 
-    await h.metadata.upsertDocument(doc(s.id, 'fixed.md', { title: 'Fixed meanwhile', lastModified: daysAgo(0, now) }), 'r2');
+    await h.metadata.documents.upsert(doc(s.id, 'fixed.md', { title: 'Fixed meanwhile', lastModified: daysAgo(0, now) }), 'r2');
     await evaluateSource({ ctx: h, sourceId: s.id });
     advance(5 * DAY);
     expect(await runFreshnessTick({ ctx: h })).toMatchObject({ reopened: 1 });
@@ -216,7 +212,7 @@ describe('acknowledging and snoozing', () => {
 
   it('re-opens during a document evaluation too, not only in the tick', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    await h.metadata.upsertDocument(doc(s.id, 'e.md', { title: 'E', lastModified: daysAgo(60) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'e.md', { title: 'E', lastModified: daysAgo(60) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     const [a] = await alertsOf(s.id, 'open');
     await acknowledge({ ctx: userCtx(h, 'rita@acme.test'), input: { id: a!.id, note: 'later', snoozeDays: 1 } });
@@ -227,8 +223,8 @@ describe('acknowledging and snoozing', () => {
 
 describe('index lag and failing syncs', () => {
   async function finishedRun(sourceId: string, status: 'succeeded' | 'failed', startedAt: Date, error: string | null = null) {
-    const run = await h.metadata.createRun(sourceId, 'incremental');
-    await h.metadata.updateRun(run.id, { status, startedAt, finishedAt: new Date(startedAt.getTime() + 60_000), error });
+    const run = (await h.metadata.runs.start(sourceId, 'incremental')).run;
+    await h.metadata.runs.update(run.id, { status, startedAt, finishedAt: new Date(startedAt.getTime() + 60_000), error });
     // created_at is the database's clock; space runs so their order is unambiguous.
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -259,18 +255,18 @@ describe('index lag and failing syncs', () => {
     await evaluateLag({ ctx: h, sourceId: s.id });
     expect(await alertsOf(s.id)).toHaveLength(0);
     await finishedRun(s.id, 'failed', T0, 'HTTP 401 from Graph');
-    await h.metadata.createRun(s.id, 'incremental'); // a queued retry does not hide the failures
+    (await h.metadata.runs.start(s.id, 'incremental')).run; // a queued retry does not hide the failures
     await evaluateLag({ ctx: h, sourceId: s.id });
     const [failing] = await alertsOf(s.id, 'open');
     expect(failing).toMatchObject({ kind: 'sync_failing', details: { consecutiveFailures: FAILING_AFTER, lastError: 'HTTP 401 from Graph' } });
 
-    await h.metadata.updateSource(s.id, { status: 'paused' });
+    await h.metadata.sources.update(s.id, { status: 'paused' });
     expect(await evaluateLag({ ctx: h, sourceId: s.id })).toMatchObject({ resolved: 1 });
     expect(await alertWithHistory({ ctx: h, id: failing!.id })).toMatchObject({ resolution: 'source paused' });
-    await h.metadata.updateSource(s.id, { status: 'active' });
+    await h.metadata.sources.update(s.id, { status: 'active' });
     expect(await evaluateLag({ ctx: h, sourceId: s.id })).toMatchObject({ opened: 1 });
-    const active = await h.metadata.activeRun(s.id);
-    await h.metadata.updateRun(active!.id, { status: 'succeeded', startedAt: T0, finishedAt: T0 });
+    const active = await h.metadata.runs.active(s.id);
+    await h.metadata.runs.update(active!.id, { status: 'succeeded', startedAt: T0, finishedAt: T0 });
     expect(await evaluateLag({ ctx: h, sourceId: s.id })).toMatchObject({ resolved: 1 });
   });
 
@@ -315,8 +311,8 @@ describe('webhook notifications', () => {
 
   it('retries with backoff after a failure and delivers each state change exactly once', async () => {
     const s = await newSource({ maxAgeDays: 30, webhookUrl: url } as FreshnessPolicy);
-    await h.metadata.upsertDocument(doc(s.id, 'one.md', { title: 'Expense <policy> & rules', owner: 'dana@acme.test', lastModified: daysAgo(400) }), 'r');
-    await h.metadata.upsertDocument(doc(s.id, 'two.md', { title: 'Travel', lastModified: daysAgo(50) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'one.md', { title: 'Expense <policy> & rules', owner: 'dana@acme.test', lastModified: daysAgo(400) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'two.md', { title: 'Travel', lastModified: daysAgo(50) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
 
     script = [{ status: 503 }];
@@ -344,7 +340,7 @@ describe('webhook notifications', () => {
     // Acknowledge one, resolve the other: two more state changes, two more deliveries.
     const alerts = byTitle(await alertsOf(s.id));
     await acknowledge({ ctx: userCtx(h, 'rita@acme.test'), input: { id: alerts.Travel!.id, note: 'ok' } });
-    await h.metadata.upsertDocument(doc(s.id, 'one.md', { title: 'Expense <policy> & rules', lastModified: now }), 'r2');
+    await h.metadata.documents.upsert(doc(s.id, 'one.md', { title: 'Expense <policy> & rules', lastModified: now }), 'r2');
     await evaluateSource({ ctx: h, sourceId: s.id });
     await evaluateSource({ ctx: h, sourceId: s.id });
     expect(await deliverOutbox({ ctx: h })).toMatchObject({ delivered: 2 });
@@ -356,12 +352,12 @@ describe('webhook notifications', () => {
     expect(counts.size).toBe(4);
     expect([...counts.values()].every((n) => n === 1)).toBe(true);
     // Each history event carries exactly one delivered marker.
-    for (const id of counts.keys()) expect((await outboxState(h.metadata.driver, id))?.deliveredAt).toBeInstanceOf(Date);
+    for (const id of counts.keys()) expect((await h.alerts.outboxState(id))?.deliveredAt).toBeInstanceOf(Date);
   });
 
   it('honours Retry-After', async () => {
     const s = await newSource({ maxAgeDays: 30, webhookUrl: url } as FreshnessPolicy);
-    await h.metadata.upsertDocument(doc(s.id, 'r.md', { title: 'R', lastModified: daysAgo(40) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'r.md', { title: 'R', lastModified: daysAgo(40) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     script = [{ status: 429, headers: { 'retry-after': '600' } }];
     await deliverOutbox({ ctx: h });
@@ -375,7 +371,7 @@ describe('webhook notifications', () => {
 
   it('gives up after bounded attempts, and at once on a client error', async () => {
     const s = await newSource({ maxAgeDays: 30, webhookUrl: url } as FreshnessPolicy);
-    await h.metadata.upsertDocument(doc(s.id, 'f.md', { title: 'F', lastModified: daysAgo(40) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'f.md', { title: 'F', lastModified: daysAgo(40) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
     script = Array.from({ length: MAX_DELIVERY_ATTEMPTS + 2 }, () => ({ status: 500 }));
     for (let i = 0; i < MAX_DELIVERY_ATTEMPTS + 2; i++) {
@@ -384,7 +380,7 @@ describe('webhook notifications', () => {
     }
     expect(requests).toHaveLength(MAX_DELIVERY_ATTEMPTS);
     const eventId = requests[0]!.eventIds[0]!;
-    expect(await outboxState(h.metadata.driver, eventId)).toMatchObject({ attempts: MAX_DELIVERY_ATTEMPTS, deliveredAt: null, gaveUpAt: expect.any(Date), lastError: 'HTTP 500' });
+    expect(await h.alerts.outboxState(eventId)).toMatchObject({ attempts: MAX_DELIVERY_ATTEMPTS, deliveredAt: null, gaveUpAt: expect.any(Date), lastError: 'HTTP 500' });
 
     requests.length = 0;
     const [a] = await alertsOf(s.id, 'open');
@@ -402,7 +398,7 @@ describe('webhook notifications', () => {
     await once(hang, 'listening');
     try {
       const s = await newSource({ maxAgeDays: 30, webhookUrl: `http://127.0.0.1:${(hang.address() as AddressInfo).port}/` } as FreshnessPolicy);
-      await h.metadata.upsertDocument(doc(s.id, 't.md', { title: 'T', lastModified: daysAgo(40) }), 'r');
+      await h.metadata.documents.upsert(doc(s.id, 't.md', { title: 'T', lastModified: daysAgo(40) }), 'r');
       await evaluateSource({ ctx: h, sourceId: s.id });
       const started = Date.now();
       expect(await deliverOutbox({ ctx: h, timeoutMs: 300 })).toMatchObject({ failed: 1 });
@@ -415,10 +411,12 @@ describe('webhook notifications', () => {
 
   it('does not queue notifications for sources without a webhook', async () => {
     const s = await newSource({ maxAgeDays: 30 });
-    await h.metadata.upsertDocument(doc(s.id, 'n.md', { title: 'N', lastModified: daysAgo(40) }), 'r');
+    await h.metadata.documents.upsert(doc(s.id, 'n.md', { title: 'N', lastModified: daysAgo(40) }), 'r');
     await evaluateSource({ ctx: h, sourceId: s.id });
-    const rows = await h.metadata.driver.query<{ n: number }>('SELECT count(*)::int AS n FROM alert_outbox WHERE source_id = $1', [s.id]);
-    expect(Number(rows[0]!.n)).toBe(0);
+    const [alert] = await alertsOf(s.id, 'open');
+    const history = await h.alerts.history(alert!.id);
+    expect(history.map((e) => e.type)).toEqual(['opened']);
+    for (const e of history) expect(await h.alerts.outboxState(e.id)).toBeNull();
   });
 });
 
@@ -426,17 +424,17 @@ describe('jobs', () => {
   it('registers an hourly evaluation and a per-minute tick whose handlers do the work', async () => {
     const registered = new Map<string, { everyMs: number; handler: RepeatableHandler }>();
     const runner = { registerRepeatable: async (name: string, everyMs: number, handler: RepeatableHandler) => { registered.set(name, { everyMs, handler }); } } as unknown as JobRunner;
-    await registerFreshnessJobs(runner);
+    await registerFreshnessJobs(runner, h);
     expect(registered.get('freshness')?.everyMs).toBe(FRESHNESS_EVERY_MS);
     expect(FRESHNESS_EVERY_MS).toBeLessThanOrEqual(3_600_000);
     expect(registered.get('freshness-tick')?.everyMs).toBe(FRESHNESS_TICK_EVERY_MS);
 
     const s = await newSource({ maxAgeDays: 30 }, { intervalSeconds: 600 });
-    await h.metadata.upsertDocument(doc(s.id, 'job.md', { title: 'Job', lastModified: daysAgo(31) }), 'r');
-    await registered.get('freshness')!.handler(h);
+    await h.metadata.documents.upsert(doc(s.id, 'job.md', { title: 'Job', lastModified: daysAgo(31) }), 'r');
+    await registered.get('freshness')!.handler();
     // Never synced, 30 min > 3 × 10 min since it was added (the database's clock, so measure from there).
     now = new Date(Date.now() + 31 * 60_000);
-    await registered.get('freshness-tick')!.handler(h);
+    await registered.get('freshness-tick')!.handler();
     expect((await alertsOf(s.id, 'open')).map((a) => a.kind).sort()).toEqual(['document', 'index_lag']);
   });
 });

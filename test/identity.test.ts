@@ -7,7 +7,8 @@ import { exportJWK, generateKeyPair, SignJWT, type JWK, type JWTPayload } from '
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig, type Config } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { callerPrincipals, createAuthenticator, mintDevToken, requireAdmin, requireCompliance } from '../src/identity/index.ts';
+import { callerPrincipals } from '../src/access/index.ts';
+import { createAuthenticator, mintDevToken, requireAdmin, requireCompliance } from '../src/identity/index.ts';
 import { devKeyPath } from '../src/identity/dev.ts';
 import type { Caller } from '../src/types.ts';
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { describe } from 'vitest';
-import { BullMqJobRunner } from '../workers/bullmq.ts';
+import { BullMqJobRunner } from '../src/jobs/bullmq.ts';
 import { jobRunnerSuite } from './support/job-runner-suite.ts';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -37,12 +37,10 @@ export async function dropPrefix(prefix: string) {
 describe.runIf(await redisReachable())('BullMQ on Redis', () => {
   let prefix = '';
   jobRunnerSuite('BullMqJobRunner', {
-    create: (services) => {
+    create: (deps) => {
       // A fresh prefix per test, shared by the "restarted" runner within it.
       prefix ||= `clearance-test-${randomBytes(4).toString('hex')}`;
-      const s = services();
-      s.config = { ...s.config, REDIS_URL };
-      return new BullMqJobRunner(services, { prefix, lockDurationMs: 5_000 });
+      return new BullMqJobRunner({ ...deps, config: { ...deps.config, REDIS_URL } }, { prefix, lockDurationMs: 5_000 });
     },
     cleanup: async () => {
       await dropPrefix(prefix);

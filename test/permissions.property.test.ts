@@ -3,10 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runSync } from '../src/indexer/sync.ts';
-import { buildPermissionFilter } from '../src/retrieval/permissions.ts';
+import { buildPermissionFilter } from '../src/access/index.ts';
 import { search } from '../src/retrieval/search.ts';
-import { createHarness, userCtx, type Harness } from './support/harness.ts';
+import { createHarness, syncNow, userCtx, type Harness } from './support/harness.ts';
 
 /**
  * The central promise: search returns exactly the documents a person may read under the
@@ -70,7 +69,7 @@ function oracle(folder: Folder, user: string, groups: string[], prefix = '', inh
 async function visibleTo(h: Harness, sourceId: string, user: string, groups: string[]) {
   const ctx = userCtx(h, `${user}@acme.test`, groups);
   const results = await search({ ctx, input: { query: 'quarterly note', topK: 100, filter: { sourceIds: [sourceId] } } });
-  const docs = await h.metadata.getDocumentsByIds([...new Set(results.map((r) => r.documentId))]);
+  const docs = await h.metadata.documents.byIds([...new Set(results.map((r) => r.documentId))]);
   return docs.map((d) => d.externalId).sort();
 }
 
@@ -92,10 +91,11 @@ describe('search visibility equals the filesystem ACL rules', () => {
       fc.asyncProperty(folderArb, folderArb, usersArb, async (tree, aclVariant, userGroups) => {
         const root = path.join(tmp, `case${n++}`);
         await materialise(root, tree);
-        const source = await h.metadata.createSource({ name: path.basename(root), type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
+        const source = await h.metadata.sources.create({ name: path.basename(root), type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
         const sync = async () => {
-          const run = await h.metadata.createRun(source.id, 'incremental');
-          return runSync({ ctx: h, input: { sourceId: source.id, runId: run.id } });
+          const run = await syncNow(h, source.id);
+          expect(run.status).toBe('succeeded');
+          return run.stats;
         };
         await sync();
         for (const [i, user] of USERS.entries()) {

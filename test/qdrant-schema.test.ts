@@ -12,7 +12,7 @@ import { UpstreamError } from '../src/errors.ts';
 import { QDRANT_PAYLOAD_INDEXES, QdrantVectorStore, qdrantRequests } from '../src/vectorstore/qdrant.ts';
 import { QdrantMock, type MockExchange } from './support/qdrant-mock.ts';
 import { QdrantOpenApi } from './support/qdrant-openapi.ts';
-import { DIM, QUERY, at, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
+import { DIM, QUERY, at, filter, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
 
 const spec = new QdrantOpenApi();
 const mock = new QdrantMock((req) => spec.validateRequest(req));
@@ -32,14 +32,14 @@ afterAll(() => mock.stop());
 
 describe('the OpenAPI validator is not vacuous', () => {
   const P = '/collections/c/points/query';
-  const good = qdrantRequests.search(QUERY, { principals: ['user:a@x.test', 'group:g'], sourceIds: ['s1'], modifiedAfter: 5 }, 10)!;
+  const good = qdrantRequests.search(QUERY, filter({ principals: ['user:a@x.test', 'group:g'], sourceIds: ['s1'], modifiedAfter: 5 }), 10)!;
 
   it('accepts what the adapter builds', () => {
     expect(spec.validateRequest({ method: 'POST', path: P, query: {}, body: good })).toEqual([]);
-    const pts = [point(), point({ url: 'https://x.test', sectionPath: ['a'] })];
+    const pts = [point(), point({ sectionPath: ['a'] })];
     expect(spec.validateRequest({ method: 'PUT', path: '/collections/c/points', query: { wait: 'true' }, body: qdrantRequests.upsert(pts) })).toEqual([]);
     expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/delete', query: { wait: 'true' }, body: qdrantRequests.deleteDocument('d', 3) })).toEqual([]);
-    expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/payload', query: { wait: 'true' }, body: qdrantRequests.setDocumentAcl('d', ['x']) })).toEqual([]);
+    expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/payload', query: { wait: 'true' }, body: qdrantRequests.setDocumentAcl('d', ['group:x']) })).toEqual([]);
     expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/count', query: {}, body: qdrantRequests.count({ sourceId: 's', documentId: 'd' }) })).toEqual([]);
     expect(spec.validateRequest({ method: 'PUT', path: '/collections/c', query: {}, body: qdrantRequests.createCollection(384) })).toEqual([]);
   });
@@ -77,11 +77,11 @@ describe('the OpenAPI validator is not vacuous', () => {
     await store.upsert([point()]);
     // The classic mistake: a misspelt key that a lenient server might ignore, dropping the ACL
     // condition. (Top-level keys are typed with `satisfies` in the adapter; nested ones reach the wire.)
-    const spy = vi.spyOn(qdrantRequests, 'search').mockImplementation(((vector: number[], filter: { principals: string[] }, topK: number) => {
-      return { query: vector, filter: { must: [{ key: 'acl', mtach: { any: filter.principals } }] }, limit: topK, with_payload: true };
+    const spy = vi.spyOn(qdrantRequests, 'search').mockImplementation(((vector: number[], f: { principals: string[] }, topK: number) => {
+      return { query: vector, filter: { must: [{ key: 'acl', mtach: { any: f.principals } }] }, limit: topK, with_payload: true };
     }) as unknown as typeof qdrantRequests.search);
     try {
-      const err = await store.search(QUERY, { principals: ['everyone'] }, 5).catch((e: unknown) => e);
+      const err = await store.search(QUERY, filter({ principals: ['everyone'] }), 5).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UpstreamError);
       expect(err).toMatchObject({ status: 400, retryable: false });
       const last = exchangesFor(collection).at(-1)!;
@@ -149,23 +149,28 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     const { store, collection } = await newStore();
     await store.init(DIM);
     const mark = exchangesFor(collection).length;
-    await store.search(QUERY, { principals: ['user:a@x.test', 'group:g', 'user:a@x.test'], sourceIds: ['s1', 's2'], modifiedAfter: 1234 }, 7);
+    await store.search(QUERY, filter({ principals: ['user:a@x.test', 'group:g', 'user:a@x.test'], sourceIds: ['s1', 's2'], modifiedAfter: 1234 }), 7);
     const [q] = exchangesFor(collection).slice(mark);
     expect(opId(q!)).toBe('query_points');
     expect(q!.body).toEqual({
       query: QUERY,
       filter: { must: [
-        { key: 'acl', match: { any: ['user:a@x.test', 'group:g'] } },
+        { key: 'acl', match: { any: ['group:g', 'user:a@x.test'] } },
         { key: 'sourceId', match: { any: ['s1', 's2'] } },
         { key: 'lastModified', range: { gte: 1234 } },
       ] },
       limit: 7, with_payload: true, with_vector: false,
     });
+    await store.search(QUERY, filter({ principals: ['everyone'], excludedSourceIds: ['off'], excludedDocumentIds: ['q1', 'q2'] }), 3);
+    expect(exchangesFor(collection).at(-1)!.body).toMatchObject({ filter: {
+      must: [{ key: 'acl', match: { any: ['everyone'] } }],
+      must_not: [{ key: 'sourceId', match: { any: ['off'] } }, { key: 'documentId', match: { any: ['q1', 'q2'] } }],
+    } });
     const quiet = exchangesFor(collection).length;
-    expect(await store.search(QUERY, { principals: [] }, 10)).toEqual([]);
-    expect(await store.search(QUERY, { principals: ['everyone'], sourceIds: [] }, 10)).toEqual([]);
-    expect(await store.search(QUERY, { principals: ['everyone'], modifiedAfter: Infinity }, 10)).toEqual([]);
-    expect(await store.search(QUERY, { principals: ['everyone'] }, 0)).toEqual([]);
+    expect(await store.search(QUERY, filter({ principals: [] }), 10)).toEqual([]);
+    expect(await store.search(QUERY, filter({ principals: ['everyone'], sourceIds: [] }), 10)).toEqual([]);
+    expect(await store.search(QUERY, filter({ principals: ['everyone'], modifiedAfter: Infinity }), 10)).toEqual([]);
+    expect(await store.search(QUERY, filter({ principals: ['everyone'] }), 0)).toEqual([]);
     expect(exchangesFor(collection).length).toBe(quiet);
   });
 
@@ -207,7 +212,7 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     const onThis = (r: { path: string }) => r.path.startsWith(`/collections/${collection}`);
 
     mock.failNext(503, { 'retry-after': '12' }, 1, onThis);
-    await expect(store.search(QUERY, { principals: ['everyone'] }, 3)).rejects.toMatchObject({ name: 'UpstreamError', retryable: true, status: 503, retryAfterSeconds: 12 });
+    await expect(store.search(QUERY, filter({ principals: ['everyone'] }), 3)).rejects.toMatchObject({ name: 'UpstreamError', retryable: true, status: 503, retryAfterSeconds: 12 });
 
     mock.failNext(429, { 'retry-after': '7' }, 1, onThis);
     await expect(store.upsert([point()])).rejects.toMatchObject({ retryable: true, status: 429, retryAfterSeconds: 7 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPermissionFilter } from '../src/access/filter.ts';
 import { createApp } from '../src/api/app.ts';
 import { sharepointExternalId } from '../src/connectors/sharepoint/index.ts';
 import { documentIdFor } from '../src/indexer/hash.ts';
-import { runSync } from '../src/indexer/sync.ts';
 import { createAuthenticator } from '../src/identity/index.ts';
 import { search } from '../src/retrieval/search.ts';
 import type { DocumentRecord, Run, RunMode, RunStats } from '../src/types.ts';
@@ -11,7 +11,7 @@ import {
   type AppCertificateFixture, type FakeDrive, type FakeGraph, type FakeGrant, type FakeGroup, type FakeItem, type FakeSite, type FakeUser,
 } from './fakes/graph/index.ts';
 import { buildDocx } from './fixtures/documents.ts';
-import { createHarness, userCtx, type Harness } from './support/harness.ts';
+import { createHarness, syncNow, userCtx, type Harness } from './support/harness.ts';
 
 /**
  * The SharePoint acceptance test: a fake tenant with nested groups, SharePoint site groups,
@@ -232,7 +232,7 @@ describe.each(worlds)('SharePoint end to end ($name): synced visibility equals S
       const expected = files.filter((i) => readers(i).has(email.toLowerCase())).map(label).sort();
       expect({ email, visible: await visibleTo(email) }).toEqual({ email, visible: expected });
     }
-    const stored = await h.metadata.listDocuments({ sourceId, limit: 1000 });
+    const stored = await h.metadata.documents.list({ sourceId, limit: 1000 });
     expect(stored.map((d) => d.id).sort()).toEqual(files.map(docIdOf).sort());
     for (const item of files) {
       const doc = stored.find((d) => d.id === docIdOf(item))!;
@@ -260,21 +260,20 @@ describe.each(worlds)('SharePoint end to end ($name): synced visibility equals S
   }
 
   async function sync(mode?: RunMode): Promise<{ stats: RunStats; run: Run }> {
-    const created = await h.metadata.createRun(sourceId, mode ?? ((await h.metadata.getCursor(sourceId)) ? 'incremental' : 'full'));
-    const stats = await runSync({ ctx: h, input: { sourceId, runId: created.id, mode } });
-    const run = (await h.metadata.getRun(created.id))!;
-    expect(run.status).toBe('succeeded');
+    const { runId } = await syncNow(h, sourceId, mode);
+    const run = (await h.metadata.runs.get(runId))!;
+    expect(run.status, run.error ?? '').toBe('succeeded');
     assertSiteGroupSummary(run);
-    return { stats, run };
+    return { stats: run.stats, run };
   }
 
-  const doc = async (item: FakeItem): Promise<DocumentRecord> => (await h.metadata.getDocument(sourceId, sharepointExternalId(item.driveId, item.id)))!;
+  const doc = async (item: FakeItem): Promise<DocumentRecord> => (await h.metadata.documents.byExternalId(sourceId, sharepointExternalId(item.driveId, item.id)))!;
 
   /** The document's live chunks, read from the vector store whoever may see them. */
   async function chunksOf(item: FakeItem): Promise<string[]> {
     const d = await doc(item);
     const [vector] = await h.embedder.embed([QUERY]);
-    const hits = await h.vectors.search(vector!, { principals: d.acl, sourceIds: [sourceId] }, 1000);
+    const hits = await h.vectors.search(vector!, buildPermissionFilter({ principals: d.acl, requestedSourceIds: [sourceId] }), 1000);
     return hits.filter((x) => x.point.documentId === d.id && x.point.generation === d.generation).map((x) => `${x.point.sectionPath.join(' > ')}\n${x.point.text}`);
   }
 
@@ -571,7 +570,7 @@ describe.each(worlds)('SharePoint end to end ($name): synced visibility equals S
     const { stats } = await sync();
     expect(stats).toMatchObject({ deleted: 1, chunksEmbedded: 0, added: 0, updated: 0, aclUpdated: 0 });
     expect(await h.vectors.count({ documentId: salaries.id })).toBe(0);
-    expect(await h.metadata.getDocument(sourceId, salaries.externalId)).toBeNull();
+    expect(await h.metadata.documents.byExternalId(sourceId, salaries.externalId)).toBeNull();
     await assertConverged();
   });
 

@@ -3,15 +3,15 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectors, type ConnectorRegistration } from '../src/connectors/index.ts';
 import type { ChangePage, Connector } from '../src/connectors/interface.ts';
-import { FakeEmbedder } from '../src/embedder/fake.ts';
+import { FakeEmbedder } from './fakes/embedder.ts';
 import { CursorExpiredError } from '../src/errors.ts';
 import { documentIdFor } from '../src/indexer/hash.ts';
-import { runSync } from '../src/indexer/sync.ts';
 import { search } from '../src/retrieval/search.ts';
 import type { Run, RunMode, SourceType } from '../src/types.ts';
-import type { ChunkPoint, VectorFilter, VectorStore } from '../src/vectorstore/interface.ts';
+import type { PermissionFilter } from '../src/access/index.ts';
+import type { ChunkPoint, VectorStore } from '../src/vectorstore/interface.ts';
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
-import { createHarness, userCtx, type Harness } from './support/harness.ts';
+import { createHarness, syncNow, userCtx, type Harness } from './support/harness.ts';
 import { z } from 'zod';
 
 const words = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `${tag}${i % 7} word${i % 13}`).join(' ') + '.';
@@ -27,15 +27,11 @@ async function put(file: string, content: string) {
   await utimes(file, new Date(clock), new Date(clock));
 }
 
+/** One sync as a worker runs it; `error` when the run ended failed. */
 async function runOnce(h: Harness, sourceId: string, mode?: RunMode): Promise<{ run: Run; error?: Error }> {
-  const created = await h.metadata.createRun(sourceId, mode ?? ((await h.metadata.getCursor(sourceId)) ? 'incremental' : 'full'));
-  let error: Error | undefined;
-  try {
-    await runSync({ ctx: h, input: { sourceId, runId: created.id, mode } });
-  } catch (err) {
-    error = err as Error;
-  }
-  return { run: (await h.metadata.getRun(created.id))!, error };
+  const { runId } = await syncNow(h, sourceId, mode);
+  const run = (await h.metadata.runs.get(runId))!;
+  return { run, error: run.status === 'failed' ? new Error(run.error ?? 'failed') : undefined };
 }
 
 async function titlesFor(h: Harness, email: string, groups: string[], query = 'policy word1 budget') {
@@ -64,14 +60,14 @@ describe('sync engine on a filesystem source', () => {
     await put(file('fin/budget.md'), `# Budget\n\nThe budget policy needs CFO approval. ${words('budget', 40)}`);
     await put(file('fin/invoices.txt'), `Invoices policy: pay within 30 days. ${words('invoice', 40)}`);
     docCount = 5;
-    const source = await h.metadata.createSource({ name: 'corpus', type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
+    const source = await h.metadata.sources.create({ name: 'corpus', type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
     sourceId = source.id;
   });
   afterAll(() => h?.cleanup());
 
   async function expectConsistent() {
     let total = 0;
-    for (const doc of await h.metadata.listDocuments({ sourceId, limit: 1000 })) {
+    for (const doc of await h.metadata.documents.list({ sourceId, limit: 1000 })) {
       expect(await h.vectors.count({ documentId: doc.id }), doc.externalId).toBe(doc.status === 'indexed' ? doc.chunkCount : 0);
       total += doc.status === 'indexed' ? doc.chunkCount : 0;
     }
@@ -86,7 +82,7 @@ describe('sync engine on a filesystem source', () => {
     expect(run.stats).toMatchObject({ seen: docCount, added: docCount, updated: 0, deleted: 0, failed: 0, aclUpdated: 0 });
     const chunks = await expectConsistent();
     expect(run.stats.chunksEmbedded).toBe(chunks);
-    expect(await h.metadata.countDocuments(sourceId)).toBe(docCount);
+    expect(await h.metadata.documents.count(sourceId)).toBe(docCount);
     expect(await titlesFor(h, 'carol@acme.test', [])).toEqual(['Budget', 'Handbook', 'invoices']);
     expect(await titlesFor(h, 'dave@acme.test', ['engineering'])).toEqual(['Deploy', 'Handbook', 'Oncall']);
   });
@@ -100,12 +96,12 @@ describe('sync engine on a filesystem source', () => {
   });
 
   it('re-embeds only the changed chunks of an edited file', async () => {
-    const before = (await h.metadata.getDocument(sourceId, 'handbook.md'))!;
+    const before = (await h.metadata.documents.byExternalId(sourceId, 'handbook.md'))!;
     await put(file('handbook.md'), handbook(`Badges are revoked within one hour of departure. ${words('badge', 40)}`));
     embedder.resetCounters();
     const { run } = await runOnce(h, sourceId);
     expect(run.stats).toMatchObject({ updated: 1, unchanged: docCount - 1, added: 0, aclUpdated: 0 });
-    const after = (await h.metadata.getDocument(sourceId, 'handbook.md'))!;
+    const after = (await h.metadata.documents.byExternalId(sourceId, 'handbook.md'))!;
     expect(after.generation).toBe(before.generation + 1);
     expect(after.chunkCount).toBeGreaterThan(1);
     // Intro, Travel and Expenses chunks are the same text as before: only Security is new.
@@ -129,18 +125,18 @@ describe('sync engine on a filesystem source', () => {
     expect(embedder.textsEmbedded).toBe(0);
     expect(await titlesFor(h, 'carol@acme.test', [])).toEqual(['Handbook']);
     expect(await titlesFor(h, 'frank@acme.test', ['finance'])).toEqual(['Budget', 'Handbook', 'invoices']);
-    const budget = (await h.metadata.getDocument(sourceId, 'fin/budget.md'))!;
+    const budget = (await h.metadata.documents.byExternalId(sourceId, 'fin/budget.md'))!;
     expect(budget.acl).toEqual(['group:finance']);
   });
 
   it('removes the chunks of a deleted file', async () => {
-    const deploy = (await h.metadata.getDocument(sourceId, 'eng/deploy.md'))!;
+    const deploy = (await h.metadata.documents.byExternalId(sourceId, 'eng/deploy.md'))!;
     expect(await h.vectors.count({ documentId: deploy.id })).toBeGreaterThan(0);
     await rm(file('eng/deploy.md'));
     docCount--;
     const { run } = await runOnce(h, sourceId);
     expect(run.stats).toMatchObject({ deleted: 1, chunksEmbedded: 0 });
-    expect(await h.metadata.getDocument(sourceId, 'eng/deploy.md')).toBeNull();
+    expect(await h.metadata.documents.byExternalId(sourceId, 'eng/deploy.md')).toBeNull();
     expect(await h.vectors.count({ documentId: deploy.id })).toBe(0);
     expect(await titlesFor(h, 'dave@acme.test', ['engineering'])).toEqual(['Handbook', 'Oncall']);
     await expectConsistent();
@@ -154,7 +150,7 @@ describe('sync engine on a filesystem source', () => {
     expect(run.status).toBe('succeeded');
     expect(run.stats).toMatchObject({ failed: 1, seen: docCount, unchanged: docCount - 1 });
     expect(run.warnings.some((w) => w.includes('broken.pdf'))).toBe(true);
-    const broken = (await h.metadata.getDocument(sourceId, 'eng/broken.pdf'))!;
+    const broken = (await h.metadata.documents.byExternalId(sourceId, 'eng/broken.pdf'))!;
     expect(broken.status).toBe('failed');
     expect(broken.error).toBeTruthy();
     expect(await h.vectors.count({ documentId: broken.id })).toBe(0);
@@ -163,7 +159,7 @@ describe('sync engine on a filesystem source', () => {
 
   it('fails the run with a clear error when the folder itself is gone, leaving the index as it was', async () => {
     const chunks = await expectConsistent();
-    const docs = await h.metadata.countDocuments(sourceId);
+    const docs = await h.metadata.documents.count(sourceId);
     const moved = `${root}-moved`;
     await rename(root, moved);
     try {
@@ -172,7 +168,7 @@ describe('sync engine on a filesystem source', () => {
       expect(run.status).toBe('failed');
       expect(run.error).toMatch(/does not exist|cannot read|no such file|ENOENT/i);
       expect(run.error).toContain(root);
-      expect(await h.metadata.countDocuments(sourceId)).toBe(docs);
+      expect(await h.metadata.documents.count(sourceId)).toBe(docs);
       expect(await expectConsistent()).toBe(chunks);
       expect(await titlesFor(h, 'dave@acme.test', ['engineering'])).toEqual(['Handbook', 'Oncall']);
     } finally {
@@ -240,7 +236,7 @@ describe('sync engine on a delta source', () => {
   afterAll(() => h?.cleanup());
 
   it('falls back to a full enumeration when the cursor expires, and prunes what disappeared meanwhile', async () => {
-    const source = await h.metadata.createSource({ name: 'delta', type: DELTA_TYPE, config: {}, credentialsEncrypted: null, schedule: null, freshness: null });
+    const source = await h.metadata.sources.create({ name: 'delta', type: DELTA_TYPE, config: {}, credentialsEncrypted: null, schedule: null, freshness: null });
     const st: DeltaState = {
       docs: new Map([['a', `Alpha ${words('alpha', 20)}`], ['b', `Bravo ${words('bravo', 20)}`], ['c', `Charlie ${words('charlie', 20)}`], ['d', `Delta ${words('delta', 20)}`]]),
       pending: [], cursor: 0, expired: false, calls: [],
@@ -268,9 +264,9 @@ describe('sync engine on a delta source', () => {
     expect(resync.run.warnings.join('\n')).toMatch(/cursor expired/);
     expect(resync.run.stats).toMatchObject({ seen: 3, unchanged: 3, deleted: 1, chunksEmbedded: 0 });
     expect(st.calls.slice(-2)).toEqual([{ cursor: '2', full: false }, { cursor: null, full: true }]);
-    expect(await h.metadata.getDocument(source.id, 'b')).toBeNull();
+    expect(await h.metadata.documents.byExternalId(source.id, 'b')).toBeNull();
     expect(await h.vectors.count({ documentId: bId })).toBe(0);
-    expect(await h.metadata.getCursor(source.id)).toBe('3');
+    expect(await h.metadata.sources.cursor(source.id)).toBe('3');
   });
 });
 
@@ -292,7 +288,7 @@ class ProbingVectorStore implements VectorStore {
   deleteDocument(id: string, opts?: { keepGeneration?: number }) { return this.step(() => this.inner.deleteDocument(id, opts)); }
   deleteSource(id: string) { return this.step(() => this.inner.deleteSource(id)); }
   setDocumentAcl(id: string, acl: string[]) { return this.step(() => this.inner.setDocumentAcl(id, acl)); }
-  search(v: number[], f: VectorFilter, k: number) { return this.inner.search(v, f, k); }
+  search(v: number[], f: PermissionFilter, k: number) { return this.inner.search(v, f, k); }
   count(f?: { sourceId?: string; documentId?: string }) { return this.inner.count(f); }
   ping() { return this.inner.ping(); }
   close() { return this.inner.close(); }
@@ -313,10 +309,10 @@ describe('atomic replacement of a document', () => {
     const version = (v: string) => `# Guide\n\n## One\n\n${words(v, 50)}\n\n## Two\n\n${words(v, 50)}\n\n## Three\n\n${words(v, 50)}\n`;
     await put(path.join(root, 'guide.md'), version('alpha'));
     await put(path.join(root, 'other.md'), `# Other\n\n${words('other', 30)}`);
-    const source = await h.metadata.createSource({ name: 'atomic', type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
+    const source = await h.metadata.sources.create({ name: 'atomic', type: 'filesystem', config: { path: root }, credentialsEncrypted: null, schedule: null, freshness: null });
     await runOnce(h, source.id);
     const guideId = documentIdFor(source.id, 'guide.md');
-    const oldCount = (await h.metadata.getDocument(source.id, 'guide.md'))!.chunkCount;
+    const oldCount = (await h.metadata.documents.byExternalId(source.id, 'guide.md'))!.chunkCount;
 
     const seen: string[] = [];
     const look = async () => {
@@ -330,8 +326,9 @@ describe('atomic replacement of a document', () => {
       seen.push(v);
     };
     // The registry write is a step too: probe around it as well.
-    const upsertDocument = h.metadata.upsertDocument.bind(h.metadata);
-    h.metadata.upsertDocument = async (doc, runId) => {
+    const documents = h.metadata.documents;
+    const upsertDocument = documents.upsert.bind(documents);
+    documents.upsert = async (doc, runId) => {
       await look();
       const r = await upsertDocument(doc, runId);
       await look();
@@ -345,7 +342,7 @@ describe('atomic replacement of a document', () => {
     vectors.probe = null;
     expect(error).toBeUndefined();
     expect(run.stats).toMatchObject({ updated: 1 });
-    newCount = (await h.metadata.getDocument(source.id, 'guide.md'))!.chunkCount;
+    newCount = (await h.metadata.documents.byExternalId(source.id, 'guide.md'))!.chunkCount;
     expect(newCount).toBe(oldCount + 1);
     // Probed at every step: the old version until the switch, the new one from then on.
     expect(seen.length).toBeGreaterThanOrEqual(6);

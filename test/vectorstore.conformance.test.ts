@@ -5,12 +5,12 @@ import { randomUUID } from 'node:crypto';
 import * as lancedb from '@lancedb/lancedb';
 import { QdrantClient } from '@qdrant/js-client-rest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { LanceDbVectorStore, lanceSearchPredicate, sqlString } from '../src/vectorstore/lancedb.ts';
+import { LanceDbVectorStore, lancePermissionPredicate, sqlString } from '../src/vectorstore/lancedb.ts';
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
 import { QdrantVectorStore } from '../src/vectorstore/qdrant.ts';
 import { createVectorStore } from '../src/vectorstore/index.ts';
 import { loadConfig } from '../src/config.ts';
-import { DIM, QUERY, at, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
+import { DIM, QUERY, at, filter, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
 
 const tempDir = () => fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-'));
 
@@ -52,9 +52,10 @@ describe('LanceDB specifics', () => {
   it('escapes SQL string literals by doubling quotes only', () => {
     expect(sqlString("o'brien")).toBe("'o''brien'");
     expect(sqlString('a\\')).toBe("'a\\'");
-    expect(lanceSearchPredicate({ principals: ["x' OR '1'='1"], sourceIds: ['s'], modifiedAfter: 5 }))
-      .toBe("(array_has_any(acl, ['x'' OR ''1''=''1'])) AND (sourceId IN ('s')) AND (lastModified >= 5)");
-    expect(() => lanceSearchPredicate({ principals: [] })).toThrow();
+    expect(lancePermissionPredicate(filter({ principals: ["group:x' OR '1'='1"], sourceIds: ['s'], modifiedAfter: 5 })))
+      .toBe("(array_has_any(acl, ['group:x'' OR ''1''=''1'])) AND (sourceId IN ('s')) AND (lastModified >= 5)");
+    expect(lancePermissionPredicate(filter({ principals: [] }))).toBeNull();
+    expect(() => lancePermissionPredicate({ principals: ['everyone'] } as never)).toThrow(/buildPermissionFilter/);
   });
 
   it('persists across reopen and refuses a different dimension', async () => {
@@ -68,7 +69,7 @@ describe('LanceDB specifics', () => {
 
     const again = new LanceDbVectorStore({ dir });
     await again.init(DIM);
-    const hits = await again.search(QUERY, { principals: ['group:g'] }, 5);
+    const hits = await again.search(QUERY, filter({ principals: ['group:g'] }), 5);
     expect(hits.map((h) => h.point.id)).toEqual([p.id]);
     expect(hits[0]!.score).toBeCloseTo(Math.cos(0.25), 5);
     await again.close();
@@ -84,9 +85,9 @@ describe('LanceDB specifics', () => {
     await api.init(DIM);
     await worker.init(DIM);
     await worker.upsert([point({ documentId: 'd', acl: ['user:a@x.test'] })]);
-    expect(await api.search(QUERY, { principals: ['user:a@x.test'] }, 5)).toHaveLength(1);
+    expect(await api.search(QUERY, filter({ principals: ['user:a@x.test'] }), 5)).toHaveLength(1);
     await worker.setDocumentAcl('d', ['user:b@x.test']);
-    expect(await api.search(QUERY, { principals: ['user:a@x.test'] }, 5)).toEqual([]);
+    expect(await api.search(QUERY, filter({ principals: ['user:a@x.test'] }), 5)).toEqual([]);
     await api.close();
     await worker.close();
   });
@@ -112,9 +113,9 @@ describe('LanceDB specifics', () => {
     await store.upsert(pts.slice(11));
     expect(await listAclIndexes()).toEqual(['LabelList']);
     await store.upsert([point({ vector: at(0.01), acl: ['group:g1'] })]);
-    const got = await store.search(QUERY, { principals: ['group:g1'] }, 100);
+    const got = await store.search(QUERY, filter({ principals: ['group:g1'] }), 100);
     expect(got.map((h) => h.point.acl[0])).toEqual(['group:g1', 'group:g1', 'group:g1', 'group:g1', 'group:g1']);
-    expect(await store.search(QUERY, { principals: ["user:o'neil@x.test"] }, 100)).toHaveLength(12);
+    expect(await store.search(QUERY, filter({ principals: ["user:o'neil@x.test"] }), 100)).toHaveLength(12);
     await store.close();
   });
 

@@ -1,19 +1,22 @@
-import { pathToFileURL } from 'node:url';
 import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Services } from '../src/context.ts';
 import { errorMessage } from '../src/errors.ts';
-import { closeServices, createServices } from '../src/services.ts';
+import { closeServices, createServices, startWorkers } from '../src/services.ts';
 
 /**
- * A standalone sync worker: `tsx workers/main.ts` (what `npx clearance worker` also amounts to).
- * SIGTERM/SIGINT let each running sync finish its current page and hand the run back to the queue,
- * then the process exits 0; a second signal exits at once.
+ * The worker process: what `clearance worker` runs in production (sync and freshness jobs, no
+ * HTTP API), sharing REDIS_URL with the API processes. SIGTERM/SIGINT let each running sync finish
+ * its current page and hand the run back to the queue, then the process exits 0; a second signal
+ * exits at once.
  */
-export async function startWorker(env: Record<string, string | undefined> = process.env): Promise<Services> {
+export async function startWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<Services> {
   const config = loadConfig(env);
   const services = await createServices(config);
-  await services.jobs.startWorkers();
-  services.log.info({ jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.driver.kind }, 'Clearance worker started');
+  if (services.jobs.kind === 'in-process') {
+    services.log.warn('REDIS_URL is not set: this worker only runs syncs that this process itself enqueues');
+  }
+  await startWorkers(services);
+  services.log.info({ jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.kind, model: services.embedder.modelId }, 'Clearance worker started');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
@@ -29,9 +32,12 @@ export async function startWorker(env: Record<string, string | undefined> = proc
   return services;
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  startWorker().catch((err) => {
-    process.stderr.write(`clearance worker: ${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
+/** Entry point for `clearance worker`: a configuration error is one line, never a stack trace. */
+export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
+  try {
+    await startWorkerProcess(env);
+  } catch (err) {
+    process.stderr.write(`clearance: ${err instanceof ConfigError ? err.message : errorMessage(err)}\n`);
     process.exit(err instanceof ConfigError ? 78 : 1);
-  });
+  }
 }

@@ -1,9 +1,16 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
-import type { Context } from 'hono';
+import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { AppEnv } from './app.ts';
-import { runSearch, searchBodySchema } from './routes/search.ts';
+import { runSearch, searchBodySchema } from './assistant.ts';
+import type { AppEnv } from './env.ts';
+
+/** The MCP endpoint, mounted by the app at /mcp. */
+export function mcpRoutes() {
+  const r = new Hono<AppEnv>();
+  r.all('/', (c) => handleMcp(c));
+  return r;
+}
 
 /**
  * MCP over streamable HTTP, stateless: every request gets its own server bound to the caller's

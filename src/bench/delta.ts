@@ -81,7 +81,7 @@ function pickSpread(files: string[], n: number): string[] {
 
 function printTable(docs: number, ctx: Services, rows: Row[]) {
   console.log('');
-  console.log(`corpus: ${docs} documents, ${FOLDERS} folders with ACL files; model: ${ctx.embedder.modelId} (${ctx.embedder.dimension}-d); metadata: ${ctx.metadata.driver.kind}; vectors: ${ctx.vectors.kind}`);
+  console.log(`corpus: ${docs} documents, ${FOLDERS} folders with ACL files; model: ${ctx.embedder.modelId} (${ctx.embedder.dimension}-d); metadata: ${ctx.metadata.kind}; vectors: ${ctx.vectors.kind}`);
   const header = ['run', 'time (s)', 'seen', 'added', 'updated', 'acl updated', 'unchanged', 'chunks embedded'];
   const body = rows.map((r) => [r.name, r.seconds.toFixed(1), r.stats.seen, r.stats.added, r.stats.updated, r.stats.aclUpdated, r.stats.unchanged, r.stats.chunksEmbedded].map(String));
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));

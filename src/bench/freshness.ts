@@ -6,10 +6,10 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import pg from 'pg';
 import { evaluateSource, PAGE_SIZE, type SourceEvaluation } from '../freshness/evaluate.ts';
-import type { MetadataStore } from '../metadata/interface.ts';
+import type { SqlDriver } from '../metadata/interface.ts';
 import { PgDriver } from '../metadata/pg.ts';
 import { PgliteDriver } from '../metadata/pglite.ts';
-import { SqlMetadataStore } from '../metadata/store.ts';
+import { sqlStores, type Stores } from '../metadata/store.ts';
 import type { FreshnessPolicy } from '../types.ts';
 
 const DAY = 86_400_000;
@@ -28,31 +28,33 @@ const POLICY: FreshnessPolicy = {
 };
 
 /** A real store: Postgres in a throw-away schema when DATABASE_URL is set, else PGlite in a temp dir. */
-async function openStore(tmp: string): Promise<{ store: MetadataStore; label: string; drop: () => Promise<void> }> {
+async function openStore(tmp: string): Promise<{ driver: SqlDriver; stores: Stores; label: string; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (url) {
     const schema = `clr_bench_${randomBytes(6).toString('hex')}`;
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
     await admin.query(`CREATE SCHEMA ${schema}`);
-    const store = new SqlMetadataStore(new PgDriver({ connectionString: url, schema, max: 4 }));
+    const driver = new PgDriver({ connectionString: url, schema, max: 4 });
     return {
-      store, label: `postgres (schema ${schema})`,
+      driver, stores: sqlStores(driver), label: `postgres (schema ${schema})`,
       drop: async () => { await admin.query(`DROP SCHEMA ${schema} CASCADE`); await admin.end(); },
     };
   }
   const dir = path.join(tmp, 'pglite');
-  return { store: new SqlMetadataStore(await PgliteDriver.open({ dataDir: dir })), label: `pglite (${dir})`, drop: async () => {} };
+  const driver = await PgliteDriver.open({ dataDir: dir });
+  return { driver, stores: sqlStores(driver), label: `pglite (${dir})`, drop: async () => {} };
 }
 
 /**
  * Seeds documents with ages spread over ~3 years (uniform, from a hash of the index so runs are
  * comparable), folders that exercise each rule, owners and ACLs of realistic size.
  */
-async function seed(store: MetadataStore, sourceId: string, docs: number, now: Date) {
+/** Bulk-seeded in SQL: a benchmark of 100k documents cannot wait for the indexer to write them. */
+async function seed(driver: SqlDriver, sourceId: string, docs: number, now: Date) {
   for (let start = 0; start < docs; start += SEED_BATCH) {
     const end = Math.min(docs, start + SEED_BATCH) - 1;
-    await store.driver.query(
+    await driver.query(
       `INSERT INTO documents (id, source_id, external_id, title, url, path, mime_type, owner, labels, last_modified,
                               acl_hash, acl, generation, chunk_count, status, last_seen_run)
        SELECT md5($1 || ':' || g), $1, 'doc-' || g,
@@ -89,9 +91,9 @@ function sampler() {
   return { stop: () => { clearInterval(timer); sample(); return { peakRss, peakHeap }; } };
 }
 
-async function pass(store: MetadataStore, sourceId: string, now: Date) {
+async function pass(stores: Stores, sourceId: string, now: Date) {
   const t0 = performance.now();
-  const result = await evaluateSource({ ctx: { metadata: store, now: () => now }, sourceId });
+  const result = await evaluateSource({ ctx: { ...stores, now: () => now }, sourceId });
   return { result, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -105,27 +107,28 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 export async function benchFreshness({ docs }: { docs: number }) {
   if (!Number.isInteger(docs) || docs < 1) throw new Error('--docs must be a positive integer');
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-freshness-'));
-  const { store, label, drop } = await openStore(tmp);
+  const { driver, stores, label, drop } = await openStore(tmp);
+  const store = stores.metadata;
   try {
     await store.migrate();
-    const source = await store.createSource({ name: 'bench', type: 'filesystem', config: { path: '/bench' }, credentialsEncrypted: null, schedule: null, freshness: POLICY });
+    const source = await store.sources.create({ name: 'bench', type: 'filesystem', config: { path: '/bench' }, credentialsEncrypted: null, schedule: null, freshness: POLICY });
     const now = new Date();
     console.log(`metadata: ${label}`);
     const t0 = performance.now();
-    await seed(store, source.id, docs, now);
-    console.log(`seeded ${fmt(await store.countDocuments(source.id))} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s (page size ${PAGE_SIZE})`);
+    await seed(driver, source.id, docs, now);
+    console.log(`seeded ${fmt(await store.documents.count(source.id))} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s (page size ${PAGE_SIZE})`);
 
     // What autovacuum would have done by now on a real database; without statistics the planner
     // treats the freshly filled tables as empty.
-    await store.driver.query('ANALYZE documents');
+    await driver.query('ANALYZE documents');
     collectGarbage();
     const base = process.memoryUsage();
     const mem = sampler();
     const passes: [string, { result: SourceEvaluation; seconds: number }][] = [];
-    passes.push(['first pass (opens alerts)', await pass(store, source.id, now)]);
-    await store.driver.query('ANALYZE alerts');
-    passes.push(['second pass (nothing changed)', await pass(store, source.id, now)]);
-    passes.push(['a day later (every age moves)', await pass(store, source.id, new Date(now.getTime() + DAY))]);
+    passes.push(['first pass (opens alerts)', await pass(stores, source.id, now)]);
+    await driver.query('ANALYZE alerts');
+    passes.push(['second pass (nothing changed)', await pass(stores, source.id, now)]);
+    passes.push(['a day later (every age moves)', await pass(stores, source.id, new Date(now.getTime() + DAY))]);
     const { peakRss, peakHeap } = mem.stop();
     collectGarbage();
     const heapAfter = process.memoryUsage().heapUsed;
@@ -135,7 +138,7 @@ export async function benchFreshness({ docs }: { docs: number }) {
         `  (stale ${fmt(r.stale)}, exempt ${fmt(r.exempt)}, opened ${fmt(r.opened)}, resolved ${fmt(r.resolved)})`);
     }
     console.log(`peak RSS ${fmt(peakRss / MB)} MB (+${fmt((peakRss - base.rss) / MB)} MB over ${fmt(base.rss / MB)} MB after seeding` +
-      `${store.driver.kind === 'pglite' ? ', most of it the embedded database' : ''})`);
+      `${driver.kind === 'pglite' ? ', most of it the embedded database' : ''})`);
     console.log(`JS heap: ${fmt(base.heapUsed / MB)} MB before, peak ${fmt(peakHeap / MB)} MB (+${fmt((peakHeap - base.heapUsed) / MB)} MB), ` +
       `${((heapAfter - base.heapUsed) / MB).toFixed(1)} MB retained after the passes`);
   } finally {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import type { Services } from '../context.ts';
-import { runSync } from '../indexer/sync.ts';
+import { createSyncWork } from '../jobs/policy.ts';
 import { createServices } from '../services.ts';
 import type { FreshnessPolicy, RunStats, Source } from '../types.ts';
 import { benchModelEnv } from './corpus.ts';
@@ -12,13 +12,16 @@ export function benchServices(tmp: string, overrides: Record<string, string> = {
 }
 
 export function addFolderSource(s: Services, name: string, folder: string, freshness: FreshnessPolicy | null = null): Promise<Source> {
-  return s.metadata.createSource({ name, type: 'filesystem', config: { path: folder }, credentialsEncrypted: null, schedule: null, freshness });
+  return s.metadata.sources.create({ name, type: 'filesystem', config: { path: folder }, credentialsEncrypted: null, schedule: null, freshness });
 }
 
-/** One sync run as the job runner would start it (full when there is no cursor yet), timed. */
+/** One sync run as a worker runs it (full when there is no cursor yet), timed. */
 export async function timedSync(s: Services, sourceId: string): Promise<{ stats: RunStats; seconds: number }> {
-  const run = await s.metadata.createRun(sourceId, (await s.metadata.getCursor(sourceId)) ? 'incremental' : 'full');
+  const { run } = await s.metadata.runs.start(sourceId, (await s.metadata.sources.cursor(sourceId)) ? 'incremental' : 'full');
   const t0 = performance.now();
-  const stats = await runSync({ ctx: s, input: { sourceId, runId: run.id } });
-  return { stats, seconds: (performance.now() - t0) / 1000 };
+  const outcome = await createSyncWork(s)({ sourceId, runId: run.id, mode: null, attempt: 0, throttled: 0 }, { signal: new AbortController().signal });
+  const seconds = (performance.now() - t0) / 1000;
+  const done = await s.metadata.runs.get(run.id);
+  if (outcome.kind !== 'done' || done?.status !== 'succeeded') throw new Error(`benchmark sync did not succeed: ${done?.error ?? outcome.kind}`);
+  return { stats: done.stats, seconds };
 }

@@ -37,7 +37,7 @@ export async function benchIngest({ docs }: { docs: number }) {
 
     const ingestRate = stats.chunksEmbedded / ingestSeconds;
     const modelRate = texts.length / modelSeconds;
-    console.log(`model: ${services.embedder.modelId} (${services.embedder.dimension}-d, ${services.embedder.maxTokens} tokens), vectors: ${services.vectors.kind}, metadata: ${services.metadata.driver.kind}`);
+    console.log(`model: ${services.embedder.modelId} (${services.embedder.dimension}-d, ${services.embedder.maxTokens} tokens), vectors: ${services.vectors.kind}, metadata: ${services.metadata.kind}`);
     console.log(`documents: ${stats.seen}   chunks embedded: ${stats.chunksEmbedded}`);
     console.log(`ingest (extract+chunk+embed+write): ${ingestSeconds.toFixed(1)} s  → ${ingestRate.toFixed(1)} chunks/s, ${(stats.seen / ingestSeconds).toFixed(1)} docs/s`);
     console.log(`model alone on the same ${texts.length} chunk texts: ${modelSeconds.toFixed(1)} s → ${modelRate.toFixed(1)} chunks/s`);

@@ -61,7 +61,7 @@ export async function benchQuality({ dataset, limit }: { dataset: string; limit:
       const ranked: string[] = [];
       for (const r of results) {
         if (!idOf.has(r.documentId)) {
-          const [doc] = await s.metadata.getDocumentsByIds([r.documentId]);
+          const [doc] = await s.metadata.documents.byIds([r.documentId]);
           idOf.set(r.documentId, doc ? path.basename(doc.externalId, '.md') : '');
         }
         const id = idOf.get(r.documentId)!;

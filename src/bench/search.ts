@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { chunkIdFor, documentIdFor } from '../indexer/hash.ts';
-import { buildPermissionFilter } from '../retrieval/permissions.ts';
+import { buildPermissionFilter } from '../access/index.ts';
 import { search } from '../retrieval/search.ts';
 import { closeServices } from '../services.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
@@ -32,7 +32,7 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
     const embedSeconds = (performance.now() - t0) / 1000;
     // Four chunks per document; the registry rows make the end-to-end path (registry re-check) real.
     const source = await addFolderSource(s, 'bench', tmp, { maxAgeDays: 365 });
-    const run = await s.metadata.createRun(source.id, 'full');
+    const { run } = await s.metadata.runs.start(source.id, 'full');
     const docAcl = new Map<string, string[]>();
     const points: ChunkPoint[] = texts.map((text, i) => {
       const externalId = `doc-${Math.floor(i / 4)}`;
@@ -40,12 +40,12 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
       if (!docAcl.has(externalId)) {
         docAcl.set(externalId, [...new Set([ALL, `group:g${Math.floor(r() * GROUPS)}`, `user:u${Math.floor(r() * USERS)}@acme.test`, `user:u${Math.floor(r() * USERS)}@acme.test`])].sort());
       }
-      return { id: chunkIdFor(documentId, 1, i % 4), vector: vectors[i]!, documentId, sourceId: source.id, sourceType: 'filesystem', generation: 1,
-        chunkIndex: i % 4, title: externalId, url: null, sectionPath: [], text, lastModified: Date.now(), acl: docAcl.get(externalId)! };
+      return { id: chunkIdFor(documentId, 1, i % 4), vector: vectors[i]!, documentId, sourceId: source.id, generation: 1,
+        chunkIndex: i % 4, sectionPath: [], text, lastModified: Date.now(), acl: docAcl.get(externalId)! };
     });
     for (let i = 0; i < points.length; i += 1000) await s.vectors.upsert(points.slice(i, i + 1000));
     for (const [externalId, acl] of docAcl) {
-      await s.metadata.upsertDocument({ id: documentIdFor(source.id, externalId), sourceId: source.id, externalId, title: externalId, url: null, path: `/${externalId}`,
+      await s.metadata.documents.upsert({ id: documentIdFor(source.id, externalId), sourceId: source.id, externalId, title: externalId, url: null, path: `/${externalId}`,
         mimeType: 'text/plain', owner: null, labels: [], lastModified: new Date(), contentVersion: '1', contentHash: 'x', aclHash: acl.join(','), acl,
         generation: 1, chunkCount: 4, status: 'indexed', error: null }, run.id);
     }

@@ -10,7 +10,7 @@ import { freshnessIdle } from '../freshness/evaluate.ts';
 import { createAuthenticator, mintDevToken } from '../identity/index.ts';
 import type { InProcessJobRunner } from '../jobs/in-process.ts';
 import type { Services } from '../context.ts';
-import { closeServices, createServices } from '../services.ts';
+import { closeServices, createServices, startWorkers } from '../services.ts';
 import { printRun, waitForRun } from './sources.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -52,7 +52,7 @@ export async function demo(opts: { serve: boolean }) {
 
   console.log('Starting Clearance on embedded stores (PGlite, LanceDB, in-process jobs)…');
   const services = await createServices(config);
-  await services.jobs.startWorkers();
+  await startWorkers(services);
   const app = createApp(services, createAuthenticator(config));
   const admin = { authorization: `Bearer ${config.ADMIN_TOKEN}`, 'content-type': 'application/json' };
   const get = async (p: string) => (await app.request(p, { headers: admin })).json();

@@ -10,8 +10,9 @@ export async function main(argv: string[]) {
     .action(() => run(async () => (await import('./serve.ts')).serve({ api: true, workers: true })));
   program.command('api').description('the HTTP API alone (workers run elsewhere, on REDIS_URL)')
     .action(() => run(async () => (await import('./serve.ts')).serve({ api: true, workers: false })));
-  program.command('worker').description('sync and freshness workers alone')
-    .action(() => run(async () => (await import('./serve.ts')).serve({ api: false, workers: true })));
+  // bin/clearance.mjs starts workers/main.ts for this command; it is listed here for --help.
+  program.command('worker').description('sync and freshness workers alone (workers/main.ts)')
+    .action(() => run(async () => { throw new Error('start the worker with `npx clearance worker` (bin/clearance.mjs runs workers/main.ts)'); }));
   program.command('demo').description('sample corpus, two users, one query; then keeps serving')
     .option('--no-serve', 'exit after printing the answers')
     .action((o) => run(async () => (await import('./demo.ts')).demo({ serve: o.serve })));

@@ -2,8 +2,9 @@ import { serve as serveHttp } from '@hono/node-server';
 import { createApp } from '../api/app.ts';
 import { loadConfig } from '../config.ts';
 import { createAuthenticator } from '../identity/index.ts';
-import { closeServices, createServices } from '../services.ts';
+import { closeServices, createServices, startWorkers } from '../services.ts';
 
+/** `clearance serve` (API and workers in one process) and `clearance api` (the API alone). */
 export async function serve(opts: { api: boolean; workers: boolean }) {
   const config = loadConfig();
   const services = await createServices(config);
@@ -12,15 +13,13 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
     log.warn('REDIS_URL is not set: this API process runs the sync jobs itself');
     opts.workers = true;
   }
-  if (opts.workers) await services.jobs.startWorkers();
+  if (opts.workers) await startWorkers(services);
   let server: ReturnType<typeof serveHttp> | undefined;
   if (opts.api) {
     const app = createApp(services, createAuthenticator(config));
     server = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-      log.info({ port: info.port, jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.driver.kind, model: services.embedder.modelId }, 'Clearance is listening');
+      log.info({ port: info.port, jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.kind, model: services.embedder.modelId }, 'Clearance is listening');
     });
-  } else {
-    log.info({ jobs: services.jobs.kind }, 'Clearance worker started');
   }
   let stopping = false;
   const stop = async (signal: string) => {

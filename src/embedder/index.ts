@@ -9,11 +9,6 @@ export type { Embedder } from './interface.ts';
  * which an OpenAI-backed deployment never needs.
  */
 export async function createEmbedder(config: Config): Promise<Embedder> {
-  if (config.EMBEDDING_PROVIDER === 'fake') {
-    // Tests only (e.g. a worker child process that must embed thousands of chunks in seconds).
-    const { FakeEmbedder } = await import('./fake.ts');
-    return new FakeEmbedder({ dimension: 64, maxTokens: 128 });
-  }
   if (config.EMBEDDING_PROVIDER === 'openai') {
     const { OpenAiEmbedder } = await import('./openai.ts');
     if (!config.OPENAI_API_KEY) throw new Error('OPENAI_API_KEY is required when EMBEDDING_PROVIDER=openai');

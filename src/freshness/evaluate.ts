@@ -5,7 +5,7 @@ import { evaluateLag } from './lag.ts';
 import { deliverOutbox } from './notify.ts';
 import { evaluateFreshness, notifySourcesOf } from './policy.ts';
 import { addCounts, emptyCounts, reconcile, reopenExpiredSnoozes, resolveWithReason, type ReconcileCounts } from './reconcile.ts';
-import { liveAlertIds, orphanedDocumentAlerts, type Alert, type AlertFacts } from './store.ts';
+import type { Alert, AlertFacts } from './ports.ts';
 
 /** Documents per page: bounds memory and the size of each batched alert write. */
 export const PAGE_SIZE = 1000;
@@ -49,28 +49,28 @@ const documentResolution = (byId: Map<string, DocumentRecord>) => (alert: Alert)
  * alerts. Pages through the registry by id, so memory stays flat however large the source is;
  * each page's alert changes are one transaction.
  */
-export async function evaluateSource({ ctx, sourceId, signal }: { ctx: Pick<Services, 'metadata' | 'now'>; sourceId: string; signal?: AbortSignal }): Promise<SourceEvaluation> {
+export async function evaluateSource({ ctx, sourceId, signal }: { ctx: Pick<Services, 'metadata' | 'alerts' | 'now'>; sourceId: string; signal?: AbortSignal }): Promise<SourceEvaluation> {
   const result: SourceEvaluation = { sourceId, documents: 0, stale: 0, exempt: 0, ...emptyCounts() };
-  const source = await ctx.metadata.getSource(sourceId);
+  const source = await ctx.metadata.sources.get(sourceId);
   if (!source || source.status === 'deleting') return result;
   const now = ctx.now();
-  const db = ctx.metadata.driver;
+  const alerts = ctx.alerts;
   const notify = notifySourcesOf([source]);
   const policy = source.freshness;
 
   if (exemptsEverything(policy)) {
     // Nothing can be stale: skip the scan and only close what earlier policies opened.
     for (let after: string | null = null; ;) {
-      const ids = await liveAlertIds(db, sourceId, 'document', after, PAGE_SIZE);
+      const ids = await alerts.liveIds(sourceId, 'document', after, PAGE_SIZE);
       if (ids.length === 0) break;
-      result.resolved += await resolveWithReason(db, ids, 'policy', now, notify);
+      result.resolved += await resolveWithReason(alerts, ids, 'policy', now, notify);
       after = ids[ids.length - 1]!;
     }
   } else {
     let afterId: string | undefined;
     for (;;) {
       if (signal?.aborted) return result;
-      const docs = await ctx.metadata.listDocuments({ sourceId, afterId, limit: PAGE_SIZE });
+      const docs = await ctx.metadata.documents.list({ sourceId, afterId, limit: PAGE_SIZE });
       if (docs.length === 0) break;
       afterId = docs[docs.length - 1]!.id;
       result.documents += docs.length;
@@ -82,7 +82,7 @@ export async function evaluateSource({ ctx, sourceId, signal }: { ctx: Pick<Serv
         return { subject: doc.id, facts: documentFacts(doc, v.maxAgeDays!, v.ageDays) };
       });
       const byId = new Map(docs.map((d) => [d.id, d]));
-      addCounts(result, await reconcile(db, {
+      addCounts(result, await reconcile(alerts, {
         kind: 'document', observations, now, notifySources: notify,
         resolveReason: documentResolution(byId),
         openDetails: (f) => ({ reason: 'past its review date', ageDays: f.ageDays, expectedMaxAgeDays: f.expectedMaxAgeDays }),
@@ -93,9 +93,9 @@ export async function evaluateSource({ ctx, sourceId, signal }: { ctx: Pick<Serv
 
   // Documents the indexer hard-deleted no longer show up in the scan; their alerts end here.
   for (;;) {
-    const orphans = await orphanedDocumentAlerts(db, sourceId, PAGE_SIZE);
+    const orphans = await alerts.orphanedDocumentAlerts(sourceId, PAGE_SIZE);
     if (orphans.length === 0) break;
-    result.resolved += await resolveWithReason(db, orphans, 'deleted', now, notify);
+    result.resolved += await resolveWithReason(alerts, orphans, 'deleted', now, notify);
   }
   return result;
 }
@@ -186,7 +186,7 @@ export interface FreshnessJobResult {
  */
 export async function runFreshnessJob({ ctx, signal }: { ctx: Services; signal?: AbortSignal }): Promise<FreshnessJobResult> {
   const sources: SourceEvaluation[] = [];
-  for (const source of await ctx.metadata.listSources()) {
+  for (const source of await ctx.metadata.sources.list()) {
     if (signal?.aborted) break;
     if (source.status === 'deleting') continue;
     try {
@@ -205,8 +205,8 @@ export async function runFreshnessJob({ ctx, signal }: { ctx: Services; signal?:
  */
 export async function runFreshnessTick({ ctx }: { ctx: Services }): Promise<Omit<FreshnessJobResult, 'sources'>> {
   const lag = await evaluateLag({ ctx });
-  const sources = await ctx.metadata.listSources();
-  const reopened = await reopenExpiredSnoozes(ctx.metadata.driver, ctx.now(), notifySourcesOf(sources));
+  const sources = await ctx.metadata.sources.list();
+  const reopened = await reopenExpiredSnoozes(ctx.alerts, ctx.now(), notifySourcesOf(sources));
   const notifications = await deliverOutbox({ ctx });
   return { lag, reopened, notifications };
 }

@@ -2,7 +2,7 @@ import type { Services } from '../context.ts';
 import type { Run, Source } from '../types.ts';
 import { notifySourcesOf } from './policy.ts';
 import { addCounts, emptyCounts, reconcile, type Observation, type ReconcileCounts } from './reconcile.ts';
-import type { AlertFacts } from './store.ts';
+import type { AlertFacts } from './ports.ts';
 
 /** Finished runs in a row that failed before a sync_failing alert opens. */
 export const FAILING_AFTER = 3;
@@ -55,7 +55,7 @@ export function computeLag(source: Source, runs: Run[], now: Date, lagFactor: nu
 }
 
 export async function sourceLag(ctx: Services, source: Source): Promise<SourceLag> {
-  return computeLag(source, await ctx.metadata.listRuns(source.id, RUN_HISTORY), ctx.now(), ctx.config.FRESHNESS_LAG_FACTOR);
+  return computeLag(source, await ctx.metadata.runs.list(source.id, RUN_HISTORY), ctx.now(), ctx.config.FRESHNESS_LAG_FACTOR);
 }
 
 const DAY_S = 86_400;
@@ -101,7 +101,7 @@ function failingFacts(source: Source, lag: SourceLag): AlertFacts {
  * Paused sources are expected not to sync, so their lag alerts close.
  */
 export async function evaluateLag({ ctx, sourceId }: { ctx: Services; sourceId?: string }): Promise<ReconcileCounts> {
-  const all = sourceId ? [await ctx.metadata.getSource(sourceId)].filter((s): s is Source => s !== null) : await ctx.metadata.listSources();
+  const all = sourceId ? [await ctx.metadata.sources.get(sourceId)].filter((s): s is Source => s !== null) : await ctx.metadata.sources.list();
   const sources = all.filter((s) => s.status !== 'deleting');
   const counts = emptyCounts();
   if (sources.length === 0) return counts;
@@ -121,12 +121,12 @@ export async function evaluateLag({ ctx, sourceId }: { ctx: Services; sourceId?:
     const s = byId.get(a.subject);
     return !s || s.status !== 'active' ? 'source paused' : caughtUp;
   };
-  addCounts(counts, await reconcile(ctx.metadata.driver, {
+  addCounts(counts, await reconcile(ctx.alerts, {
     kind: 'index_lag', observations: lagObs, now, notifySources,
     resolveReason: (a) => (byId.get(a.subject)?.schedule ? reason('caught up')(a) : 'no schedule'),
     openDetails: (f) => f.details,
   }));
-  addCounts(counts, await reconcile(ctx.metadata.driver, {
+  addCounts(counts, await reconcile(ctx.alerts, {
     kind: 'sync_failing', observations: failObs, now, notifySources,
     resolveReason: reason('sync succeeded'),
     openDetails: (f) => f.details,

@@ -4,7 +4,7 @@ import { sha256 } from '../indexer/hash.ts';
 import type { Source } from '../types.ts';
 import { webhookUrlOf } from './policy.ts';
 import { publicAlert, publicEvent } from './service.ts';
-import { claimOutbox, markDelivered, markFailed, type OutboxItem } from './store.ts';
+import type { OutboxItem } from './ports.ts';
 
 /** Attempts per event before it is given up (the failure stays visible in alert_outbox.last_error). */
 export const MAX_DELIVERY_ATTEMPTS = 8;
@@ -41,18 +41,18 @@ export async function deliverOutbox({ ctx, limit = 500, timeoutMs = TIMEOUT_MS, 
   ctx: Services; limit?: number; timeoutMs?: number; fetchImpl?: typeof fetch;
 }): Promise<DeliveryResult> {
   const result: DeliveryResult = { delivered: 0, failed: 0, gaveUp: 0 };
-  const db = ctx.metadata.driver;
+  const alerts = ctx.alerts;
   const claimedAt = ctx.now();
-  const items = await claimOutbox(db, claimedAt, new Date(claimedAt.getTime() + LEASE_MS), limit);
+  const items = await alerts.claimOutbox(claimedAt, new Date(claimedAt.getTime() + LEASE_MS), limit);
   if (items.length === 0) return result;
 
   const bySource = new Map<string, OutboxItem[]>();
   for (const item of items) bySource.set(item.sourceId, [...(bySource.get(item.sourceId) ?? []), item]);
   for (const [sourceId, group] of bySource) {
-    const source = await ctx.metadata.getSource(sourceId);
+    const source = await ctx.metadata.sources.get(sourceId);
     const url = webhookUrlOf(source?.freshness);
     if (!source || !url) {
-      await markFailed(db, group.map((i) => i.eventId), 'no webhook configured any more', null, ctx.now());
+      await alerts.markFailed(group.map((i) => i.eventId), 'no webhook configured any more', null, ctx.now());
       result.gaveUp += group.length;
       continue;
     }
@@ -62,18 +62,18 @@ export async function deliverOutbox({ ctx, limit = 500, timeoutMs = TIMEOUT_MS, 
       const outcome = await post(fetchImpl, url, webhookPayload(source, batch, ctx.now()), ids, timeoutMs);
       const now = ctx.now();
       if (outcome.ok) {
-        await markDelivered(db, ids, now);
+        await alerts.markDelivered(ids, now);
         result.delivered += batch.length;
         continue;
       }
       const attempts = Math.max(...batch.map((b) => b.attempts));
       const wait = outcome.retryAfterSeconds !== undefined ? Math.min(outcome.retryAfterSeconds * 1000, MAX_RETRY_AFTER_MS) : backoffMs(attempts);
       if (!outcome.retryable || attempts >= MAX_DELIVERY_ATTEMPTS) {
-        await markFailed(db, ids, outcome.error, null, now);
+        await alerts.markFailed(ids, outcome.error, null, now);
         result.gaveUp += batch.length;
         ctx.log.warn({ sourceId, events: ids.length, err: outcome.error }, 'freshness webhook gave up');
       } else {
-        await markFailed(db, ids, outcome.error, new Date(now.getTime() + wait), now);
+        await alerts.markFailed(ids, outcome.error, new Date(now.getTime() + wait), now);
         result.failed += batch.length;
         ctx.log.info({ sourceId, events: ids.length, err: outcome.error, retryInMs: wait }, 'freshness webhook will be retried');
       }

@@ -1,8 +1,4 @@
-import type { SqlDriver } from '../metadata/interface.ts';
-import {
-  liveAlerts, openAlerts, recordEvents, refreshAlerts, reopenSnoozed, resolveAlerts,
-  type Alert, type AlertFacts, type AlertKind, type NewEvent,
-} from './store.ts';
+import type { Alert, AlertFacts, AlertKind, AlertStore, NewEvent } from './ports.ts';
 
 /** One subject as an evaluation saw it: `facts` when the condition holds (stale, lagging…), else null. */
 export interface Observation {
@@ -40,7 +36,7 @@ const sameFacts = (a: Alert, f: AlertFacts) =>
  * the same change.
  */
 export async function reconcile(
-  db: SqlDriver,
+  store: AlertStore,
   input: {
     kind: AlertKind;
     observations: Observation[];
@@ -53,8 +49,8 @@ export async function reconcile(
 ): Promise<ReconcileCounts> {
   const { kind, observations, now } = input;
   if (observations.length === 0) return emptyCounts();
-  return db.transaction(async (tx) => {
-    const live = await liveAlerts(tx, kind, observations.map((o) => o.subject));
+  return store.atomically(async (tx) => {
+    const live = await tx.live(kind, observations.map((o) => o.subject));
     const toOpen: AlertFacts[] = [];
     const toRefresh: { id: string; facts: AlertFacts }[] = [];
     const toReopen: string[] = [];
@@ -72,17 +68,17 @@ export async function reconcile(
       }
     }
     const events: NewEvent[] = [];
-    for (const a of await openAlerts(tx, kind, toOpen, now)) {
+    for (const a of await tx.open(kind, toOpen, now)) {
       events.push({ alert: a, type: 'opened', at: now, actor: 'system', details: input.openDetails?.(a) ?? null });
     }
-    await refreshAlerts(tx, toRefresh, now);
-    for (const a of await reopenSnoozed(tx, now, toReopen)) {
+    await tx.refresh(toRefresh, now);
+    for (const a of await tx.reopenSnoozed(now, toReopen)) {
       events.push({ alert: a, type: 'reopened', at: now, actor: 'system', details: { reason: 'snooze ended' } });
     }
-    for (const a of await resolveAlerts(tx, toResolve, now)) {
+    for (const a of await tx.resolve(toResolve, now)) {
       events.push({ alert: a, type: 'resolved', at: now, actor: 'system', details: { reason: a.resolution } });
     }
-    await recordEvents(tx, events, input.notifySources);
+    await tx.recordEvents(events, input.notifySources);
     return {
       opened: events.filter((e) => e.type === 'opened').length,
       reopened: events.filter((e) => e.type === 'reopened').length,
@@ -93,21 +89,21 @@ export async function reconcile(
 
 /** Resolves the given live alerts with one reason (document deleted, policy exempts everything). */
 export async function resolveWithReason(
-  db: SqlDriver, ids: string[], reason: string, now: Date, notifySources: ReadonlySet<string>,
+  store: AlertStore, ids: string[], reason: string, now: Date, notifySources: ReadonlySet<string>,
 ): Promise<number> {
   if (ids.length === 0) return 0;
-  return db.transaction(async (tx) => {
-    const resolved = await resolveAlerts(tx, ids.map((id) => ({ id, reason })), now);
-    await recordEvents(tx, resolved.map((a) => ({ alert: a, type: 'resolved' as const, at: now, actor: 'system', details: { reason } })), notifySources);
+  return store.atomically(async (tx) => {
+    const resolved = await tx.resolve(ids.map((id) => ({ id, reason })), now);
+    await tx.recordEvents(resolved.map((a) => ({ alert: a, type: 'resolved' as const, at: now, actor: 'system', details: { reason } })), notifySources);
     return resolved.length;
   });
 }
 
 /** Every acknowledged alert whose snooze has ended, across sources (the periodic tick). */
-export async function reopenExpiredSnoozes(db: SqlDriver, now: Date, notifySources: ReadonlySet<string>): Promise<number> {
-  return db.transaction(async (tx) => {
-    const reopened = await reopenSnoozed(tx, now);
-    await recordEvents(tx, reopened.map((a) => ({ alert: a, type: 'reopened' as const, at: now, actor: 'system', details: { reason: 'snooze ended' } })), notifySources);
+export async function reopenExpiredSnoozes(store: AlertStore, now: Date, notifySources: ReadonlySet<string>): Promise<number> {
+  return store.atomically(async (tx) => {
+    const reopened = await tx.reopenSnoozed(now);
+    await tx.recordEvents(reopened.map((a) => ({ alert: a, type: 'reopened' as const, at: now, actor: 'system', details: { reason: 'snooze ended' } })), notifySources);
     return reopened.length;
   });
 }

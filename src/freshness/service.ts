@@ -2,10 +2,7 @@ import type { RequestContext, Services } from '../context.ts';
 import { badRequest, conflict, notFound } from '../errors.ts';
 import { sourceLag } from './lag.ts';
 import { notifySourcesOf } from './policy.ts';
-import {
-  acknowledgeAlert as ackRow, alertHistory, countsBySource, getAlert, listAlerts, oldestLiveDocumentAlerts, recordEvents,
-  type Alert, type AlertEvent, type AlertKind, type AlertStatus,
-} from './store.ts';
+import type { Alert, AlertEvent, AlertKind, AlertStatus } from './ports.ts';
 
 const DAY = 86_400_000;
 
@@ -89,7 +86,7 @@ export interface AlertListInput {
 }
 
 export async function listAlertPage({ ctx, input }: { ctx: Services; input: AlertListInput }) {
-  const rows = await listAlerts(ctx.metadata.driver, {
+  const rows = await ctx.alerts.list({
     status: input.status, sourceId: input.sourceId, kind: input.kind, limit: input.limit + 1,
     after: input.cursor ? decodeCursor(input.cursor) : undefined,
   });
@@ -109,9 +106,9 @@ export async function* allAlerts(ctx: Services, input: Omit<AlertListInput, 'lim
 }
 
 export async function alertWithHistory({ ctx, id }: { ctx: Services; id: string }) {
-  const alert = await getAlert(ctx.metadata.driver, id);
+  const alert = await ctx.alerts.get(id);
   if (!alert) throw notFound('Alert');
-  const history = await alertHistory(ctx.metadata.driver, id);
+  const history = await ctx.alerts.history(id);
   return { ...publicAlert(alert, ctx.now()), history: history.map(publicEvent) };
 }
 
@@ -120,17 +117,17 @@ export async function alertWithHistory({ ctx, id }: { ctx: Services; id: string 
  * document is still stale; without one it stays acknowledged until resolved.
  */
 export async function acknowledge({ ctx, input }: { ctx: RequestContext; input: { id: string; note: string; snoozeDays?: number } }) {
-  const existing = await getAlert(ctx.metadata.driver, input.id);
+  const existing = await ctx.alerts.get(input.id);
   if (!existing) throw notFound('Alert');
   if (existing.status === 'resolved') throw conflict('the alert is already resolved');
-  const source = await ctx.metadata.getSource(existing.sourceId);
+  const source = await ctx.metadata.sources.get(existing.sourceId);
   const now = ctx.now();
   const snoozedUntil = input.snoozeDays ? new Date(now.getTime() + input.snoozeDays * DAY) : null;
   const actor = ctx.caller.email ?? (ctx.caller.kind === 'admin-token' ? 'admin-token' : 'unknown');
-  const updated = await ctx.metadata.driver.transaction(async (tx) => {
-    const row = await ackRow(tx, { id: input.id, actor, note: input.note, snoozedUntil, now });
+  const updated = await ctx.alerts.atomically(async (tx) => {
+    const row = await tx.acknowledge({ id: input.id, actor, note: input.note, snoozedUntil, now });
     if (!row) return null;
-    await recordEvents(tx, [{
+    await tx.recordEvents([{
       alert: row, type: 'acknowledged', at: now, actor, note: input.note,
       details: snoozedUntil ? { snoozedUntil: snoozedUntil.toISOString(), snoozeDays: input.snoozeDays } : null,
     }], notifySourcesOf(source ? [source] : []));
@@ -145,9 +142,9 @@ export async function acknowledge({ ctx, input }: { ctx: RequestContext; input: 
 export async function freshnessSummary({ ctx, oldest = 10 }: { ctx: Services; oldest?: number }) {
   const now = ctx.now();
   const [sources, counts, oldestAlerts] = await Promise.all([
-    ctx.metadata.listSources(),
-    countsBySource(ctx.metadata.driver),
-    oldestLiveDocumentAlerts(ctx.metadata.driver, oldest),
+    ctx.metadata.sources.list(),
+    ctx.alerts.countsBySource(),
+    ctx.alerts.oldestLiveDocuments(oldest),
   ]);
   const zero = () => ({ open: 0, acknowledged: 0, resolved: 0 });
   const totals = zero();

@@ -5,7 +5,6 @@ import type { Caller } from '../types.ts';
 import { createDevVerifier } from './dev.ts';
 import { createOidcVerifier } from './oidc.ts';
 
-export { callerPrincipals } from './principals.ts';
 export { mintDevToken, DEV_ISSUER, type DevTokenOptions } from './dev.ts';
 
 export interface Authenticator {

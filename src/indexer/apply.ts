@@ -1,11 +1,13 @@
+import { normalizeAcl as canonicalAcl } from '../access/principals.ts';
 import type { Change, DocumentMeta, ResolvedAcl } from '../connectors/interface.ts';
-import type { Services } from '../context.ts';
 import { UpstreamError, errorMessage } from '../errors.ts';
 import { DEFAULT_MAX_BYTES, UnsupportedContentError, extractText } from '../extract/index.ts';
 import type { DocumentUpsert } from '../metadata/interface.ts';
 import type { DocumentRecord, RunStats, Source } from '../types.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
+import { metrics } from '../metrics.ts';
 import { chunkDocument, embeddingText } from './chunker.ts';
+import type { IndexerContext } from './context.ts';
 import { aclHash, chunkIdFor, documentIdFor, sha256 } from './hash.ts';
 import { mapLimit } from './limit.ts';
 
@@ -32,11 +34,11 @@ export interface PageInput {
  * derived from (source, externalId, generation, index), and each step can be repeated.
  * A retryable upstream error aborts the page (the job retries it; its cursor was not committed).
  */
-export async function applyPage({ ctx, input }: { ctx: Services; input: PageInput }): Promise<void> {
+export async function applyPage({ ctx, input }: { ctx: IndexerContext; input: PageInput }): Promise<void> {
   const { source, runId, changes, stats } = input;
   // One registry read for the whole page; planning never sees its own page's writes anyway.
   const externalIds = changes.map((c) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId));
-  const known = new Map((await ctx.metadata.getDocumentsByExternalIds(source.id, externalIds)).map((d) => [d.externalId, d]));
+  const known = new Map((await ctx.metadata.documents.byExternalIds(source.id, externalIds)).map((d) => [d.externalId, d]));
   const plans = await mapLimit(changes, FETCH_CONCURRENCY, (change) => {
     const existing = known.get(change.kind === 'upsert' ? change.doc.externalId : change.externalId) ?? null;
     return plan(ctx, source, change, existing, input.warnings);
@@ -59,7 +61,7 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
         // and search also checks the registry ACL, so the stricter of the two always wins.
         if (p.aclChanged) await ctx.vectors.setDocumentAcl(p.doc.id!, p.doc.acl);
         if (p.cleanup) await ctx.vectors.deleteDocument(p.doc.id!, { keepGeneration: p.doc.generation });
-        await ctx.metadata.upsertDocument(p.doc, runId);
+        await ctx.metadata.documents.upsert(p.doc, runId);
         if (p.aclChanged) stats.aclUpdated++;
         else stats.unchanged++;
         break;
@@ -71,10 +73,10 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
         const { existing } = p;
         if (existing && existing.status === 'indexed' && p.outcome === 'failed') {
           // Keep serving the last good version; the failure is reported, and retried next run.
-          await ctx.metadata.upsertDocument({ ...existing, error: p.reason, contentVersion: null }, runId);
+          await ctx.metadata.documents.upsert({ ...existing, error: p.reason, contentVersion: null }, runId);
         } else {
           if (existing) await ctx.vectors.deleteDocument(existing.id);
-          await ctx.metadata.upsertDocument(p.doc, runId);
+          await ctx.metadata.documents.upsert(p.doc, runId);
         }
         if (p.outcome === 'failed') stats.failed++;
         else stats.skipped++;
@@ -83,30 +85,28 @@ export async function applyPage({ ctx, input }: { ctx: Services; input: PageInpu
       }
       case 'delete':
         await ctx.vectors.deleteDocument(p.existing.id);
-        await ctx.metadata.deleteDocument(p.existing.id);
+        await ctx.metadata.documents.delete(p.existing.id);
         stats.deleted++;
         break;
     }
   }
-  if (touched.length) await ctx.metadata.touchDocuments(source.id, touched, runId);
+  if (touched.length) await ctx.metadata.documents.touch(source.id, touched, runId);
 }
 
-async function plan(ctx: Services, source: Source, change: Change, existing: DocumentRecord | null, warnings: string[]): Promise<Plan> {
+async function plan(ctx: IndexerContext, source: Source, change: Change, existing: DocumentRecord | null, warnings: string[]): Promise<Plan> {
   if (change.kind === 'delete') {
     return existing ? { kind: 'delete', existing } : { kind: 'none' };
   }
   if (change.kind === 'acl') {
     if (!existing) return { kind: 'none' };
-    reportAclProblems(warnings, existing.path ?? existing.externalId, change.acl);
-    const acl = normalizeAcl(change.acl);
+    const acl = normalizeAcl(change.acl, warnings, existing.path ?? existing.externalId);
     const hash = aclHash(acl);
     if (hash === existing.aclHash) return { kind: 'unchanged', externalId: existing.externalId };
     return { kind: 'meta', doc: { ...existing, acl, aclHash: hash }, aclChanged: true, cleanup: false };
   }
 
   const { doc: meta } = change;
-  reportAclProblems(warnings, meta.path ?? meta.externalId, change.acl);
-  const acl = normalizeAcl(change.acl);
+  const acl = normalizeAcl(change.acl, warnings, meta.path ?? meta.externalId);
   const hash = aclHash(acl);
   const base = baseRecord(source, meta, acl, hash, existing);
 
@@ -209,21 +209,22 @@ function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: str
 }
 
 /** Embeds, once per distinct text, every chunk the page needs that the cache does not have. */
-async function embedPlans(ctx: Services, plans: Plan[], stats: RunStats): Promise<void> {
+async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats): Promise<void> {
   const wanted = new Map<string, string>();
   for (const p of plans) if (p.kind === 'index') for (const c of p.chunks) wanted.set(sha256(c.embedText), c.embedText);
   if (wanted.size === 0) return;
   const model = ctx.embedder.modelId;
-  const cached = await ctx.metadata.getEmbeddings(model, [...wanted.keys()]);
+  const cached = await ctx.metadata.embeddings.get(model, [...wanted.keys()]);
   const missing = [...wanted].filter(([h]) => !cached.has(h));
   const batch = ctx.config.EMBEDDING_BATCH_SIZE;
   for (let i = 0; i < missing.length; i += batch) {
     const slice = missing.slice(i, i + batch);
     const vectors = await ctx.embedder.embed(slice.map(([, t]) => t));
     const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]! }));
-    await ctx.metadata.putEmbeddings(model, entries);
+    await ctx.metadata.embeddings.put(model, entries);
     for (const e of entries) cached.set(e.textHash, e.vector);
     stats.chunksEmbedded += slice.length;
+    metrics.chunksEmbedded.inc(slice.length);
   }
   for (const p of plans) {
     if (p.kind !== 'index') continue;
@@ -243,16 +244,16 @@ type IndexPlanWithVectors = Extract<Plan, { kind: 'index' }> & { vectors?: numbe
  * generation, so those are cleared before step 2; a clean row (contentVersion set) has none,
  * because every write marks the row before it touches the vector store.
  */
-async function writeIndexed(ctx: Services, source: Source, plans: IndexPlanWithVectors[], runId: string): Promise<void> {
+async function writeIndexed(ctx: IndexerContext, source: Source, plans: IndexPlanWithVectors[], runId: string): Promise<void> {
   if (!plans.length) return;
   for (const { doc, existing } of plans) {
     const live = existing?.status === 'indexed' ? existing : null;
     const interrupted = existing && (existing.contentVersion === null || existing.status === 'pending');
     if (interrupted) await ctx.vectors.deleteDocument(doc.id!, live ? { keepGeneration: live.generation } : undefined);
     if (!existing) {
-      await ctx.metadata.upsertDocument({ ...doc, generation: 0, chunkCount: 0, status: 'pending', contentVersion: null, contentHash: null }, runId);
+      await ctx.metadata.documents.upsert({ ...doc, generation: 0, chunkCount: 0, status: 'pending', contentVersion: null, contentHash: null }, runId);
     } else if (existing.contentVersion !== null) {
-      await ctx.metadata.upsertDocument({ ...existing, contentVersion: null }, runId);
+      await ctx.metadata.documents.upsert({ ...existing, contentVersion: null }, runId);
     }
   }
   const points: ChunkPoint[] = plans.flatMap(({ doc, chunks, vectors }) => chunks.map((c, i) => ({
@@ -260,11 +261,8 @@ async function writeIndexed(ctx: Services, source: Source, plans: IndexPlanWithV
     vector: vectors![i]!,
     documentId: doc.id!,
     sourceId: source.id,
-    sourceType: source.type,
     generation: doc.generation,
     chunkIndex: i,
-    title: doc.title,
-    url: doc.url,
     sectionPath: c.sectionPath,
     text: c.text,
     lastModified: doc.lastModified.getTime(),
@@ -274,10 +272,10 @@ async function writeIndexed(ctx: Services, source: Source, plans: IndexPlanWithV
   // Only a document that had live chunks has an old generation to remove after the switch.
   const replaced = plans.filter((p) => p.existing?.status === 'indexed');
   for (const { doc, existing } of plans) {
-    await ctx.metadata.upsertDocument(existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc, runId);
+    await ctx.metadata.documents.upsert(existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc, runId);
   }
   for (const { doc } of replaced) await ctx.vectors.deleteDocument(doc.id!, { keepGeneration: doc.generation });
-  for (const { doc } of replaced) if (doc.contentVersion !== null) await ctx.metadata.upsertDocument(doc, runId);
+  for (const { doc } of replaced) if (doc.contentVersion !== null) await ctx.metadata.documents.upsert(doc, runId);
 }
 
 /** A Markdown-shaped document's top heading is a better title than its file name. */
@@ -286,16 +284,24 @@ function leadingHeading(text: string): string | undefined {
   return m?.[1]?.trim() || undefined;
 }
 
-function normalizeAcl(acl: ResolvedAcl): string[] {
-  return [...new Set(acl.principals)].sort();
+/**
+ * The ACL as the registry and the vector store keep it: canonical principals only. Anything a
+ * connector passed that is not a principal grants nothing and is reported like the problems the
+ * connector found itself.
+ */
+function normalizeAcl(resolved: ResolvedAcl, warnings: string[], where: string): string[] {
+  const { acl, rejected } = canonicalAcl(resolved.principals);
+  const problems = [...(resolved.problems ?? []), ...rejected.map((r) => `not a principal: ${JSON.stringify(r).slice(0, 100)}`)];
+  reportAclProblems(warnings, where, problems);
+  return acl;
 }
 
 /**
  * One warning per distinct problem with a count, not one per document: a tenant-wide issue
  * (say, an unresolvable SharePoint group on every file) stays readable.
  */
-function reportAclProblems(warnings: string[], where: string, acl: ResolvedAcl) {
-  for (const problem of acl.problems ?? []) {
+function reportAclProblems(warnings: string[], where: string, problems: string[]) {
+  for (const problem of problems) {
     const prefix = `permissions: ${problem} — `;
     const i = warnings.findIndex((w) => w.startsWith(prefix));
     if (i < 0) {

@@ -1,13 +1,41 @@
-import type { Services } from '../context.ts';
-import type { RunMode } from '../types.ts';
+import type { RunMode, RunStats } from '../types.ts';
+
+/** One sync of one source as the queue carries it; `attempt` and `throttled` are the policy's counters. */
+export interface SyncJob {
+  sourceId: string;
+  runId: string;
+  /** What was asked for; undefined/null → incremental when a cursor exists, full otherwise. */
+  mode: RunMode | null;
+  /** Failed attempts so far (each waited out with backoff). */
+  attempt: number;
+  /** Upstream Retry-After waits so far; they are not failures, so they do not use attempts. */
+  throttled: number;
+}
+
+/** What the sync-job policy decided; a queue adapter only translates it into queue operations. */
+export type SyncOutcome =
+  | { kind: 'done' }
+  /** Shutdown: the page in flight finished; hand the job to the next worker, unchanged. */
+  | { kind: 'stopped' }
+  | { kind: 'retry'; delayMs: number; job: SyncJob }
+  | { kind: 'failed'; error: string };
+
+export interface SyncProgress {
+  page: number;
+  stats: RunStats;
+}
+
+/** Performs one sync job (src/jobs/policy.ts); the composition root builds it from the services. */
+export type SyncWork = (job: SyncJob, opts: { signal: AbortSignal; onProgress?: (p: SyncProgress) => void }) => Promise<SyncOutcome>;
 
 /** Work that repeats on a fixed interval besides syncs (e.g. freshness evaluation). */
-export type RepeatableHandler = (ctx: Services) => Promise<void>;
+export type RepeatableHandler = () => Promise<void>;
 
 /**
- * Queues sync work. Two adapters: BullMQ on Redis (workers/), and in-process when REDIS_URL is unset.
- * Both guarantee one sync per source at a time: asking again while one is queued or running
- * returns that run instead of starting another.
+ * A queue for sync work. Two adapters: BullMQ on Redis (bullmq.ts), and in-process when REDIS_URL
+ * is unset (in-process.ts). Both guarantee one sync per source at a time (the run store enforces
+ * one active run per source): asking again while one is queued or running returns that run.
+ * Neither decides anything about retries or run status: that is the policy's SyncWork.
  */
 export interface JobRunner {
   readonly kind: 'bullmq' | 'in-process';
@@ -15,14 +43,14 @@ export interface JobRunner {
   /** Installs, replaces or (null) removes the source's repeating schedule. */
   setSchedule(sourceId: string, intervalSeconds: number | null): Promise<void>;
   /**
-   * Runs `handler` every `everyMs` (the first run comes at once or after one interval), in one
-   * worker at a time, never overlapping itself: a tick that finds the previous run going is skipped. Registering the same name again replaces the interval and
-   * handler. Only processes that call startWorkers run handlers; every process that may run them must
-   * register them (handlers are code, only the schedule is shared).
+   * Runs `handler` every `everyMs`, in one worker at a time, never overlapping itself: a tick that
+   * finds the previous run going is skipped. Registering the same name again replaces it. Only
+   * processes that start workers run handlers; every such process must register them (handlers are
+   * code, only the schedule is shared).
    */
   registerRepeatable(name: string, everyMs: number, handler: RepeatableHandler): Promise<void>;
-  /** Starts consuming jobs in this process (workers). The API-only process does not call it. */
-  startWorkers(): Promise<void>;
+  /** Starts consuming sync jobs with `work` in this process. The API-only process does not call it. */
+  startWorkers(work: SyncWork): Promise<void>;
   /** Stops taking new jobs, lets the current page finish, then resolves. */
   close(): Promise<void>;
   ping(): Promise<void>;

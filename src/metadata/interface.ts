@@ -2,7 +2,8 @@ import type { DocumentRecord, FreshnessPolicy, Principal, Run, RunMode, RunStats
 
 /**
  * The SQL driver under the metadata store. Both adapters speak the same Postgres dialect, so the
- * store above them has one code path: node-postgres (DATABASE_URL) or PGlite (embedded).
+ * store above them has one code path: node-postgres (DATABASE_URL) or PGlite (embedded). The
+ * driver is an implementation detail of src/metadata: nothing outside this folder sees it.
  */
 export interface SqlDriver {
   readonly kind: 'postgres' | 'pglite';
@@ -11,6 +12,8 @@ export interface SqlDriver {
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
+
+// ---- Sources ---------------------------------------------------------------------------------
 
 export interface NewSource {
   name: string;
@@ -22,7 +25,81 @@ export interface NewSource {
   freshness: FreshnessPolicy | null;
 }
 
+export type SourcePatch = Partial<Omit<NewSource, 'type'>> & { status?: Source['status'] };
+
+export interface SourceStore {
+  create(input: NewSource): Promise<Source>;
+  get(id: string): Promise<Source | null>;
+  list(): Promise<Source[]>;
+  update(id: string, patch: SourcePatch): Promise<Source | null>;
+  /** Removes the source and every row that belongs to it (documents, runs, cursor, groups, alerts). */
+  delete(id: string): Promise<void>;
+  credentials(id: string): Promise<string | null>;
+  cursor(sourceId: string): Promise<string | null>;
+  setCursor(sourceId: string, cursor: string | null): Promise<void>;
+}
+
+// ---- Documents -------------------------------------------------------------------------------
+
 export type DocumentUpsert = Omit<DocumentRecord, 'id' | 'indexedAt'> & { id?: string };
+
+export interface DocumentStore {
+  byExternalId(sourceId: string, externalId: string): Promise<DocumentRecord | null>;
+  /** In the order of `ids`; unknown ids are left out. */
+  byIds(ids: string[]): Promise<DocumentRecord[]>;
+  /** The source's rows for these upstream ids (any status), in one round trip per batch; unknown ids are left out. */
+  byExternalIds(sourceId: string, externalIds: string[]): Promise<DocumentRecord[]>;
+  /** Inserts or updates by (sourceId, externalId) and marks it seen by `runId`. */
+  upsert(doc: DocumentUpsert, runId: string): Promise<DocumentRecord>;
+  /** Marks documents as seen by a run without changing them (unchanged documents in an enumeration). */
+  touch(sourceId: string, externalIds: string[], runId: string): Promise<void>;
+  /** Live documents of the source that the run did not see (for pruning after an enumeration). */
+  unseen(sourceId: string, runId: string): Promise<DocumentRecord[]>;
+  delete(id: string): Promise<void>;
+  /** Pages through live documents by id, so callers never hold a whole source in memory. */
+  list(opts: { sourceId?: string; afterId?: string; limit: number }): Promise<DocumentRecord[]>;
+  /** Live documents (status other than 'deleted'). */
+  count(sourceId?: string): Promise<number>;
+}
+
+// ---- Runs ------------------------------------------------------------------------------------
+
+export type RunPatch = Partial<Pick<Run, 'status' | 'startedAt' | 'finishedAt' | 'error' | 'stats' | 'warnings' | 'mode'>>;
+
+export interface RunStore {
+  /**
+   * A new queued run, or the source's queued/running run when it has one: the database holds at
+   * most one active run per source, so two processes asking at once agree on one run.
+   */
+  start(sourceId: string, mode: RunMode): Promise<{ run: Run; created: boolean }>;
+  get(id: string): Promise<Run | null>;
+  /** Newest first; limit defaults to 50, at most 1000. */
+  list(sourceId: string, limit?: number): Promise<Run[]>;
+  update(id: string, patch: RunPatch): Promise<Run | null>;
+  /** The queued or running run of a source, if any. */
+  active(sourceId: string): Promise<Run | null>;
+}
+
+// ---- Source groups ---------------------------------------------------------------------------
+
+export interface GroupStore {
+  /** Transitive memberships of the source's groups, replaced wholesale (one sync's view). */
+  replace(sourceId: string, groups: { groupId: string; memberEmails: string[] }[]): Promise<void>;
+  /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email. */
+  principalsOf(email: string): Promise<Principal[]>;
+  /** Ids of the source's groups that currently have at least one member. */
+  ids(sourceId: string): Promise<string[]>;
+}
+
+// ---- Embedding cache -------------------------------------------------------------------------
+
+export interface EmbeddingCache {
+  /** Keyed by model and sha256 of the embedded text; vectors come back as float32 values. */
+  get(model: string, textHashes: string[]): Promise<Map<string, number[]>>;
+  put(model: string, entries: { textHash: string; vector: number[] }[]): Promise<void>;
+}
+
+// ---- Audit -----------------------------------------------------------------------------------
 
 export interface AuditRecord {
   id: string;
@@ -35,6 +112,22 @@ export interface AuditRecord {
   requestId: string | null;
 }
 
+export interface AuditQuery {
+  user?: string;
+  agent?: string;
+  from?: Date;
+  to?: Date;
+  limit?: number;
+}
+
+export interface AuditStore {
+  append(rec: Omit<AuditRecord, 'id' | 'at'> & { at?: Date }): Promise<void>;
+  /** Newest first. `user` matches case-insensitively, `from`/`to` are inclusive; limit 100 by default, at most 1000. */
+  search(q: AuditQuery): Promise<AuditRecord[]>;
+}
+
+// ---- Agent keys ------------------------------------------------------------------------------
+
 export interface Agent {
   id: string;
   name: string;
@@ -42,69 +135,31 @@ export interface Agent {
   createdAt: Date;
 }
 
+export interface AgentStore {
+  /** The key itself is never stored, only its sha256. */
+  create(name: string, keyHash: string, sourceIds: string[]): Promise<Agent>;
+  byKeyHash(keyHash: string): Promise<Agent | null>;
+  list(): Promise<Agent[]>;
+  /** Revokes an agent key; false when there was no such agent. */
+  delete(id: string): Promise<boolean>;
+}
+
+// ---- The store -------------------------------------------------------------------------------
+
+/** Everything the service keeps about sources and what it indexed, by aggregate. */
 export interface MetadataStore {
-  readonly driver: SqlDriver;
+  readonly kind: 'postgres' | 'pglite';
+  readonly sources: SourceStore;
+  readonly documents: DocumentStore;
+  readonly runs: RunStore;
+  readonly groups: GroupStore;
+  readonly embeddings: EmbeddingCache;
+  readonly audit: AuditStore;
+  readonly agents: AgentStore;
   /** Applies pending migrations (idempotent, safe to call from several processes at once). */
   migrate(): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
-
-  // Sources
-  createSource(input: NewSource): Promise<Source>;
-  getSource(id: string): Promise<Source | null>;
-  listSources(): Promise<Source[]>;
-  updateSource(id: string, patch: Partial<Omit<NewSource, 'type'>> & { status?: Source['status'] }): Promise<Source | null>;
-  /** Removes the source and every row that belongs to it (documents, runs, cursor, groups, alerts). */
-  deleteSource(id: string): Promise<void>;
-  getSourceCredentials(id: string): Promise<string | null>;
-  getCursor(sourceId: string): Promise<string | null>;
-  setCursor(sourceId: string, cursor: string | null): Promise<void>;
-
-  // Documents
-  getDocument(sourceId: string, externalId: string): Promise<DocumentRecord | null>;
-  getDocumentsByIds(ids: string[]): Promise<DocumentRecord[]>;
-  /** The source's rows for these upstream ids (any status), in one round trip per batch; unknown ids are left out. */
-  getDocumentsByExternalIds(sourceId: string, externalIds: string[]): Promise<DocumentRecord[]>;
-  /** Inserts or updates by (sourceId, externalId) and marks it seen by `runId`. */
-  upsertDocument(doc: DocumentUpsert, runId: string): Promise<DocumentRecord>;
-  /** Marks documents as seen by a run without changing them (unchanged documents in an enumeration). */
-  touchDocuments(sourceId: string, externalIds: string[], runId: string): Promise<void>;
-  /** Live documents of the source that the run did not see (for pruning after an enumeration). */
-  listUnseenDocuments(sourceId: string, runId: string): Promise<DocumentRecord[]>;
-  deleteDocument(id: string): Promise<void>;
-  /** Pages through live documents by id, so callers never hold a whole source in memory. */
-  listDocuments(opts: { sourceId?: string; afterId?: string; limit: number }): Promise<DocumentRecord[]>;
-  countDocuments(sourceId?: string): Promise<number>;
-
-  // Runs
-  createRun(sourceId: string, mode: RunMode): Promise<Run>;
-  getRun(id: string): Promise<Run | null>;
-  listRuns(sourceId: string, limit?: number): Promise<Run[]>;
-  updateRun(id: string, patch: Partial<Pick<Run, 'status' | 'startedAt' | 'finishedAt' | 'error' | 'stats' | 'warnings' | 'mode'>>): Promise<Run | null>;
-  /** The queued or running run of a source, if any. */
-  activeRun(sourceId: string): Promise<Run | null>;
-
-  // Source groups (transitive memberships, replaced wholesale on each sync)
-  replaceGroups(sourceId: string, groups: { groupId: string; memberEmails: string[] }[]): Promise<void>;
-  /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email. */
-  sourceGroupPrincipals(email: string): Promise<Principal[]>;
-  /** Ids of the source's groups that currently have at least one member. */
-  listSourceGroupIds(sourceId: string): Promise<string[]>;
-
-  // Embedding cache, keyed by model and sha256 of the chunk text
-  getEmbeddings(model: string, textHashes: string[]): Promise<Map<string, number[]>>;
-  putEmbeddings(model: string, entries: { textHash: string; vector: number[] }[]): Promise<void>;
-
-  // Audit
-  insertAudit(rec: Omit<AuditRecord, 'id' | 'at'> & { at?: Date }): Promise<void>;
-  searchAudit(q: { user?: string; agent?: string; from?: Date; to?: Date; limit?: number }): Promise<AuditRecord[]>;
-
-  // Agent keys (the key itself is never stored, only its sha256)
-  createAgent(name: string, keyHash: string, sourceIds: string[]): Promise<Agent>;
-  getAgentByKeyHash(keyHash: string): Promise<Agent | null>;
-  listAgents(): Promise<Agent[]>;
-  /** Revokes an agent key; false when there was no such agent. */
-  deleteAgent(id: string): Promise<boolean>;
 }
 
 export type { RunStats };

@@ -172,6 +172,18 @@ CREATE TABLE alert_outbox (
 CREATE INDEX alert_outbox_due_idx ON alert_outbox (next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
 `;
 
+// The database, not each job runner, guarantees one queued-or-running run per source: run creation
+// is an insert that this index turns into "do nothing" while another is active. Duplicates left by
+// earlier versions are settled first (the newest stays active).
+const oneActiveRun = `
+UPDATE runs SET status = 'failed', finished_at = now(), error = 'superseded by a newer run of the same source'
+WHERE status IN ('queued', 'running')
+  AND id NOT IN (SELECT DISTINCT ON (source_id) id FROM runs WHERE status IN ('queued', 'running')
+                 ORDER BY source_id, created_at DESC, id DESC);
+DROP INDEX IF EXISTS runs_active_idx;
+CREATE UNIQUE INDEX runs_one_active_idx ON runs (source_id) WHERE status IN ('queued', 'running');
+`;
+
 /**
  * Append-only: never edit a migration that has shipped, add the next version instead. Versions
  * must be increasing; each runs at most once per database.
@@ -179,6 +191,7 @@ CREATE INDEX alert_outbox_due_idx ON alert_outbox (next_attempt_at) WHERE delive
 export const migrations: Migration[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'freshness alerts', sql: freshness },
+  { version: 3, name: 'one active run per source', sql: oneActiveRun },
 ];
 
 /**

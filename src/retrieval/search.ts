@@ -1,9 +1,8 @@
+import { buildPermissionFilter, callerPrincipals, grantsNothing, matches, type PermissionFilter } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
-import { callerPrincipals } from '../identity/index.ts';
 import type { DocumentRecord, Source } from '../types.ts';
 import type { VectorHit } from '../vectorstore/interface.ts';
-import { buildPermissionFilter, permits } from './permissions.ts';
 
 export interface SearchInput {
   query: string;
@@ -29,22 +28,28 @@ export interface SearchResult {
 
 const MAX_ROUNDS = 4;
 
-/**
- * Permission-filtered semantic search. The vector store pre-filters by ACL; the registry then
- * confirms each hit is the document's live generation and that the registry ACL agrees, so a
- * half-finished write or revocation can only hide a chunk, never show one.
- */
-export async function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
+/** The caller's permission filter for this request: the one builder, fed with everything the caller is. */
+export async function callerFilter(ctx: RequestContext, input: Pick<SearchInput, 'agent' | 'filter'>): Promise<PermissionFilter> {
   const email = ctx.caller.email;
-  const groupPrincipals = email ? await ctx.metadata.sourceGroupPrincipals(email) : [];
-  const filter = buildPermissionFilter({
+  const groupPrincipals = email ? await ctx.metadata.groups.principalsOf(email) : [];
+  return buildPermissionFilter({
     principals: callerPrincipals(ctx.caller, groupPrincipals),
     agentSourceIds: input.agent?.sourceIds,
     requestedSourceIds: input.filter?.sourceIds,
     modifiedAfter: input.filter?.modifiedAfter,
   });
+}
+
+/**
+ * Permission-filtered semantic search. The vector store pre-filters by the caller's permission
+ * filter; the registry then confirms each hit is the document's live generation and that the
+ * registry's ACL passes the same filter, so a half-finished write or revocation can only hide a
+ * chunk, never show one.
+ */
+export async function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
+  const filter = await callerFilter(ctx, input);
   const results: SearchResult[] = [];
-  if (filter.principals.length === 0 || filter.sourceIds?.length === 0) return record(ctx, input, results);
+  if (grantsNothing(filter)) return record(ctx, input, results);
 
   const vector = ctx.embedder.embedQuery ? await ctx.embedder.embedQuery(input.query) : (await ctx.embedder.embed([input.query]))[0]!;
   const now = ctx.now();
@@ -57,11 +62,13 @@ export async function search({ ctx, input }: { ctx: RequestContext; input: Searc
     for (const hit of hits) {
       const doc = docs.get(hit.point.documentId);
       if (!doc || doc.status !== 'indexed' || doc.generation !== hit.point.generation) continue;
-      if (!permits(filter, doc.acl, doc.sourceId, doc.lastModified.getTime())) continue;
-      if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.getSource(doc.sourceId));
-      const freshness = evaluateFreshness(sources.get(doc.sourceId)?.freshness ?? null, doc, now);
+      if (!matches(filter, { documentId: doc.id, sourceId: doc.sourceId, lastModified: doc.lastModified.getTime(), acl: doc.acl })) continue;
+      if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
+      const source = sources.get(doc.sourceId);
+      if (!source) continue;
+      const freshness = evaluateFreshness(source.freshness, doc, now);
       if (input.filter?.freshOnly && freshness.status === 'stale') continue;
-      results.push(toResult(hit, doc, freshness));
+      results.push(toResult(hit, doc, source, freshness));
       if (results.length === input.topK) break;
     }
     // Fewer hits than asked for means the store had no more visible chunks.
@@ -73,16 +80,16 @@ export async function search({ ctx, input }: { ctx: RequestContext; input: Searc
 
 async function loadDocs(ctx: RequestContext, hits: VectorHit[]): Promise<Map<string, DocumentRecord>> {
   const ids = [...new Set(hits.map((h) => h.point.documentId))];
-  const docs = ids.length ? await ctx.metadata.getDocumentsByIds(ids) : [];
+  const docs = ids.length ? await ctx.metadata.documents.byIds(ids) : [];
   return new Map(docs.map((d) => [d.id, d]));
 }
 
-function toResult(hit: VectorHit, doc: DocumentRecord, freshness: SearchResult['freshness']): SearchResult {
+function toResult(hit: VectorHit, doc: DocumentRecord, source: Source, freshness: SearchResult['freshness']): SearchResult {
   return {
     documentId: doc.id,
     chunkId: hit.point.id,
     sourceId: doc.sourceId,
-    sourceType: hit.point.sourceType,
+    sourceType: source.type,
     title: doc.title,
     url: doc.url,
     text: hit.point.text,
@@ -94,7 +101,7 @@ function toResult(hit: VectorHit, doc: DocumentRecord, freshness: SearchResult['
 }
 
 async function record(ctx: RequestContext, input: SearchInput, results: SearchResult[]): Promise<SearchResult[]> {
-  await ctx.metadata.insertAudit({
+  await ctx.metadata.audit.append({
     user: ctx.caller.email,
     agent: input.agent?.name ?? null,
     action: 'search',

@@ -13,6 +13,6 @@ export interface SourceDiagnostics {
 }
 
 export async function sourceDiagnostics(ctx: Pick<Services, 'metadata'>, sourceId: string): Promise<SourceDiagnostics | null> {
-  const last = (await ctx.metadata.listRuns(sourceId, 50)).find((r) => r.status === 'succeeded');
+  const last = (await ctx.metadata.runs.list(sourceId, 50)).find((r) => r.status === 'succeeded');
   return last ? { runId: last.id, finishedAt: last.finishedAt, warnings: last.warnings } : null;
 }

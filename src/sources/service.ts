@@ -4,7 +4,7 @@ import type { RequestContext, Services } from '../context.ts';
 import { badRequest, conflict, errorMessage, notFound, unprocessable } from '../errors.ts';
 import { triggerEvaluation } from '../freshness/evaluate.ts';
 import { encryptJson } from '../metadata/secrets.ts';
-import { sourceCredentials } from './credentials.ts';
+import { sourceCredentials } from './connector.ts';
 import type { FreshnessPolicy, Source } from '../types.ts';
 
 const freshnessRule = z.object({
@@ -89,9 +89,9 @@ async function testConnection(ctx: Services, sourceId: string, reg: NonNullable<
 
 export async function createSource({ ctx, input }: { ctx: RequestContext | Services; input: z.infer<typeof createSourceSchema> }) {
   const { reg, config, credentials } = validated(input.type, input.config, input.credentials);
-  if ((await ctx.metadata.listSources()).some((s) => s.name === input.name)) throw conflict(`a source named "${input.name}" already exists`);
+  if ((await ctx.metadata.sources.list()).some((s) => s.name === input.name)) throw conflict(`a source named "${input.name}" already exists`);
   await testConnection(ctx, 'pending', reg, config, credentials);
-  const source = await ctx.metadata.createSource({
+  const source = await ctx.metadata.sources.create({
     name: input.name,
     type: input.type as Source['type'],
     config,
@@ -104,7 +104,7 @@ export async function createSource({ ctx, input }: { ctx: RequestContext | Servi
 }
 
 export async function updateSource({ ctx, input }: { ctx: RequestContext; input: { id: string; patch: z.infer<typeof patchSourceSchema> } }) {
-  const existing = await ctx.metadata.getSource(input.id);
+  const existing = await ctx.metadata.sources.get(input.id);
   if (!existing) throw notFound('Source');
   const { patch } = input;
   let credentialsEncrypted: string | undefined;
@@ -115,7 +115,7 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
     patch.config = cfg;
     if (patch.credentials && credentials) credentialsEncrypted = encryptJson(ctx.secretKey, credentials);
   }
-  const updated = await ctx.metadata.updateSource(existing.id, {
+  const updated = await ctx.metadata.sources.update(existing.id, {
     name: patch.name,
     config: patch.config,
     credentialsEncrypted,
@@ -134,10 +134,10 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
 
 /** Removes the source's vectors first: a half-finished delete must never leave searchable chunks. */
 export async function deleteSource({ ctx, input }: { ctx: RequestContext | Services; input: { id: string } }) {
-  const existing = await ctx.metadata.getSource(input.id);
+  const existing = await ctx.metadata.sources.get(input.id);
   if (!existing) throw notFound('Source');
   await ctx.jobs.setSchedule(existing.id, null);
-  await ctx.metadata.updateSource(existing.id, { status: 'deleting' });
+  await ctx.metadata.sources.update(existing.id, { status: 'deleting' });
   await ctx.vectors.deleteSource(existing.id);
-  await ctx.metadata.deleteSource(existing.id);
+  await ctx.metadata.sources.delete(existing.id);
 }

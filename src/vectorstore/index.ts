@@ -4,7 +4,7 @@ import type { VectorStore } from './interface.ts';
 import { LanceDbVectorStore } from './lancedb.ts';
 import { QdrantVectorStore } from './qdrant.ts';
 
-export type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
+export type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 export { LanceDbVectorStore } from './lancedb.ts';
 export { QdrantVectorStore } from './qdrant.ts';
 export { MemoryVectorStore } from './memory.ts';

@@ -1,37 +1,23 @@
-import type { Principal } from '../types.ts';
+import type { PermissionFilter, Principal } from '../access/index.ts';
 
-/** One embedded chunk with everything search needs to filter and to answer without another lookup. */
+/**
+ * One embedded chunk: what search filters on (acl, source, document, generation, time) and what it
+ * returns (text, position). Document-level facts that can change without the chunk changing
+ * (title, url) live in the registry only, so a rename never leaves a stale copy here.
+ */
 export interface ChunkPoint {
   /** A UUID (Qdrant only accepts UUIDs or integers as point ids). */
   id: string;
   vector: number[];
   documentId: string;
   sourceId: string;
-  sourceType: string;
   generation: number;
   chunkIndex: number;
-  title: string;
-  url: string | null;
   sectionPath: string[];
   text: string;
   /** Epoch milliseconds of the document's last modification upstream. */
   lastModified: number;
   acl: Principal[];
-}
-
-/**
- * The only filter a vector store understands. It is built by exactly one function,
- * `buildPermissionFilter` in src/retrieval/permissions.ts, for every search path.
- * Semantics every adapter must implement:
- *  - a point matches only if its `acl` shares at least one entry with `principals`;
- *    an empty `principals` list matches nothing (fail closed);
- *  - `sourceIds`, when present, restricts to those sources; an empty list matches nothing;
- *  - `modifiedAfter` (epoch ms), when present, keeps points with lastModified >= it.
- */
-export interface VectorFilter {
-  principals: Principal[];
-  sourceIds?: string[];
-  modifiedAfter?: number;
 }
 
 export interface VectorHit {
@@ -50,8 +36,13 @@ export interface VectorStore {
   deleteSource(sourceId: string): Promise<void>;
   /** Replaces the ACL payload of all the document's chunks without touching vectors. */
   setDocumentAcl(documentId: string, acl: Principal[]): Promise<void>;
-  search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]>;
-  /** Number of points, optionally for one source (for tests, stats and readiness). */
+  /**
+   * The `topK` nearest chunks that `filter` lets through. The filter is applied before ranking, so
+   * with `topK` above the number of visible chunks every visible chunk comes back. Only a filter
+   * built by `buildPermissionFilter` is accepted.
+   */
+  search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]>;
+  /** Number of points, optionally for one source or document (for tests, stats and readiness). */
   count(filter?: { sourceId?: string; documentId?: string }): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;

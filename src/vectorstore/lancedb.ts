@@ -1,39 +1,12 @@
 import fs from 'node:fs/promises';
 import * as lancedb from '@lancedb/lancedb';
 import * as arrow from 'apache-arrow';
-import type { Principal } from '../types.ts';
-import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
-import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint } from './points.ts';
+import type { PermissionFilter, Principal } from '../access/index.ts';
+import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
+import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
+import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
-/** A SQL string literal for LanceDB's DataFusion filter parser, which knows no backslash escapes. */
-export function sqlString(value: string): string {
-  if (typeof value !== 'string') throw new TypeError('SQL literal must be a string');
-  return `'${value.replace(/'/g, "''")}'`;
-}
-
-const sqlList = (values: string[]) => values.map(sqlString).join(', ');
-
-/**
- * The WHERE clause of a permission-filtered search. Exported so tests can inspect it; the
- * adapter applies it as a prefilter, so `limit` counts only chunks the caller may see.
- */
-export function lanceSearchPredicate(f: { principals: string[]; sourceIds?: string[]; modifiedAfter?: number }): string {
-  if (f.principals.length === 0) throw new Error('refusing to build a search predicate without principals');
-  const parts = [`array_has_any(acl, [${sqlList(f.principals)}])`];
-  if (f.sourceIds) {
-    if (f.sourceIds.length === 0) throw new Error('refusing to build a search predicate for no sources');
-    parts.push(`sourceId IN (${sqlList(f.sourceIds)})`);
-  }
-  if (f.modifiedAfter !== undefined) {
-    if (!Number.isFinite(f.modifiedAfter)) {
-      // +Infinity keeps nothing, -Infinity keeps everything; neither is a valid SQL number literal.
-      parts.push(f.modifiedAfter > 0 ? 'false' : 'true');
-    } else {
-      parts.push(`lastModified >= ${f.modifiedAfter}`);
-    }
-  }
-  return parts.map((p) => `(${p})`).join(' AND ');
-}
+export { lancePermissionPredicate, sqlString } from './lancedb-filter.ts';
 
 function tableSchema(dimension: number): arrow.Schema {
   const strList = () => new arrow.List(new arrow.Field('item', new arrow.Utf8(), true));
@@ -42,12 +15,9 @@ function tableSchema(dimension: number): arrow.Schema {
     new arrow.Field('vector', new arrow.FixedSizeList(dimension, new arrow.Field('item', new arrow.Float32(), true)), false),
     new arrow.Field('documentId', new arrow.Utf8(), false),
     new arrow.Field('sourceId', new arrow.Utf8(), false),
-    new arrow.Field('sourceType', new arrow.Utf8(), false),
     // Float64 rather than Int64 so JS numbers round-trip without BigInt; exact up to 2^53.
     new arrow.Field('generation', new arrow.Float64(), false),
     new arrow.Field('chunkIndex', new arrow.Int32(), false),
-    new arrow.Field('title', new arrow.Utf8(), false),
-    new arrow.Field('url', new arrow.Utf8(), true),
     new arrow.Field('sectionPath', strList(), false),
     new arrow.Field('text', new arrow.Utf8(), false),
     new arrow.Field('lastModified', new arrow.Float64(), false),
@@ -55,7 +25,9 @@ function tableSchema(dimension: number): arrow.Schema {
   ]);
 }
 
-const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'sourceType', 'generation', 'chunkIndex', 'title', 'url', 'sectionPath', 'text', 'lastModified', 'acl'];
+const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'chunkIndex', 'sectionPath', 'text', 'lastModified', 'acl'];
+/** Columns earlier versions stored in every chunk; the registry is their only home now. */
+const LEGACY_COLUMNS = ['title', 'url', 'sourceType'];
 
 // Arrow list cells arrive as arrow Vectors; copy them out so callers get plain arrays.
 const toStrings = (v: unknown): string[] => (v == null ? [] : Array.from(v as Iterable<string>, String));
@@ -67,11 +39,8 @@ function rowToHit(row: Record<string, unknown>): VectorHit {
       id: String(row.id),
       documentId: String(row.documentId),
       sourceId: String(row.sourceId),
-      sourceType: String(row.sourceType),
       generation: Number(row.generation),
       chunkIndex: Number(row.chunkIndex),
-      title: String(row.title),
-      url: row.url == null ? null : String(row.url),
       sectionPath: toStrings(row.sectionPath),
       text: String(row.text),
       lastModified: Number(row.lastModified),
@@ -141,6 +110,8 @@ export class LanceDbVectorStore implements VectorStore {
       conn.close();
       throw this.dimensionError(existing, dimension);
     }
+    const legacy = (await table.schema()).fields.map((f) => f.name).filter((n) => LEGACY_COLUMNS.includes(n));
+    if (legacy.length) await table.dropColumns(legacy);
     this.conn = conn;
     this.table = table;
     this.dimension = dimension;
@@ -212,19 +183,20 @@ export class LanceDbVectorStore implements VectorStore {
     await this.write((t) => t.update({ where: `documentId = ${sqlString(documentId)}`, valuesSql: { acl: value } }));
   }
 
-  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+  async search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
     const table = this.requireTable();
     assertVector(vector, this.dimension, 'query vector');
-    const f = normalizeFilter(filter, topK);
-    if (!f) return [];
+    const where = lancePermissionPredicate(filter);
+    const limit = limitOf(topK);
+    if (where === null || limit === 0) return [];
     const rows = await table
       .vectorSearch(vector)
       .distanceType('cosine')
-      .where(lanceSearchPredicate(f))
+      .where(where)
       // Exact search: with an ANN index a filtered query could miss visible chunks.
       .bypassVectorIndex()
       .select([...RESULT_COLUMNS, '_distance'])
-      .limit(f.limit)
+      .limit(limit)
       .toArray();
     return (rows as Record<string, unknown>[]).map(rowToHit);
   }

@@ -1,6 +1,6 @@
-import type { Principal } from '../types.ts';
-import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
-import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint, withoutVector } from './points.ts';
+import { assertPermissionFilter, grantsNothing, matches, type PermissionFilter, type Principal } from '../access/index.ts';
+import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
+import { assertStrings, assertVector, dedupeById, limitOf, preparePoint, withoutVector } from './points.ts';
 
 function cosine(a: number[], b: number[]): number {
   let dot = 0;
@@ -14,7 +14,10 @@ function cosine(a: number[], b: number[]): number {
   return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
-/** Brute-force in-process store with the same filter semantics as the real adapters; for tests. */
+/**
+ * Brute-force in-process store for tests. It filters with the permission module's own `matches`,
+ * so it is the reference the real adapters' translations are checked against.
+ */
 export class MemoryVectorStore implements VectorStore {
   readonly kind = 'memory';
   private dimension: number | undefined;
@@ -49,21 +52,18 @@ export class MemoryVectorStore implements VectorStore {
     for (const p of this.points.values()) if (p.documentId === documentId) p.acl = [...acl];
   }
 
-  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+  async search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
     assertVector(vector, this.dimension, 'query vector');
-    const f = normalizeFilter(filter, topK);
-    if (!f) return [];
-    const principals = new Set(f.principals);
-    const sources = f.sourceIds ? new Set(f.sourceIds) : undefined;
+    assertPermissionFilter(filter);
+    const limit = limitOf(topK);
+    if (limit === 0 || grantsNothing(filter)) return [];
     const hits: VectorHit[] = [];
     for (const p of this.points.values()) {
-      if (!p.acl.some((a) => principals.has(a))) continue;
-      if (sources && !sources.has(p.sourceId)) continue;
-      if (f.modifiedAfter !== undefined && !(p.lastModified >= f.modifiedAfter)) continue;
+      if (!matches(filter, p)) continue;
       hits.push({ point: withoutVector(p), score: cosine(vector, p.vector) });
     }
     hits.sort((a, b) => b.score - a.score);
-    return hits.slice(0, f.limit);
+    return hits.slice(0, limit);
   }
 
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {

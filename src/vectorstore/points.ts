@@ -1,4 +1,4 @@
-import type { ChunkPoint, VectorFilter, VectorHit } from './interface.ts';
+import type { ChunkPoint, VectorHit } from './interface.ts';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -30,10 +30,9 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
   assertVector(p.vector, dimension, `vector of point ${p.id}`);
   assertStrings(p.acl, 'acl');
   assertStrings(p.sectionPath, 'sectionPath');
-  for (const k of ['documentId', 'sourceId', 'sourceType', 'title', 'text'] as const) {
+  for (const k of ['documentId', 'sourceId', 'text'] as const) {
     if (typeof p[k] !== 'string') throw new TypeError(`${k} must be a string`);
   }
-  if (p.url !== null && typeof p.url !== 'string') throw new TypeError('url must be a string or null');
   if (!Number.isSafeInteger(p.generation)) throw new TypeError('generation must be an integer');
   if (!Number.isSafeInteger(p.chunkIndex)) throw new TypeError('chunkIndex must be an integer');
   if (!Number.isFinite(p.lastModified)) throw new TypeError('lastModified must be epoch milliseconds');
@@ -42,11 +41,8 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
     vector: [...p.vector],
     documentId: p.documentId,
     sourceId: p.sourceId,
-    sourceType: p.sourceType,
     generation: p.generation,
     chunkIndex: p.chunkIndex,
-    title: p.title,
-    url: p.url,
     sectionPath: [...p.sectionPath],
     text: p.text,
     lastModified: p.lastModified,
@@ -61,28 +57,10 @@ export function dedupeById(points: ChunkPoint[]): ChunkPoint[] {
   return [...byId.values()];
 }
 
-/**
- * The filter cases every adapter answers without asking the backend. `null` means "nothing can
- * match": no principals (fail closed), an explicit empty source list, or a non-positive topK.
- */
-export function normalizeFilter(filter: VectorFilter, topK: number): { principals: string[]; sourceIds?: string[]; modifiedAfter?: number; limit: number } | null {
-  if (!filter || !Array.isArray(filter.principals)) return null;
-  assertStrings(filter.principals, 'principals');
-  const principals = [...new Set(filter.principals)];
-  if (principals.length === 0) return null;
-  let sourceIds: string[] | undefined;
-  if (filter.sourceIds !== undefined) {
-    assertStrings(filter.sourceIds, 'sourceIds');
-    sourceIds = [...new Set(filter.sourceIds)];
-    if (sourceIds.length === 0) return null;
-  }
-  const modifiedAfter = filter.modifiedAfter;
-  if (modifiedAfter !== undefined && (typeof modifiedAfter !== 'number' || Number.isNaN(modifiedAfter))) {
-    throw new TypeError('modifiedAfter must be epoch milliseconds');
-  }
+/** A store is asked for at most this many hits; 0 when nothing should be asked at all. */
+export function limitOf(topK: number): number {
   const limit = Math.floor(topK);
-  if (!Number.isFinite(limit) || limit <= 0) return null;
-  return { principals, sourceIds, modifiedAfter, limit };
+  return Number.isFinite(limit) && limit > 0 ? limit : 0;
 }
 
 export function withoutVector(p: ChunkPoint): VectorHit['point'] {

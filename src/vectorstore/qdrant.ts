@@ -1,20 +1,11 @@
 import { QdrantClient, type Schemas } from '@qdrant/js-client-rest';
 import { UpstreamError, parseRetryAfter } from '../errors.ts';
-import type { Principal } from '../types.ts';
-import type { ChunkPoint, VectorFilter, VectorHit, VectorStore } from './interface.ts';
-import { assertStrings, assertVector, dedupeById, normalizeFilter, preparePoint } from './points.ts';
+import type { PermissionFilter, Principal } from '../access/index.ts';
+import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
+import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
+import { qdrantPermissionFilter, type FieldCondition, type QdrantFilter } from './qdrant-filter.ts';
 
-type FieldCondition =
-  | { key: string; match: { value: string | number } }
-  | { key: string; match: { any: string[] } }
-  | { key: string; range: { gte: number } };
-export interface QdrantFilter {
-  must?: FieldCondition[];
-  must_not?: FieldCondition[];
-}
-// Compile-time proof that the narrow filter shape above is a valid Qdrant filter.
-const _filterIsQdrantFilter = (f: QdrantFilter): Schemas['Filter'] => f;
-void _filterIsQdrantFilter;
+export { qdrantPermissionFilter, type QdrantFilter } from './qdrant-filter.ts';
 
 /** Payload indexes that every filter we send relies on (Qdrant filters unindexed fields slowly or, in strict mode, not at all). */
 export const QDRANT_PAYLOAD_INDEXES = [
@@ -49,11 +40,8 @@ export const qdrantRequests = {
       payload: {
         documentId: p.documentId,
         sourceId: p.sourceId,
-        sourceType: p.sourceType,
         generation: p.generation,
         chunkIndex: p.chunkIndex,
-        title: p.title,
-        url: p.url,
         sectionPath: p.sectionPath,
         text: p.text,
         lastModified: p.lastModified,
@@ -72,18 +60,12 @@ export const qdrantRequests = {
 
   setDocumentAcl: (documentId: string, acl: Principal[]) => ({ payload: { acl }, filter: { must: [byDocument(documentId)] } }) satisfies Schemas['SetPayload'],
 
-  /** `null` when nothing can match (no principals, no sources, topK <= 0): then nothing is sent. */
-  search: (vector: number[], filter: VectorFilter, topK: number) => {
-    const f = normalizeFilter(filter, topK);
-    if (!f) return null;
-    const must: FieldCondition[] = [{ key: 'acl', match: { any: f.principals } }];
-    if (f.sourceIds) must.push({ key: 'sourceId', match: { any: f.sourceIds } });
-    if (f.modifiedAfter !== undefined) {
-      // JSON has no Infinity (it would serialise as null and drop the bound).
-      if (f.modifiedAfter === Infinity) return null;
-      if (f.modifiedAfter !== -Infinity) must.push({ key: 'lastModified', range: { gte: f.modifiedAfter } });
-    }
-    return { query: vector, filter: { must }, limit: f.limit, with_payload: true, with_vector: false } satisfies Schemas['QueryRequest'];
+  /** `null` when nothing can match (the permission filter grants nothing, topK <= 0): then nothing is sent. */
+  search: (vector: number[], filter: PermissionFilter, topK: number) => {
+    const limit = limitOf(topK);
+    const f = qdrantPermissionFilter(filter);
+    if (!f || limit === 0) return null;
+    return { query: vector, filter: f, limit, with_payload: true, with_vector: false } satisfies Schemas['QueryRequest'];
   },
 
   count: (filter?: { sourceId?: string; documentId?: string }) => {
@@ -156,11 +138,8 @@ function hitFromScoredPoint(p: { id: string | number; score: number; payload?: R
       id: String(p.id),
       documentId: str(pl.documentId),
       sourceId: str(pl.sourceId),
-      sourceType: str(pl.sourceType),
       generation: num(pl.generation),
       chunkIndex: num(pl.chunkIndex),
-      title: str(pl.title),
-      url: typeof pl.url === 'string' ? pl.url : null,
       sectionPath: strings(pl.sectionPath),
       text: str(pl.text),
       lastModified: num(pl.lastModified),
@@ -267,7 +246,7 @@ export class QdrantVectorStore implements VectorStore {
     await this.call('set ACL', () => this.client.setPayload(this.collection, { ...body, wait: true }));
   }
 
-  async search(vector: number[], filter: VectorFilter, topK: number): Promise<VectorHit[]> {
+  async search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
     assertVector(vector, this.dimension, 'query vector');
     const body = qdrantRequests.search(vector, filter, topK);
     if (!body) return [];

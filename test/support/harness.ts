@@ -4,15 +4,17 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { loadConfig, type Config } from '../../src/config.ts';
-import type { RequestContext, Services } from '../../src/context.ts';
+import { requestContext, type RequestContext, type Services } from '../../src/context.ts';
 import type { Embedder } from '../../src/embedder/interface.ts';
-import { FakeEmbedder } from '../../src/embedder/fake.ts';
+import type { AlertStore } from '../../src/freshness/ports.ts';
 import { InProcessJobRunner } from '../../src/jobs/in-process.ts';
-import { createMemoryMetadataStore } from '../../src/metadata/index.ts';
+import { createSyncWork } from '../../src/jobs/policy.ts';
 import type { MetadataStore } from '../../src/metadata/interface.ts';
-import type { Caller } from '../../src/types.ts';
+import type { Caller, RunMode, RunStats } from '../../src/types.ts';
 import type { VectorStore } from '../../src/vectorstore/interface.ts';
 import { MemoryVectorStore } from '../../src/vectorstore/memory.ts';
+import { FakeEmbedder } from '../fakes/embedder.ts';
+import { createMemoryStores } from './stores.ts';
 
 export const SHARED_MODEL = path.resolve(import.meta.dirname, '../../../shared/models/universal-sentence-encoder-lite');
 
@@ -25,27 +27,27 @@ export interface Harness extends Services {
 /** Services on fakes and temp dirs: in-memory PGlite, in-memory vectors, a deterministic embedder. */
 export async function createHarness(opts: {
   env?: Record<string, string>;
-  metadata?: MetadataStore;
+  stores?: { metadata: MetadataStore; alerts: AlertStore };
   vectors?: VectorStore;
   embedder?: Embedder;
 } = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'clearance-test-'));
   const config: Config = loadConfig({ CLEARANCE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', ...opts.env });
-  const metadata = opts.metadata ?? (await createMemoryMetadataStore());
+  const { metadata, alerts } = opts.stores ?? (await createMemoryStores());
   const embedder = opts.embedder ?? new FakeEmbedder({ dimension: 64, maxTokens: 128 });
   const vectors = opts.vectors ?? new MemoryVectorStore();
   await vectors.init(embedder.dimension);
+  const log = pino({ level: 'silent' });
   const h = {
-    config, metadata, vectors, embedder, dir,
-    log: pino({ level: 'silent' }),
+    config, metadata, alerts, vectors, embedder, dir, log,
     secretKey: randomBytes(32),
     now: () => new Date(),
   } as Harness;
-  h.jobs = new InProcessJobRunner(() => h);
+  h.jobs = new InProcessJobRunner({ config, log, metadata });
   h.cleanup = async () => {
     await h.jobs.close();
     await vectors.close();
-    if (!opts.metadata) await metadata.close();
+    if (!opts.stores) await metadata.close();
     await rm(dir, { recursive: true, force: true });
   };
   return h;
@@ -53,9 +55,21 @@ export async function createHarness(opts: {
 
 export function userCtx(services: Services, email: string, groups: string[] = []): RequestContext {
   const caller: Caller = { kind: 'user', email: email.toLowerCase(), groups, isAdmin: false, isCompliance: false };
-  return { ...services, caller, requestId: randomBytes(4).toString('hex') };
+  return requestContext(services, caller, randomBytes(4).toString('hex'));
 }
 
 export function adminCtx(services: Services): RequestContext {
-  return { ...services, caller: { kind: 'admin-token', email: null, groups: [], isAdmin: true, isCompliance: true }, requestId: 'admin' };
+  return requestContext(services, { kind: 'admin-token', email: null, groups: [], isAdmin: true, isCompliance: true }, 'admin');
+}
+
+/**
+ * Runs one sync of a source to its end, in this process, the way a worker would (same policy:
+ * status transitions, freshness after success); returns the finished run. For tests that want a
+ * sync without a queue.
+ */
+export async function syncNow(s: Services, sourceId: string, mode?: RunMode): Promise<{ runId: string; status: string; stats: RunStats; warnings: string[]; error: string | null }> {
+  const { run } = await s.metadata.runs.start(sourceId, mode ?? ((await s.metadata.sources.cursor(sourceId)) ? 'incremental' : 'full'));
+  await createSyncWork(s)({ sourceId, runId: run.id, mode: mode ?? null, attempt: 0, throttled: 0 }, { signal: new AbortController().signal });
+  const done = (await s.metadata.runs.get(run.id))!;
+  return { runId: done.id, status: done.status, stats: done.stats, warnings: done.warnings, error: done.error };
 }

@@ -1,24 +1,26 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Services } from '../../src/context.ts';
-import { FakeEmbedder } from '../../src/embedder/fake.ts';
 import { UpstreamError } from '../../src/errors.ts';
 import { documentIdFor } from '../../src/indexer/hash.ts';
+import type { QueueDeps } from '../../src/jobs/in-process.ts';
 import type { JobRunner } from '../../src/jobs/interface.ts';
+import { createSyncWork } from '../../src/jobs/policy.ts';
+import { FakeEmbedder } from '../fakes/embedder.ts';
 import type { RunStatus } from '../../src/types.ts';
 import { createHarness, type Harness } from './harness.ts';
 import { createScriptedSource, GatedEmbedder, pagesOf, waitFor, type ScriptedDoc } from './scripted-connector.ts';
 
 export interface RunnerFactory {
-  /** A runner on these services; called again after close() to play a restarted process. */
-  create(services: () => Services): Promise<JobRunner> | JobRunner;
+  /** A runner on these dependencies; called again after close() to play a restarted process. */
+  create(deps: QueueDeps): Promise<JobRunner> | JobRunner;
   /** Removes whatever the runners left outside the process (queues). */
   cleanup?(): Promise<void>;
 }
 
 /**
- * Behaviour both job runners promise (src/jobs/interface.ts): one run per source at a time,
- * schedules, Retry-After and backoff retries, no retry of hopeless errors, graceful shutdown that
- * hands the run to the next worker, and repeatable jobs.
+ * Behaviour both job runners promise (src/jobs/interface.ts) with the one sync-job policy
+ * (src/jobs/policy.ts): one run per source at a time, schedules, Retry-After and backoff retries,
+ * no retry of hopeless errors, graceful shutdown that hands the run to the next worker, and
+ * repeatable jobs.
  */
 export function jobRunnerSuite(name: string, factory: RunnerFactory) {
   describe(name, () => {
@@ -27,9 +29,9 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
     let runner: JobRunner;
 
     async function start() {
-      runner = await factory.create(() => h);
+      runner = await factory.create({ config: h.config, log: h.log, metadata: h.metadata });
       h.jobs = runner as Harness['jobs'];
-      await runner.startWorkers();
+      await runner.startWorkers(createSyncWork(h));
     }
 
     // One store for the file (PGlite takes seconds to start); each test has its own sources and runner.
@@ -49,20 +51,20 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
 
     const runStatus = (runId: string, ...statuses: RunStatus[]) =>
       waitFor(async () => {
-        const run = await h.metadata.getRun(runId);
+        const run = await h.metadata.runs.get(runId);
         return run && statuses.includes(run.status) ? run : null;
       }, `run ${runId} to be ${statuses.join('/')}`);
 
     async function expectIndexed(sourceId: string, docs: ScriptedDoc[]) {
       let total = 0;
       for (const d of docs) {
-        const rec = await h.metadata.getDocument(sourceId, d.id);
+        const rec = await h.metadata.documents.byExternalId(sourceId, d.id);
         expect(rec?.status, d.id).toBe('indexed');
         expect(rec!.chunkCount).toBeGreaterThan(0);
         expect(await h.vectors.count({ documentId: documentIdFor(sourceId, d.id) })).toBe(rec!.chunkCount);
         total += rec!.chunkCount;
       }
-      expect(await h.metadata.countDocuments(sourceId)).toBe(docs.length);
+      expect(await h.metadata.documents.count(sourceId)).toBe(docs.length);
       expect(await h.vectors.count({ sourceId })).toBe(total);
     }
 
@@ -74,7 +76,7 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       expect(a.runId).toBe(b.runId);
       expect([a.deduplicated, b.deduplicated].sort()).toEqual([false, true]);
       await held.hit;
-      expect((await h.metadata.getRun(a.runId))?.status).toBe('running');
+      expect((await h.metadata.runs.get(a.runId))?.status).toBe('running');
       const again = await Promise.all([runner.enqueueSync(source.id, 'full'), runner.enqueueSync(source.id, undefined)]);
       expect(again).toEqual([{ runId: a.runId, deduplicated: true }, { runId: a.runId, deduplicated: true }]);
       held.release();
@@ -82,7 +84,7 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       expect(run.status).toBe('succeeded');
       expect(run.stats).toMatchObject({ seen: 12, added: 12, failed: 0 });
       expect(script.calls).toHaveLength(1);
-      expect(await h.metadata.listRuns(source.id)).toHaveLength(1);
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(1);
       await expectIndexed(source.id, pages.flat());
 
       // Once it is over, the next request starts a new run, which finds nothing to embed.
@@ -96,15 +98,15 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
     it('runs scheduled syncs repeatedly until the schedule is removed', async () => {
       const { source } = await createScriptedSource(h.metadata, 'scheduled', { pages: pagesOf(1, 2) });
       await runner.setSchedule(source.id, 1);
-      const finished = async () => (await h.metadata.listRuns(source.id)).filter((r) => r.status === 'succeeded');
+      const finished = async () => (await h.metadata.runs.list(source.id)).filter((r) => r.status === 'succeeded');
       await waitFor(async () => (await finished()).length >= 3, 'three scheduled runs', 15_000);
       await runner.setSchedule(source.id, null);
       // A tick already taken may still finish; after that, nothing new starts.
       await new Promise((r) => setTimeout(r, 1_200));
-      await waitFor(async () => !(await h.metadata.activeRun(source.id)), 'the last scheduled run to finish');
-      const settled = (await h.metadata.listRuns(source.id)).length;
+      await waitFor(async () => !(await h.metadata.runs.active(source.id)), 'the last scheduled run to finish');
+      const settled = (await h.metadata.runs.list(source.id)).length;
       await new Promise((r) => setTimeout(r, 2_500));
-      expect(await h.metadata.listRuns(source.id)).toHaveLength(settled);
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(settled);
     });
 
     it('honours Retry-After: the retry comes no sooner than upstream asked, then succeeds', async () => {
@@ -119,7 +121,7 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       expect(run.error).toBeNull();
       expect(script.calls).toHaveLength(2);
       expect(script.calls[1]! - script.calls[0]!).toBeGreaterThanOrEqual(1_000);
-      expect(await h.metadata.listRuns(source.id)).toHaveLength(1);
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(1);
       await expectIndexed(source.id, pages.flat());
     });
 
@@ -147,8 +149,8 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       // Longer than the first backoff step: nothing tries again.
       await new Promise((r) => setTimeout(r, 2_500));
       expect(script.calls).toHaveLength(1);
-      expect((await h.metadata.getRun(runId))?.status).toBe('failed');
-      expect(await h.metadata.listRuns(source.id)).toHaveLength(1);
+      expect((await h.metadata.runs.get(runId))?.status).toBe('failed');
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(1);
     });
 
     it('on close, lets the current page finish, then a restarted runner resumes the run to completion', async () => {
@@ -163,20 +165,20 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       held.release();
       await closed;
 
-      const stopped = await h.metadata.getRun(runId);
+      const stopped = await h.metadata.runs.get(runId);
       expect(stopped?.status).toBe('queued');
       expect(stopped?.error).toBeNull();
       for (const d of pages[1]!) {
-        const rec = await h.metadata.getDocument(source.id, d.id);
+        const rec = await h.metadata.documents.byExternalId(source.id, d.id);
         expect(rec?.status, `${d.id} of the page in flight`).toBe('indexed');
         expect(await h.vectors.count({ documentId: rec!.id })).toBe(rec!.chunkCount);
       }
-      for (const d of pages[3]!) expect(await h.metadata.getDocument(source.id, d.id)).toBeNull();
+      for (const d of pages[3]!) expect(await h.metadata.documents.byExternalId(source.id, d.id)).toBeNull();
 
       await start();
       const run = await runStatus(runId, 'succeeded', 'failed');
       expect(run.status).toBe('succeeded');
-      expect(await h.metadata.listRuns(source.id)).toHaveLength(1);
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(1);
       await expectIndexed(source.id, pages.flat());
     });
 
@@ -184,8 +186,7 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       const calls: number[] = [];
       let inFlight = 0;
       let overlapped = false;
-      await runner.registerRepeatable('tick', 400, async (ctx) => {
-        expect(ctx.metadata).toBe(h.metadata);
+      await runner.registerRepeatable('tick', 400, async () => {
         if (inFlight++ > 0) overlapped = true;
         calls.push(Date.now());
         await new Promise((r) => setTimeout(r, 600));

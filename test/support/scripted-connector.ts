@@ -65,7 +65,7 @@ const registration: ConnectorRegistration = {
 
 /** A source whose connector plays `script` (which the test may keep changing). */
 export async function createScriptedSource(metadata: MetadataStore, name: string, script: Partial<Script> = {}): Promise<{ source: Source; script: Script }> {
-  const source = await metadata.createSource({ name, type: SCRIPTED_TYPE, config: {}, credentialsEncrypted: null, schedule: null, freshness: null });
+  const source = await metadata.sources.create({ name, type: SCRIPTED_TYPE, config: {}, credentialsEncrypted: null, schedule: null, freshness: null });
   const full: Script = { pages: [], failures: [], calls: [], ...script };
   scripts.set(source.id, full);
   return { source, script: full };

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
+import type { RequestContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
-import { sha256 } from '../../indexer/hash.ts';
-import { requireAdmin } from '../../identity/index.ts';
 import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
 import { sourceDiagnostics } from '../../sources/diagnostics.ts';
 import type { Run } from '../../types.ts';
-import { jsonBody, type AppEnv } from '../app.ts';
+import { hashAgentKey } from '../assistant.ts';
+import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
 
 const uuid = z.uuid();
 const syncSchema = z.object({ mode: z.enum(['incremental', 'full']).optional() }).strict();
@@ -25,19 +25,16 @@ export function publicRun(r: Run) {
   return { runId: r.id, ...rest, warnings };
 }
 
+/** Ids that are not UUIDs are simply "not found". */
+async function sourceOr404(ctx: RequestContext, id: string) {
+  const s = uuid.safeParse(id).success ? await ctx.metadata.sources.get(id) : null;
+  if (!s) throw notFound('Source');
+  return s;
+}
+
+/** Sources, runs and agent keys (admin: the role is enforced by the app's route guard). */
 export function adminRoutes() {
   const r = new Hono<AppEnv>();
-  // Every route here is admin-only; ids that are not UUIDs are simply "not found". Paths are
-  // listed rather than '*' because this router shares the /v1 prefix with search and freshness.
-  for (const path of ['/sources', '/sources/*', '/runs/*', '/audit', '/agents']) {
-    r.use(path, async (c, next) => { requireAdmin(c.get('ctx').caller); await next(); });
-  }
-
-  const sourceOr404 = async (ctx: AppEnv['Variables']['ctx'], id: string) => {
-    const s = uuid.safeParse(id).success ? await ctx.metadata.getSource(id) : null;
-    if (!s) throw notFound('Source');
-    return s;
-  };
 
   r.post('/sources', async (c) => {
     const input = createSourceSchema.parse(await jsonBody(c));
@@ -45,7 +42,7 @@ export function adminRoutes() {
     return c.json(publicSource(source), 201);
   });
   r.get('/sources', async (c) => {
-    const sources = await c.get('ctx').metadata.listSources();
+    const sources = await c.get('ctx').metadata.sources.list();
     return c.json({ sources: sources.map(publicSource) });
   });
   r.get('/sources/:id', async (c) => {
@@ -69,39 +66,42 @@ export function adminRoutes() {
   r.post('/sources/:id/sync', async (c) => {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
-    const raw = c.req.header('content-length') === '0' || !c.req.header('content-type') ? {} : await jsonBody(c);
-    const { mode } = syncSchema.parse(raw ?? {});
+    const { mode } = syncSchema.parse(await optionalJsonBody(c));
     const { runId, deduplicated } = await ctx.jobs.enqueueSync(source.id, mode);
     return c.json({ runId, deduplicated }, 202);
   });
   r.get('/sources/:id/runs', async (c) => {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
-    return c.json({ runs: (await ctx.metadata.listRuns(source.id, 50)).map(publicRun) });
+    return c.json({ runs: (await ctx.metadata.runs.list(source.id, 50)).map(publicRun) });
   });
   r.get('/runs/:runId', async (c) => {
     const id = c.req.param('runId');
-    const run = uuid.safeParse(id).success ? await c.get('ctx').metadata.getRun(id) : null;
+    const run = uuid.safeParse(id).success ? await c.get('ctx').metadata.runs.get(id) : null;
     if (!run) throw notFound('Run');
     return c.json(publicRun(run));
-  });
-  r.get('/audit', async (c) => {
-    const q = auditQuery.parse(c.req.query());
-    const records = await c.get('ctx').metadata.searchAudit({
-      user: q.user?.toLowerCase(), agent: q.agent, limit: q.limit,
-      from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,
-    });
-    return c.json({ records });
   });
   r.post('/agents', async (c) => {
     const input = agentSchema.parse(await jsonBody(c));
     // The key is shown once; only its hash is stored.
     const key = `clr_${randomBytes(24).toString('base64url')}`;
-    const agent = await c.get('ctx').metadata.createAgent(input.name, hashAgentKey(key), input.sourceIds);
+    const agent = await c.get('ctx').metadata.agents.create(input.name, hashAgentKey(key), input.sourceIds);
     return c.json({ ...agent, key }, 201);
   });
-  r.get('/agents', async (c) => c.json({ agents: await c.get('ctx').metadata.listAgents() }));
+  r.get('/agents', async (c) => c.json({ agents: await c.get('ctx').metadata.agents.list() }));
   return r;
 }
 
-export const hashAgentKey = (key: string) => sha256(key);
+/** The audit trail (compliance reviewers and admins). */
+export function auditRoutes() {
+  const r = new Hono<AppEnv>();
+  r.get('/audit', async (c) => {
+    const q = auditQuery.parse(c.req.query());
+    const records = await c.get('ctx').metadata.audit.search({
+      user: q.user?.toLowerCase(), agent: q.agent, limit: q.limit,
+      from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,
+    });
+    return c.json({ records });
+  });
+  return r;
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Principal } from '../../types.ts';
+import { EVERYONE, groupPrincipal, userPrincipal, type Principal } from '../../access/principals.ts';
 
 export const ACL_FILE = '.clearance-acl.json';
 
@@ -34,15 +34,10 @@ export function parseAclFile(raw: string): ParsedAclFile | null {
   return { principals: [...principals].sort(), problems };
 }
 
+/** The contract's three kinds only: `user:<email>` (case-insensitive), `group:<name>`, `everyone`. */
 function toPrincipal(entry: string): Principal | null {
-  if (entry === 'everyone') return 'everyone';
-  const m = /^(user|group):(.+)$/.exec(entry);
+  if (entry === EVERYONE) return EVERYONE;
+  const m = /^(user|group):(.*)$/s.exec(entry);
   if (!m) return null;
-  const value = m[2]!.trim();
-  if (!value) return null;
-  if (m[1] === 'user') {
-    // Emails compare case-insensitively; a value without "@" cannot match any caller's email claim.
-    return value.includes('@') ? `user:${value.toLowerCase()}` : null;
-  }
-  return `group:${value}`;
+  return m[1] === 'user' ? userPrincipal(m[2]) : groupPrincipal(m[2]);
 }

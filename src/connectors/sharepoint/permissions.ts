@@ -1,3 +1,4 @@
+import { sourceGroupPrincipal, userPrincipal } from '../../access/principals.ts';
 import type { ResolvedAcl } from '../interface.ts';
 import { classifySiteUser, ownersKey, siteGroupKey, type SiteRef } from './sitegroups.ts';
 
@@ -131,7 +132,7 @@ export class PermissionMapper {
       const name = set.siteGroup.displayName ?? set.siteGroup.loginName ?? '';
       const declared = this.siteGroups.get(name.trim().toLowerCase());
       if (declared) {
-        return declared.map((m) => (m.includes('@') ? { principal: `user:${m.trim().toLowerCase()}` } : this.group(m.trim())));
+        return declared.map((m) => (m.includes('@') ? this.user(m, `${label}: declared member "${m}" of "${name}"`) : this.group(m.trim())));
       }
       return this.siteGroup(set.siteGroup, label, site);
     }
@@ -149,8 +150,9 @@ export class PermissionMapper {
     if (!site || !g.id || !/^\d+$/.test(g.id)) {
       return [{ problem: `${label}: SharePoint group "${name}" (id ${g.id ?? '?'}) cannot be located on a site; it grants nothing` }];
     }
-    const resolved = this.group(siteGroupKey(site.collectionId, g.id));
-    this.siteGroupNames.set(resolved.groupId, name);
+    const key = siteGroupKey(site.collectionId, g.id);
+    this.siteGroupNames.set(key, name);
+    const resolved = this.group(key);
     return this.siteGroupsReadable ? [resolved] : [resolved, { problem: siteGroupNeedsCertificate(name) }];
   }
 
@@ -158,11 +160,10 @@ export class PermissionMapper {
     // A SharePoint user entry usually carries both `user` (Entra) and `siteUser` (claims login).
     if (isObject(set.user)) {
       const email = set.user.email?.trim();
-      if (email && EMAIL.test(email)) return { principal: `user:${email.toLowerCase()}` };
+      if (email && EMAIL.test(email)) return this.user(email, label);
       if (set.user.id) {
         const looked = await this.lookupUserEmail(set.user.id);
-        if (looked && EMAIL.test(looked)) return { principal: `user:${looked.toLowerCase()}` };
-        return { problem: `${label}: user ${set.user.id} has no resolvable email; it grants nothing` };
+        return this.user(looked && EMAIL.test(looked) ? looked : '', `${label}: user ${set.user.id}`);
       }
       if (set.siteUser?.loginName) return this.fromLoginName(set.siteUser.loginName, label);
       return { problem: `${label}: user "${set.user.displayName ?? '?'}" has neither email nor id; it grants nothing` };
@@ -179,14 +180,21 @@ export class PermissionMapper {
     return { problem: `${label}: unsupported grantee (${kinds}); it grants nothing` };
   }
 
-  private group(id: string): { principal: string; groupId: string } {
-    return { principal: `sgroup:${this.sourceId}/${id}`, groupId: id };
+  /** Principals come from the shared constructors (src/access/principals.ts). */
+  private user(email: string, what: string): Resolution {
+    const principal = userPrincipal(email);
+    return principal ? { principal } : { problem: `${what} has no resolvable email; it grants nothing` };
+  }
+
+  private group(id: string): Resolution {
+    const principal = sourceGroupPrincipal(this.sourceId, id);
+    return principal ? { principal, groupId: id } : { problem: `group "${id}" cannot be named for source ${this.sourceId}; it grants nothing` };
   }
 
   /** A SharePoint claims login, read the way a site group's member list is read. */
   private fromLoginName(login: string, label: string): Resolution {
     const m = classifySiteUser({ LoginName: login });
-    if ('email' in m) return { principal: `user:${m.email}` };
+    if ('email' in m) return this.user(m.email, label);
     if ('group' in m) return this.group(m.group);
     if ('owners' in m) return this.group(ownersKey(m.owners));
     return { problem: `${label}: ${m.none.replace(/^unrecognised member/, 'unrecognised SharePoint login')}; it grants nothing` };

@@ -1,5 +1,5 @@
-import type { Embedder } from './interface.ts';
-import { normalise } from './vector.ts';
+import type { Embedder } from '../../src/embedder/interface.ts';
+import { normalise } from '../../src/embedder/vector.ts';
 
 export interface FakeEmbedderOptions {
   dimension?: number;

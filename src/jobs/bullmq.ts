@@ -1,20 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { DelayedError, Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { Services } from '../src/context.ts';
-import { UpstreamError, errorMessage } from '../src/errors.ts';
-import { runSync, SyncAborted } from '../src/indexer/sync.ts';
-import type { JobRunner, RepeatableHandler } from '../src/jobs/interface.ts';
-import { MAX_ATTEMPTS, retryDelayMs } from '../src/jobs/retry.ts';
-import type { Run, RunMode } from '../src/types.ts';
+import { errorMessage } from '../errors.ts';
+import type { Run, RunMode } from '../types.ts';
+import type { QueueDeps } from './in-process.ts';
+import type { JobRunner, RepeatableHandler, SyncJob, SyncWork } from './interface.ts';
+import { MAX_ATTEMPTS, backoffMs } from './policy.ts';
 
-export interface SyncJobData {
-  sourceId: string;
-  runId: string;
-  mode: RunMode | null;
-  /** How many times upstream throttling (Retry-After) postponed this run; those are not failures. */
-  throttled?: number;
-}
+/** Job data: the policy's SyncJob (older jobs may lack the counters). */
+type SyncJobData = Omit<SyncJob, 'attempt' | 'throttled'> & Partial<Pick<SyncJob, 'attempt' | 'throttled'>>;
 
 type ControlJobData = { kind: 'schedule'; sourceId: string } | { kind: 'repeat'; name: string };
 
@@ -27,8 +21,6 @@ export interface BullMqJobRunnerOptions {
 
 const SYNC_QUEUE = 'sync';
 const CONTROL_QUEUE = 'control';
-/** Throttled postponements allowed per run before it is failed: Retry-After is honoured, not forever. */
-export const MAX_THROTTLED = 20;
 /**
  * A sync resumes from its last committed page, so a job picked up again after its worker died is
  * safe; the cap only stops a job that takes down every worker that runs it.
@@ -46,9 +38,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Sync jobs on Redis (BullMQ). One job per source at a time: the job id is derived from the source,
- * and run creation is serialised per source across processes by a short Redis lock, so two API
- * processes asked at once agree on one run. Schedules and repeatable maintenance jobs live on a
- * separate control queue so they are never stuck behind long syncs.
+ * the run store allows one active run per source, and making sure the run has its job is
+ * serialised per source across processes by a short Redis lock. Schedules and repeatable
+ * maintenance jobs live on a separate control queue so they are never stuck behind long syncs.
+ * What a job's outcome means (retry, wait, give up) is the sync-job policy's decision; this
+ * adapter turns it into BullMQ's moves (delayed, waiting, UnrecoverableError).
  */
 export class BullMqJobRunner implements JobRunner {
   readonly kind = 'bullmq' as const;
@@ -63,9 +57,10 @@ export class BullMqJobRunner implements JobRunner {
   private readonly repeatables = new Map<string, { everyMs: number; handler: RepeatableHandler }>();
   private readonly abort = new AbortController();
   private closing: Promise<void> | undefined;
+  private work: SyncWork | undefined;
 
-  constructor(private readonly ctx: () => Services, opts: BullMqJobRunnerOptions = {}) {
-    const config = ctx().config;
+  constructor(private readonly deps: QueueDeps, opts: BullMqJobRunnerOptions = {}) {
+    const config = deps.config;
     if (!config.REDIS_URL) throw new Error('REDIS_URL is required for the BullMQ job runner');
     this.prefix = opts.prefix ?? config.QUEUE_PREFIX;
     this.lockDurationMs = opts.lockDurationMs ?? config.JOB_LOCK_SECONDS * 1000;
@@ -83,19 +78,19 @@ export class BullMqJobRunner implements JobRunner {
     // ioredis repeats the same error on every reconnection attempt; one line every 10 s is enough.
     if (Date.now() - this.lastRedisError < 10_000) return;
     this.lastRedisError = Date.now();
-    this.ctx().log.warn({ err: errorMessage(err) }, 'Redis connection problem');
+    this.deps.log.warn({ err: errorMessage(err) }, 'Redis connection problem');
   }
 
   async ping(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer from Redis at ${describe(this.ctx().config.REDIS_URL!)} within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
+      timer = setTimeout(() => reject(new Error(`no answer from Redis at ${describe(this.deps.config.REDIS_URL!)} within ${PING_TIMEOUT_MS / 1000} s`)), PING_TIMEOUT_MS);
     });
     try {
       await Promise.race([this.conn.ping(), timeout]);
     } catch (err) {
       const cause = (err as Error).message.includes('max retries') ? 'connection refused or dropped' : (err as Error).message;
-      throw new Error(`cannot reach Redis at ${describe(this.ctx().config.REDIS_URL!)}: ${cause}`);
+      throw new Error(`cannot reach Redis at ${describe(this.deps.config.REDIS_URL!)}: ${cause}`);
     } finally {
       clearTimeout(timer);
     }
@@ -105,17 +100,12 @@ export class BullMqJobRunner implements JobRunner {
 
   async enqueueSync(sourceId: string, mode: RunMode | undefined) {
     return this.withSourceLock(sourceId, async () => {
-      const metadata = this.ctx().metadata;
-      const active = await metadata.activeRun(sourceId);
-      if (active) {
-        // Also heals a run whose job went missing (Redis flushed, crash between the two writes).
-        await this.ensureJob(active);
-        return { runId: active.id, deduplicated: true };
-      }
-      const cursor = await metadata.getCursor(sourceId);
-      const run = await metadata.createRun(sourceId, mode ?? (cursor ? 'incremental' : 'full'));
-      await this.ensureJob(run, mode);
-      return { runId: run.id, deduplicated: false };
+      const { metadata } = this.deps;
+      const cursor = await metadata.sources.cursor(sourceId);
+      const { run, created } = await metadata.runs.start(sourceId, mode ?? (cursor ? 'incremental' : 'full'));
+      // For an existing run this also heals a job that went missing (Redis flushed, crash between the two writes).
+      await this.ensureJob(run, created ? mode : undefined);
+      return { runId: run.id, deduplicated: !created };
     });
   }
 
@@ -141,8 +131,9 @@ export class BullMqJobRunner implements JobRunner {
         }
         await job.remove().catch(() => undefined);
       }
-      await this.syncQueue.add('sync', { sourceId: run.sourceId, runId: run.id, mode: mode ?? run.mode ?? null }, {
+      await this.syncQueue.add('sync', { sourceId: run.sourceId, runId: run.id, mode: mode ?? run.mode ?? null, attempt: 0, throttled: 0 }, {
         jobId,
+        // Only for failures of the worker itself (store unreachable): the policy decides the rest.
         attempts: MAX_ATTEMPTS,
         backoff: { type: 'clearance' },
         removeOnComplete: true,
@@ -213,21 +204,22 @@ export class BullMqJobRunner implements JobRunner {
 
   // ---- Workers -----------------------------------------------------------------------------------
 
-  async startWorkers() {
+  async startWorkers(work: SyncWork) {
     if (this.syncWorker || this.closing) return;
-    const ctx = this.ctx();
+    this.work = work;
+    const { config } = this.deps;
     await this.ping();
     // Workers block on Redis; they must wait for it to come back rather than fail the command.
-    this.workerConn = new Redis(ctx.config.REDIS_URL!, { maxRetriesPerRequest: null });
+    this.workerConn = new Redis(config.REDIS_URL!, { maxRetriesPerRequest: null });
     this.workerConn.on('error', (err) => this.logRedisError(err));
     this.syncWorker = new Worker<SyncJobData>(SYNC_QUEUE, (job, token) => this.processSync(job, token), {
       connection: this.workerConn,
       prefix: this.prefix,
-      concurrency: ctx.config.SYNC_CONCURRENCY,
+      concurrency: config.SYNC_CONCURRENCY,
       lockDuration: this.lockDurationMs,
       stalledInterval: Math.max(1_000, Math.floor(this.lockDurationMs / 2)),
       maxStalledCount: MAX_STALLED,
-      settings: { backoffStrategy: (attemptsMade, _type, err) => retryDelayMs(err, attemptsMade - 1) ?? -1 },
+      settings: { backoffStrategy: (attemptsMade) => backoffMs(attemptsMade - 1) },
     });
     this.syncWorker.on('error', (err) => this.logRedisError(err));
     this.syncWorker.on('failed', (job, err) => void this.onSyncFailed(job, err));
@@ -247,8 +239,8 @@ export class BullMqJobRunner implements JobRunner {
    * worker that died is freed by BullMQ's stalled check once its lock expires, and resumes.
    */
   private async reconcile() {
-    const ctx = this.ctx();
-    const sources = await ctx.metadata.listSources();
+    const { metadata } = this.deps;
+    const sources = await metadata.sources.list();
     const known = new Set(sources.map((s) => scheduleId(s.id)));
     for (const s of await this.controlQueue.getJobSchedulers(0, -1)) {
       const id = s.key ?? s.id;
@@ -257,54 +249,31 @@ export class BullMqJobRunner implements JobRunner {
     for (const source of sources) {
       await this.setSchedule(source.id, source.status === 'active' ? source.schedule?.intervalSeconds ?? null : null);
       await this.withSourceLock(source.id, async () => {
-        const active = await ctx.metadata.activeRun(source.id);
+        const active = await metadata.runs.active(source.id);
         if (active) await this.ensureJob(active);
       });
     }
   }
 
   private async processSync(job: Job<SyncJobData>, token: string | undefined): Promise<unknown> {
-    const ctx = this.ctx();
-    const { sourceId, runId } = job.data;
-    const run = await ctx.metadata.getRun(runId);
-    // A job whose run is gone or over (source deleted, run failed elsewhere) has nothing to do.
-    if (!run || run.status === 'succeeded' || run.status === 'failed') return { skipped: true };
-    try {
-      const stats = await runSync({
-        ctx,
-        input: {
-          sourceId,
-          runId,
-          mode: job.data.mode ?? undefined,
-          signal: this.abort.signal,
-          onProgress: (p) => void job.updateProgress({ page: p.page, ...p.stats }).catch(() => undefined),
-        },
-      });
-      return stats;
-    } catch (err) {
-      if (err instanceof SyncAborted) {
+    const data: SyncJob = { ...job.data, attempt: job.data.attempt ?? 0, throttled: job.data.throttled ?? 0 };
+    const outcome = await this.work!(data, {
+      signal: this.abort.signal,
+      onProgress: (p) => void job.updateProgress({ page: p.page, ...p.stats }).catch(() => undefined),
+    });
+    switch (outcome.kind) {
+      case 'done':
+        return { done: true };
+      case 'stopped':
         // Shutdown: the page in flight finished; the job goes back to wait for the next worker.
-        await ctx.metadata.updateRun(runId, { status: 'queued', error: null, finishedAt: null });
         await job.moveToWait(token);
         throw new WaitingError();
-      }
-      const delay = retryDelayMs(err, job.attemptsMade);
-      if (delay === null) throw new UnrecoverableError(errorMessage(err)); // runSync marked the run failed
-      if (err instanceof UpstreamError && err.retryAfterSeconds !== undefined) {
-        const throttled = (job.data.throttled ?? 0) + 1;
-        if (throttled > MAX_THROTTLED) throw new UnrecoverableError(`${errorMessage(err)} (still throttled after ${MAX_THROTTLED} waits)`);
-        // Throttling is not a failure: wait as long as upstream asked, without spending an attempt.
-        await ctx.metadata.updateRun(runId, { status: 'queued', finishedAt: null });
-        await job.updateData({ ...job.data, throttled });
-        await job.moveToDelayed(Date.now() + delay, token);
-        ctx.log.info({ sourceId, runId, delayMs: delay }, 'upstream throttled the sync; resuming after Retry-After');
+      case 'retry':
+        await job.updateData(outcome.job);
+        await job.moveToDelayed(Date.now() + outcome.delayMs, token);
         throw new DelayedError();
-      }
-      if (job.attemptsMade + 1 < (job.opts.attempts ?? 1)) {
-        await ctx.metadata.updateRun(runId, { status: 'queued', finishedAt: null });
-        ctx.log.info({ sourceId, runId, attempt: job.attemptsMade + 1 }, 'sync will be retried with backoff');
-      }
-      throw err; // BullMQ retries it after backoffStrategy's delay, or fails it on the last attempt
+      case 'failed':
+        throw new UnrecoverableError(outcome.error);
     }
   }
 
@@ -313,13 +282,13 @@ export class BullMqJobRunner implements JobRunner {
     if (!job) return;
     try {
       if ((await job.getState()) !== 'failed') return;
-      const metadata = this.ctx().metadata;
-      const run = await metadata.getRun(job.data.runId);
+      const { metadata } = this.deps;
+      const run = await metadata.runs.get(job.data.runId);
       if (run && (run.status === 'queued' || run.status === 'running')) {
-        await metadata.updateRun(run.id, { status: 'failed', finishedAt: this.ctx().now(), error: errorMessage(err) });
+        await metadata.runs.update(run.id, { status: 'failed', finishedAt: new Date(), error: errorMessage(err) });
       }
     } catch (e) {
-      this.ctx().log.warn({ err: errorMessage(e), jobId: job.id }, 'could not record a failed sync job');
+      this.deps.log.warn({ err: errorMessage(e), jobId: job.id }, 'could not record a failed sync job');
     }
   }
 
@@ -327,7 +296,7 @@ export class BullMqJobRunner implements JobRunner {
     const data = job.data;
     if (data.kind === 'schedule') {
       if (this.closing) return;
-      const source = await this.ctx().metadata.getSource(data.sourceId);
+      const source = await this.deps.metadata.sources.get(data.sourceId);
       // A schedule outliving its source (deleted or paused from a process that lost Redis) ends here.
       if (!source || source.status !== 'active') {
         await this.controlQueue.removeJobScheduler(scheduleId(data.sourceId));
@@ -338,7 +307,7 @@ export class BullMqJobRunner implements JobRunner {
     }
     const entry = this.repeatables.get(data.name);
     if (!entry) {
-      this.ctx().log.warn({ name: data.name }, 'no handler registered in this worker for a repeatable job');
+      this.deps.log.warn({ name: data.name }, 'no handler registered in this worker for a repeatable job');
       return;
     }
     // Ticks keep coming while a slow run is still going (here or in another worker): skip them.
@@ -347,7 +316,7 @@ export class BullMqJobRunner implements JobRunner {
     if (!lock) return;
     const renew = setInterval(() => void lock.renew(), ttl / 3);
     try {
-      await entry.handler(this.ctx());
+      await entry.handler();
     } finally {
       clearInterval(renew);
       await lock.release();

@@ -1,0 +1,32 @@
+import type { Context } from 'hono';
+import type pino from 'pino';
+import type { RequestContext } from '../context.ts';
+import { AppError, badRequest } from '../errors.ts';
+import type { Caller } from '../types.ts';
+
+/**
+ * What every route module needs from the app, in a leaf module so that routes never import the
+ * app that mounts them.
+ */
+export type AppEnv = { Variables: { requestId: string; ctx: RequestContext; log: pino.Logger } };
+
+export interface Authenticator {
+  authenticate(authorization: string | undefined): Promise<Caller>;
+}
+
+/** Reads and validates a JSON body; malformed JSON is a 400 problem, never a 500. */
+export async function jsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type') ?? '';
+  if (!/^application\/(.+\+)?json\b/i.test(type)) throw new AppError(415, 'Unsupported Media Type', 'send the body as application/json');
+  try {
+    return await c.req.json();
+  } catch {
+    throw badRequest('the body is not valid JSON');
+  }
+}
+
+/** A JSON body, or `{}` when the request has none (actions whose body is optional). */
+export async function optionalJsonBody(c: Context): Promise<unknown> {
+  if (c.req.header('content-length') === '0' || !c.req.header('content-type')) return {};
+  return (await jsonBody(c)) ?? {};
+}

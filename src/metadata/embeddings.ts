@@ -1,0 +1,44 @@
+import type { EmbeddingCache } from './interface.ts';
+import { SqlAggregate, batches } from './sql.ts';
+
+/** float32 little-endian, the layout of the `embeddings.vector` column. */
+export function encodeVector(v: number[]): Buffer {
+  const buf = Buffer.allocUnsafe(v.length * 4);
+  for (let i = 0; i < v.length; i++) buf.writeFloatLE(v[i]!, i * 4);
+  return buf;
+}
+
+export function decodeVector(bytes: Uint8Array): number[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Array<number>(bytes.byteLength >>> 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  return out;
+}
+
+export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
+  async get(model: string, textHashes: string[]): Promise<Map<string, number[]>> {
+    const out = new Map<string, number[]>();
+    for (const batch of batches([...new Set(textHashes)])) {
+      const rows = await this.db.query<{ text_hash: string; vector: Uint8Array }>(
+        'SELECT text_hash, vector FROM embeddings WHERE model = $1 AND text_hash = ANY($2)', [model, batch]);
+      for (const r of rows) out.set(r.text_hash, decodeVector(r.vector));
+    }
+    return out;
+  }
+
+  async put(model: string, entries: { textHash: string; vector: number[] }[]): Promise<void> {
+    // Two parameters per row; bytea arrays are not portable across the two drivers' serialisers.
+    for (const batch of batches(entries, 500)) {
+      const params: unknown[] = [model];
+      const values = batch.map((e) => {
+        params.push(e.textHash, encodeVector(e.vector));
+        return `($1, $${params.length - 1}, $${params.length})`;
+      });
+      await this.db.query(
+        `INSERT INTO embeddings (model, text_hash, vector) VALUES ${values.join(', ')}
+         ON CONFLICT (model, text_hash) DO NOTHING`,
+        params,
+      );
+    }
+  }
+}
