@@ -63,6 +63,8 @@ const upserts = (changes: Change[]) => changes.filter((c): c is Upsert => c.kind
 const byPath = (changes: Change[]) => new Map(upserts(changes).map((u) => [u.doc.path, u]));
 const ext = (item: FakeItem) => sharepointExternalId(item.driveId, item.id);
 const principals = (acl: ResolvedAcl) => [...acl.principals].sort();
+/** A SharePoint group of the test site as a source-group principal. */
+const siteGroupP = (id: number) => `sgroup:${SOURCE}/sp:${site.collectionId}:${id}`;
 
 async function fullSync(conn = connect()) {
   return collect(conn, { cursor: null, full: true });
@@ -131,10 +133,11 @@ describe('SharePoint connector: enumeration', () => {
 describe('SharePoint connector: permissions', () => {
   it('applies inherited permissions, and an item with broken inheritance keeps only its own', async () => {
     const docs = byPath((await fullSync()).changes);
-    // Inherited from the library root: alice; the SharePoint group cannot be expanded.
+    // Inherited from the library root: alice, and the SharePoint group, which a client secret
+    // cannot expand: its principal is there (it will get no members) and the grant is reported.
     const readme = docs.get('/readme.txt')!;
-    expect(principals(readme.acl)).toEqual(['user:alice@acme.test']);
-    expect(readme.acl.problems?.join(' ')).toMatch(/SharePoint group "Finance Members".*grants nothing/);
+    expect(principals(readme.acl)).toEqual([siteGroupP(3), 'user:alice@acme.test']);
+    expect(readme.acl.problems?.join(' ')).toMatch(/SharePoint group "Finance Members" grants nothing.*certificate/);
     // /Reports has its own set (alice + Entra group); its files inherit it.
     const group = `sgroup:${SOURCE}/${finance.id}`;
     expect(principals(docs.get('/Reports/q1.txt')!.acl)).toEqual([group, 'user:alice@acme.test']);
@@ -190,8 +193,9 @@ describe('SharePoint connector: permissions', () => {
       { raw: { roles: ['read'], expirationDateTime: '2001-01-01T00:00:00Z', grantedToV2: { user: { email: 'old@acme.test' } } } },
     ]);
     const acl = byPath((await fullSync()).changes).get('/Reports/q1.txt')!.acl;
-    // Only the claims login resolves; everything else grants nothing.
-    expect(acl.principals).toEqual(['user:erin@acme.test']);
+    // Only the claims login resolves; the SharePoint group stays a member-less group (client
+    // secret); everything else grants nothing.
+    expect(principals(acl)).toEqual([siteGroupP(7), 'user:erin@acme.test']);
     const problems = acl.problems ?? [];
     expect(problems).toHaveLength(6);
     expect(problems.join('\n')).toMatch(/Visitors/);
@@ -258,7 +262,7 @@ describe('SharePoint connector: incremental sync', () => {
     expect(docs.get('/README.txt')!.doc.contentVersion).toBe(first.get('/readme.txt')!.doc.contentVersion);
     expect(docs.get('/Public/q2.txt')!.doc.contentVersion).toBe(first.get('/Reports/q2.txt')!.doc.contentVersion);
     // Moved out of /Reports into /Public: it now inherits the root's permissions.
-    expect(docs.get('/Public/q2.txt')!.acl.principals).toEqual(['user:alice@acme.test']);
+    expect(principals(docs.get('/Public/q2.txt')!.acl)).toEqual([siteGroupP(3), 'user:alice@acme.test']);
   });
 
   it('renaming a folder re-emits every file below it with its new path, without new content versions', async () => {
@@ -326,9 +330,8 @@ describe('SharePoint connector: groups', () => {
     const conn = connect();
     await fullSync(conn);
     const groups = [];
-    for await (const m of conn.groups()) groups.push(m);
+    for await (const m of conn.groups()) if (m.groupId === finance.id) groups.push(m);
     expect(groups).toHaveLength(1);
-    expect(groups[0]!.groupId).toBe(finance.id);
     expect(groups[0]!.memberEmails).toEqual(['bob@acme.test', 'carol@acme.test', 'dave@acme.test', 'temp0@acme.test', 'temp1@acme.test', 'temp2@acme.test', 'temp3@acme.test']);
     expect(g.graphRequests(/transitiveMembers\/microsoft\.graph\.user/).length).toBeGreaterThan(1);
   });
@@ -413,6 +416,15 @@ describe('SharePoint connector: throttling, concurrency and tokens', () => {
     expect(g.graphRequests().some((r) => r.status === 401)).toBe(true);
   });
 
+  it('a throttled token endpoint is a retryable error carrying its Retry-After', async () => {
+    g.throttleTokenEndpoint(1, 503, 7);
+    const err = await collect(connect(), { cursor: null }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UpstreamError);
+    expect(err).toMatchObject({ retryable: true, status: 503 });
+    expect((err as UpstreamError).retryAfterSeconds).toBeGreaterThanOrEqual(6);
+    expect((err as UpstreamError).retryAfterSeconds).toBeLessThanOrEqual(7);
+  });
+
   it('refuses downloads above maxFileBytes but still emits the file', async () => {
     const conn = connect({ maxFileBytes: 10 });
     const q1 = byPath((await fullSync(conn)).changes).get('/Reports/q1.txt')!;
@@ -450,6 +462,9 @@ describe('SharePoint connector: test() and configuration', () => {
   it('validates config and credentials', () => {
     expect(sharepointConfigSchema.safeParse({ tenantId: 't' }).success).toBe(false);
     expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], graphBaseUrl: 'nope' }).success).toBe(false);
+    // MSAL and the Graph client only talk to https endpoints.
+    expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], graphBaseUrl: 'http://graph.example.test' }).success).toBe(false);
+    expect(sharepointConfigSchema.safeParse({ tenantId: 't', siteIds: ['s'], authorityHost: 'http://login.example.test' }).success).toBe(false);
     const parsed = sharepointConfigSchema.parse({ tenantId: 't', driveIds: ['d'] });
     expect(parsed.graphBaseUrl).toBe('https://graph.microsoft.com');
     expect(parsed.authorityHost).toBe('https://login.microsoftonline.com');

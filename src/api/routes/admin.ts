@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { RequestContext } from '../../context.ts';
 import { notFound } from '../../errors.ts';
 import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { sourceDiagnostics } from '../../sources/diagnostics.ts';
 import type { Run } from '../../types.ts';
 import { hashAgentKey } from '../assistant.ts';
 import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
@@ -44,7 +45,12 @@ export function adminRoutes() {
     const sources = await c.get('ctx').metadata.sources.list();
     return c.json({ sources: sources.map(publicSource) });
   });
-  r.get('/sources/:id', async (c) => c.json(publicSource(await sourceOr404(c.get('ctx'), c.req.param('id')))));
+  r.get('/sources/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    // `diagnostics`: the last successful run's warnings (null before the first one).
+    return c.json({ ...publicSource(source), diagnostics: await sourceDiagnostics(ctx, source.id) });
+  });
   r.patch('/sources/:id', async (c) => {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));

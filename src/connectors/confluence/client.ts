@@ -5,7 +5,7 @@ import {
 } from 'confluence.js';
 import { createClient, type Client } from 'confluence.js/core';
 import { UpstreamError } from '../../errors.ts';
-import { limiterFor, type TenantLimiter } from '../sharepoint/graph.ts';
+import { limiterFor, type TenantLimiter } from '../limiter.ts';
 
 /**
  * confluence.js does the HTTP (URLs from `host`, Basic `email:apiToken`, typed errors, response

@@ -3,7 +3,7 @@ import { admin_directory_v1 } from 'googleapis/build/src/apis/admin/directory_v1
 import { auth as googleAuth } from 'googleapis/build/src/apis/drive/index.js';
 import { drive_v3 } from 'googleapis/build/src/apis/drive/v3.js';
 import { UpstreamError, parseRetryAfter } from '../../errors.ts';
-import { limiterFor, type TenantLimiter } from '../sharepoint/graph.ts';
+import { limiterFor, type TenantLimiter } from '../limiter.ts';
 import { DIRECTORY_SCOPE, DRIVE_SCOPE, type ServiceAccountKey } from './config.ts';
 
 /**

@@ -1,16 +1,20 @@
 import { CursorExpiredError, UpstreamError, errorMessage } from '../../errors.ts';
 import type { Change, ChangePage, Connector, GroupMembers, ResolvedAcl } from '../interface.ts';
-import { CredentialsError, TokenClient } from './auth.ts';
+import { AppTokens, CredentialsError } from './auth.ts';
 import {
   DEFAULT_MAX_CONCURRENCY, DEFAULT_MAX_FILE_BYTES, DEFAULT_REQUEST_TIMEOUT_MS,
-  normalizeAuthorityHost, normalizeGraphBase, sharepointConfigSchema, sharepointCredentialsSchema,
+  normalizeAuthorityHost, normalizeGraphBase, parseCredential, sharepointConfigSchema,
 } from './config.ts';
-import { GraphClient, GraphError, limiterFor, type GraphPage, type GraphTuning } from './graph.ts';
+import { Directory } from './directory.ts';
+import { GraphApi, GraphError, type GraphPage, type GraphTuning } from './graph.ts';
+import { limiterFor } from './http.ts';
 import {
-  fileMeta, isFile, isFolderish, normalizeParentPath, sharepointExternalId, shortHash,
-  type DriveInfo, type DriveItem,
+  fileMeta, isFile, isFolderish, normalizeParentPath, sharepointExternalId, shortHash, siteRef,
+  type DriveInfo, type DriveItem, type SharePointIds,
 } from './items.ts';
 import { PermissionMapper, type GraphPermission, type MappedAcl } from './permissions.ts';
+import { SharePointRest } from './rest.ts';
+import { SiteGroupReader, isSiteGroupKey, ownersOf, parseSiteGroupKey, type SiteRef } from './sitegroups.ts';
 
 /**
  * Asks delta for deletions as `deleted` items, for items whose permissions changed even where
@@ -25,15 +29,23 @@ const DELTA_PREFER = 'deltashowremovedasdeleted, deltatraversepermissiongaps, de
  * (name + parent, and effective ACL). Delta reports a renamed / re-permissioned folder but not its
  * descendants, and it also reports every ANCESTOR of any changed file (their cTag changed), so
  * "folder appeared" alone cannot mean "re-read everything below it". Comparing fingerprints tells
- * a real folder change from ancestor noise. `groups` remembers every Entra group seen in an ACL so
- * an incremental run still refreshes memberships of groups no changed item mentioned.
+ * a real folder change from ancestor noise. `groups` remembers every source group (Entra group,
+ * SharePoint group) seen in an ACL so an incremental run still refreshes memberships of groups no
+ * changed item mentioned.
+ *
+ * With a client secret, `siteGroupItems` lists the files whose ACL names a SharePoint group
+ * (1: nothing else grants them), so every run — incremental ones too — can say how many documents
+ * a certificate would open. `auth` is the credential kind the state was built with; another kind
+ * means a full enumeration.
  */
 interface DriveState {
   deltaLink: string;
   folders: Record<string, string>;
+  siteGroupItems?: Record<string, 0 | 1>;
 }
 interface CursorState {
-  v: 1;
+  v: 2;
+  auth: 'secret' | 'certificate';
   drives: Record<string, DriveState>;
   groups: string[];
 }
@@ -41,8 +53,8 @@ interface CursorState {
 export interface SharePointConnector extends Connector {
   groups(opts?: { knownGroupIds?: string[] }): AsyncIterable<GroupMembers>;
   /** Exposed for tests and diagnostics (limiter.maxActive, tokens.tokenRequests). */
-  readonly graph: GraphClient;
-  readonly tokens: TokenClient;
+  readonly graph: GraphApi;
+  readonly tokens: AppTokens;
 }
 
 export interface CreateSharePointArgs {
@@ -57,45 +69,36 @@ const enc = encodeURIComponent;
 type WalkMode = 'acl' | 'upsert';
 /** Folder fingerprints are `<name+parent hash>.<acl hash>`. */
 const pathPart = (print: string) => print.split('.')[0];
-const EMAIL = /^[^\s@|]+@[^\s@|]+$/;
 
 export function createSharePointConnector({ sourceId, config, credentials, tuning }: CreateSharePointArgs): SharePointConnector {
   const cfg = sharepointConfigSchema.parse(config);
-  const parsedCreds = sharepointCredentialsSchema.safeParse(credentials ?? {});
-  if (!parsedCreds.success) throw new Error('SharePoint sources need credentials {clientId, clientSecret} (an app registration with a client secret)');
-  const creds = parsedCreds.data;
+  const credential = parseCredential(credentials);
   const graphBase = normalizeGraphBase(cfg.graphBaseUrl);
   const authorityHost = normalizeAuthorityHost(cfg.authorityHost);
   const timeoutMs = cfg.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const maxFileBytes = cfg.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
 
-  const tokens = new TokenClient({
-    authorityHost, tenantId: cfg.tenantId, clientId: creds.clientId, clientSecret: creds.clientSecret,
-    scope: `${graphBase}/.default`, timeoutMs, fetch: tuning?.fetch,
+  const tokens = new AppTokens({
+    graphScope: `${graphBase}/.default`, authorityHost, tenantId: cfg.tenantId, credential, timeoutMs, fetch: tuning?.fetch, signal: tuning?.signal,
   });
   const limiter = limiterFor(`${graphBase}|${cfg.tenantId}`, cfg.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY);
-  const graph = new GraphClient(graphBase, tokens, limiter, timeoutMs, tuning);
+  const graph = new GraphApi(graphBase, tokens, limiter, timeoutMs, tuning);
+  const directory = new Directory(graph);
+  // SharePoint REST accepts app-only tokens obtained with a certificate only.
+  const certificate = credential.kind === 'certificate';
+  const rest = certificate ? new SharePointRest(tokens, limiter, timeoutMs, tuning) : null;
+  const siteGroups = rest ? new SiteGroupReader(rest, directory) : null;
 
-  const userEmails = new Map<string, Promise<string | null>>();
-  const lookupUserEmail = (id: string): Promise<string | null> => {
-    let p = userEmails.get(id);
-    if (!p) {
-      p = graph.get<{ mail?: string | null; userPrincipalName?: string | null }>(`/users/${enc(id)}?$select=mail,userPrincipalName`)
-        .then((u) => u.mail || u.userPrincipalName || null)
-        .catch((err: unknown) => {
-          if (err instanceof GraphError && (err.status === 404 || err.status === 400)) return null;
-          userEmails.delete(id); // transient: let a later item try again
-          throw err;
-        });
-      userEmails.set(id, p);
-    }
-    return p;
-  };
-  const mapper = new PermissionMapper(sourceId, lookupUserEmail, cfg.siteGroupMembers);
+  const mapper = new PermissionMapper(sourceId, (id) => directory.userEmail(id), cfg.siteGroupMembers, certificate);
   const seenGroups = new Set<string>();
   const cursorGroups = new Set<string>();
+  const siteGroupPrefix = `sgroup:${sourceId}/`;
+  const isSiteGroupPrincipal = (p: string) => p.startsWith(siteGroupPrefix) && isSiteGroupKey(p.slice(siteGroupPrefix.length));
+  /** SharePoint group memberships read during changes(), handed out by groups(). */
+  const siteGroupMembers = new Map<string, Promise<string[]>>();
 
-  async function itemAcl(driveId: string, itemId: string): Promise<MappedAcl> {
+  async function itemAcl(drive: DriveInfo, itemId: string): Promise<MappedAcl> {
+    const driveId = drive.id;
     const perms: GraphPermission[] = [];
     try {
       for await (const page of graph.pages<GraphPermission>(`/drives/${enc(driveId)}/items/${enc(itemId)}/permissions`)) {
@@ -110,15 +113,26 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
       }
       throw err;
     }
-    const acl = await mapper.map(perms);
+    const acl = await mapper.map(perms, drive.site);
     for (const g of acl.groupIds) seenGroups.add(g);
     return acl;
   }
 
   const toAcl = (a: MappedAcl): ResolvedAcl => (a.problems.length ? { principals: a.principals, problems: a.problems } : { principals: a.principals });
 
-  async function upsertFor(driveId: string, item: DriveItem, path: string): Promise<Change> {
-    const acl = await itemAcl(driveId, item.id);
+  /** Files whose ACL names a SharePoint group that a client secret cannot expand (null with a certificate). */
+  type SiteGroupItems = Map<string, 0 | 1> | null;
+  function trackSiteGroups(items: SiteGroupItems, itemId: string, acl: MappedAcl): void {
+    if (!items) return;
+    const named = acl.principals.filter(isSiteGroupPrincipal).length;
+    if (named === 0) items.delete(itemId);
+    else items.set(itemId, named === acl.principals.length ? 1 : 0);
+  }
+
+  async function upsertFor(drive: DriveInfo, item: DriveItem, path: string, sg: SiteGroupItems): Promise<Change> {
+    const driveId = drive.id;
+    const acl = await itemAcl(drive, item.id);
+    trackSiteGroups(sg, item.id, acl);
     const contentPath = `/drives/${enc(driveId)}/items/${enc(item.id)}/content`;
     return {
       kind: 'upsert',
@@ -130,8 +144,10 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     };
   }
 
-  async function aclFor(driveId: string, item: DriveItem): Promise<Change> {
-    return { kind: 'acl', externalId: sharepointExternalId(driveId, item.id), acl: toAcl(await itemAcl(driveId, item.id)) };
+  async function aclFor(drive: DriveInfo, item: DriveItem, sg: SiteGroupItems): Promise<Change> {
+    const acl = await itemAcl(drive, item.id);
+    trackSiteGroups(sg, item.id, acl);
+    return { kind: 'acl', externalId: sharepointExternalId(drive.id, item.id), acl: toAcl(acl) };
   }
 
   async function explainMissing<T>(what: string, fn: () => Promise<T>): Promise<T> {
@@ -148,17 +164,25 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     }
   }
 
+  /** The configured libraries, each with the site whose SharePoint groups its permissions may name. */
   async function listDrives(): Promise<DriveInfo[]> {
     const drives = new Map<string, DriveInfo>();
     for (const id of cfg.driveIds ?? []) {
-      const d = await explainMissing(`drive ${id}`, () => graph.get<DriveInfo>(`/drives/${enc(id)}?$select=id,name,webUrl,driveType`));
-      drives.set(d.id, d);
+      const d = await explainMissing(`drive ${id}`, () => graph.get<DriveInfo>(`/drives/${enc(id)}?$select=id,name,webUrl,driveType,sharePointIds`));
+      let site = siteRef(d.sharePointIds);
+      if (!site) {
+        const root = await explainMissing(`drive ${id}`, () => graph.get<{ sharepointIds?: SharePointIds }>(`/drives/${enc(id)}/root?$select=sharepointIds`));
+        site = siteRef(root.sharepointIds);
+      }
+      drives.set(d.id, { ...d, site });
     }
     for (const siteId of cfg.siteIds ?? []) {
       await explainMissing(`site ${siteId}`, async () => {
+        const s = await graph.get<{ id: string; webUrl?: string; sharepointIds?: SharePointIds }>(`/sites/${enc(siteId)}?$select=id,webUrl,sharepointIds`);
+        const site = siteRef(s.sharepointIds, { url: s.webUrl, graphSiteId: s.id });
         for await (const page of graph.pages<DriveInfo>(`/sites/${enc(siteId)}/drives?$select=id,name,webUrl,driveType`)) {
           for (const d of page.value ?? []) {
-            if (!d.driveType || d.driveType === 'documentLibrary' || d.driveType === 'business') drives.set(d.id, d);
+            if (!d.driveType || d.driveType === 'documentLibrary' || d.driveType === 'business') drives.set(d.id, { ...d, site });
           }
         }
       });
@@ -166,10 +190,40 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     return [...drives.values()];
   }
 
+  let drivesOnce: Promise<DriveInfo[]> | null = null;
+  const drivesOfRun = () => (drivesOnce ??= listDrives().catch((err: unknown) => {
+    drivesOnce = null;
+    throw err;
+  }));
+
+  /**
+   * Members of a SharePoint group (read once per run). With a client secret, or when the group's
+   * site is no longer configured, it has none: fail closed.
+   */
+  function siteGroupMembersOf(key: string): Promise<string[]> {
+    let p = siteGroupMembers.get(key);
+    if (!p) {
+      p = (async () => {
+        const ref = parseSiteGroupKey(key);
+        if (!ref || !siteGroups) return [];
+        const site = (await drivesOfRun()).map((d) => d.site).find((s): s is SiteRef => !!s && s.collectionId === ref.collectionId);
+        if (!site) return [];
+        const { emails, skipped } = await siteGroups.members(site, ref.groupId);
+        for (const reason of skipped) siteGroupSkips.add(`SharePoint group "${mapper.siteGroupNames.get(key) ?? key}": ${reason} grants nothing`);
+        return emails;
+      })();
+      p.catch(() => siteGroupMembers.delete(key));
+      siteGroupMembers.set(key, p);
+    }
+    return p;
+  }
+  const siteGroupSkips = new Set<string>();
+
   /** One drive's delta feed; the last yielded batch carries the drive's new state. */
   async function* scanDrive(drive: DriveInfo, prev: DriveState | null): AsyncGenerator<{ changes: Change[]; done?: DriveState; warnings: string[] }> {
     const incremental = prev !== null;
     const folders = new Map(Object.entries(prev?.folders ?? {}));
+    const sg: SiteGroupItems = certificate ? null : new Map(Object.entries(prev?.siteGroupItems ?? {}));
     const paths = new Map<string, Promise<string>>();
     const walked = new Map<string, WalkMode>();
 
@@ -196,7 +250,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     };
 
     const fingerprint = async (folder: DriveItem): Promise<string> => {
-      const acl = await itemAcl(drive.id, folder.id);
+      const acl = await itemAcl(drive, folder.id);
       const where = folder.root ? 'root' : `${folder.name ?? ''}\u0000${folder.parentReference?.id ?? ''}`;
       return `${shortHash(where)}.${shortHash(JSON.stringify([acl.principals, acl.problems]))}`;
     };
@@ -217,7 +271,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
           const items = page.value ?? [];
           const subfolders = items.filter(isFolderish);
           const [changes] = await Promise.all([
-            Promise.all(items.filter(isFile).map((f) => (cur.mode === 'upsert' ? upsertFor(drive.id, f, `${cur.path}/${f.name ?? f.id}`) : aclFor(drive.id, f)))),
+            Promise.all(items.filter(isFile).map((f) => (cur.mode === 'upsert' ? upsertFor(drive, f, `${cur.path}/${f.name ?? f.id}`, sg) : aclFor(drive, f, sg)))),
             Promise.all(subfolders.map(async (s) => {
               const p = `${cur.path}/${s.name ?? s.id}`;
               paths.set(s.id, Promise.resolve(p));
@@ -266,6 +320,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
         // a delete of a folder id matches no document and is harmless.
         changes.push({ kind: 'delete', externalId: sharepointExternalId(drive.id, item.id) });
         folders.delete(item.id);
+        sg?.delete(item.id);
         paths.delete(item.id);
       }
       const files = items.filter((i) => !i.deleted && isFile(i));
@@ -274,7 +329,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
 
       // All ACL reads of the page at once; the tenant limiter keeps in-flight requests bounded.
       const [fileChanges, folderPrints] = await Promise.all([
-        Promise.all(files.map(async (f) => upsertFor(drive.id, f, await childPath(f)))),
+        Promise.all(files.map(async (f) => upsertFor(drive, f, await childPath(f), sg))),
         Promise.all(liveFolders.map(async (f) => ({ folder: f, print: await fingerprint(f) }))),
       ]);
       changes.push(...fileChanges);
@@ -293,7 +348,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
       const next = page['@odata.nextLink'];
       const deltaLink = page['@odata.deltaLink'];
       if (!next && !deltaLink) throw new GraphError(`delta of library "${drive.name}" answered without nextLink or deltaLink`, { retryable: true });
-      const done = (): DriveState => ({ deltaLink: deltaLink!, folders: Object.fromEntries(folders) });
+      const done = (): DriveState => ({ deltaLink: deltaLink!, folders: Object.fromEntries(folders), ...(sg ? { siteGroupItems: Object.fromEntries(sg) } : {}) });
 
       if (!next && walks.length === 0) {
         yield { changes, warnings, done: done() };
@@ -319,10 +374,45 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
       throw new CursorExpiredError('SharePoint cursor is not readable; a full enumeration is needed');
     }
     const s = state as Partial<CursorState>;
-    if (!s || s.v !== 1 || typeof s.drives !== 'object' || s.drives === null) {
-      throw new CursorExpiredError('SharePoint cursor has an unknown format; a full enumeration is needed');
+    // Version 1 predates SharePoint group principals: its ACLs must be read again.
+    if (!s || s.v !== 2 || typeof s.drives !== 'object' || s.drives === null) {
+      throw new CursorExpiredError('SharePoint cursor has an older or unknown format; a full enumeration is needed');
     }
-    return { v: 1, drives: s.drives, groups: Array.isArray(s.groups) ? s.groups.filter((g) => typeof g === 'string') : [] };
+    if (s.auth !== credential.kind) {
+      throw new CursorExpiredError(`SharePoint credentials changed to a ${credential.kind === 'secret' ? 'client secret' : 'certificate'}; a full enumeration re-reads every permission`);
+    }
+    return { v: 2, auth: credential.kind, drives: s.drives, groups: Array.isArray(s.groups) ? s.groups.filter((g) => typeof g === 'string') : [] };
+  }
+
+  /**
+   * The run's closing warnings: SharePoint groups a client secret cannot expand, counted over the
+   * whole source (not only what this run saw), and members of SharePoint groups that grant nothing.
+   */
+  async function closingWarnings(state: CursorState): Promise<string[]> {
+    const warnings: string[] = [];
+    if (certificate) {
+      const keys = [...new Set([...cursorGroups, ...seenGroups])].filter(isSiteGroupKey);
+      for (const key of keys.sort()) await siteGroupMembersOf(key);
+      warnings.push(...[...siteGroupSkips].sort());
+      return warnings;
+    }
+    let named = 0;
+    let only = 0;
+    for (const d of Object.values(state.drives)) {
+      for (const v of Object.values(d.siteGroupItems ?? {})) {
+        named++;
+        if (v === 1) only++;
+      }
+    }
+    if (named > 0) {
+      warnings.push(
+        `SharePoint groups: ${named} document${named === 1 ? '' : 's'} of this source ${named === 1 ? 'is' : 'are'} shared through SharePoint ` +
+          `groups whose members a client secret cannot read (${only} of them only that way, so visible to no one). Those grants give ` +
+          'no one access. SharePoint\'s REST API, which lists SharePoint group members, accepts only certificate credentials: add a ' +
+          'certificate to the source (credentials {clientId, certificate: {privateKeyPem, certificatePem}}) to resolve them.',
+      );
+    }
+    return warnings;
   }
 
   return {
@@ -331,22 +421,36 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     graph,
     tokens,
 
+    /**
+     * A token, every configured site and drive, and with a certificate SharePoint REST on each of
+     * their sites (so a missing SharePoint API permission shows now, not at the first sync).
+     */
     async test() {
       try {
-        await tokens.get(tuning?.signal);
+        await tokens.get(graph.tokenScope);
       } catch (err) {
         if (err instanceof CredentialsError) throw new Error(err.message, { cause: err });
         throw new Error(`cannot obtain a Microsoft Graph token from ${authorityHost}: ${errorMessage(err)}`, { cause: err });
       }
-      const check = async (what: string, path: string) => {
+      let drives: DriveInfo[];
+      try {
+        drives = await drivesOfRun();
+      } catch (err) {
+        throw new Error(errorMessage(err), { cause: err });
+      }
+      if (!rest) return;
+      const sites = new Map(drives.flatMap((d) => (d.site ? [[d.site.url, d.site] as const] : [])));
+      for (const site of sites.values()) {
         try {
-          await explainMissing(what, () => graph.get(path));
+          await rest.get(`${site.url}/_api/web/sitegroups?$select=Id&$top=1`);
         } catch (err) {
-          throw new Error(errorMessage(err), { cause: err });
+          throw new Error(
+            `SharePoint REST on ${site.url} refused the app (${errorMessage(err)}); grant the app the SharePoint application permission ` +
+              'Sites.Read.All (or Sites.Selected with read access to the site) and admin consent',
+            { cause: err },
+          );
         }
-      };
-      for (const id of cfg.siteIds ?? []) await check(`site ${id}`, `/sites/${enc(id)}?$select=id,displayName,webUrl`);
-      for (const id of cfg.driveIds ?? []) await check(`drive ${id}`, `/drives/${enc(id)}?$select=id,name`);
+      }
     },
 
     /**
@@ -358,8 +462,12 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     async *changes({ cursor, full }): AsyncIterable<ChangePage> {
       const prev = full || cursor === null ? null : parseCursor(cursor);
       for (const g of prev?.groups ?? []) cursorGroups.add(g);
-      const drives = await listDrives();
-      const state: CursorState = { v: 1, drives: {}, groups: [] };
+      drivesOnce = null;
+      directory.forget();
+      siteGroupMembers.clear();
+      siteGroupSkips.clear();
+      const drives = await drivesOfRun();
+      const state: CursorState = { v: 2, auth: credential.kind, drives: {}, groups: [] };
       // Libraries not reached yet keep their old link, so a committed cursor resumes only the rest.
       // Libraries no longer configured are dropped.
       for (const d of drives) if (prev?.drives[d.id]) state.drives[d.id] = prev.drives[d.id]!;
@@ -367,39 +475,41 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
         state.groups = [...new Set([...cursorGroups, ...seenGroups])].sort();
         return JSON.stringify(state);
       };
+      const warnings: string[] = [];
       if (drives.length === 0) {
         yield { changes: [], cursor: encode(), warnings: ['no document libraries found in the configured sites'] };
         return;
       }
+      // One page is held back so the run's closing warnings travel with the last page (and cursor).
+      let held: ChangePage | null = null;
       for (const drive of drives) {
+        if (!drive.site) warnings.push(`library "${drive.name}": Graph did not say which site it belongs to; SharePoint groups in its permissions grant nothing`);
         for await (const batch of scanDrive(drive, prev?.drives[drive.id] ?? null)) {
           if (batch.done) state.drives[drive.id] = batch.done;
-          yield { changes: batch.changes, cursor: batch.done ? encode() : null, warnings: batch.warnings };
+          if (held) yield held;
+          held = { changes: batch.changes, cursor: batch.done ? encode() : null, warnings: [...warnings.splice(0), ...batch.warnings] };
         }
+      }
+      if (held) {
+        held.warnings = [...(held.warnings ?? []), ...(await closingWarnings(state))];
+        yield held;
       }
     },
 
     /**
-     * Transitive user members of every Entra group seen in ACLs (this run, or remembered in the
-     * cursor), configured in `groupIds`, or passed by the engine. A group Graph no longer knows
-     * has no members.
+     * Members of every source group seen in ACLs (this run, or remembered in the cursor),
+     * configured in `groupIds`, or passed by the engine: Entra groups transitively, Microsoft 365
+     * group owners, and SharePoint groups through SharePoint REST (with a certificate; none
+     * otherwise). A group that no longer exists has no members.
      */
     async *groups(opts?: { knownGroupIds?: string[] }): AsyncIterable<GroupMembers> {
       const ids = new Set([...(cfg.groupIds ?? []), ...(opts?.knownGroupIds ?? []), ...cursorGroups, ...seenGroups]);
       for (const id of [...ids].sort()) {
-        const emails = new Set<string>();
-        try {
-          const url = `/groups/${enc(id)}/transitiveMembers/microsoft.graph.user?$select=id,mail,userPrincipalName&$top=999`;
-          for await (const page of graph.pages<{ mail?: string | null; userPrincipalName?: string | null }>(url)) {
-            for (const m of page.value ?? []) {
-              const e = (m.mail || m.userPrincipalName || '').trim().toLowerCase();
-              if (EMAIL.test(e)) emails.add(e);
-            }
-          }
-        } catch (err) {
-          if (!(err instanceof GraphError && (err.status === 404 || err.status === 400))) throw err;
-        }
-        yield { groupId: id, memberEmails: [...emails].sort() };
+        const owners = ownersOf(id);
+        const memberEmails = isSiteGroupKey(id)
+          ? await siteGroupMembersOf(id)
+          : owners ? await directory.groupOwners(owners) : await directory.transitiveUsers(id);
+        yield { groupId: id, memberEmails };
       }
     },
   };

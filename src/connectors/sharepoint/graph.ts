@@ -1,27 +1,12 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AuthenticationHandler, Client, ResponseType } from '@microsoft/microsoft-graph-client';
 import { UpstreamError, parseRetryAfter } from '../../errors.ts';
-import type { TokenClient } from './auth.ts';
+import type { AppTokens } from './auth.ts';
+import {
+  LimitedFetchHandler, RETRYABLE_STATUS, RequestControl, ThrottleHandler, chain, contentType, runChain, shortPath,
+  type HttpTuning, type TenantLimiter,
+} from './http.ts';
 
-/**
- * A small fetch-based Microsoft Graph client.
- *
- * Why not @microsoft/microsoft-graph-client: its middleware chain retries 429/503 on its own
- * schedule and, once it gives up, does not hand the Retry-After back in a form the job layer can
- * use; it has no per-request timeout; it only attaches tokens to hosts it recognises (a configured
- * `graphBaseUrl` needs `customHosts`); and 302 download redirects must be followed WITHOUT the
- * bearer token (the Location is a pre-authenticated URL on another host). Those are exactly the
- * behaviours this connector must control, so it does the few GETs it needs directly.
- */
-
-export interface GraphTuning {
-  /** Attempts per request for throttling, 5xx and network failures (401 gets one extra refresh). */
-  maxAttempts?: number;
-  /** A Retry-After longer than this is not slept through: the UpstreamError goes to the job layer. */
-  maxRetryAfterSeconds?: number;
-  downloadTimeoutMs?: number;
-  fetch?: typeof fetch;
-  signal?: AbortSignal;
-}
+export type GraphTuning = HttpTuning;
 
 /** A Graph error answer, with Graph's error code (`itemNotFound`, `resyncChangesApplyDifferences`…). */
 export class GraphError extends UpstreamError {
@@ -36,93 +21,57 @@ export class GraphError extends UpstreamError {
   }
 }
 
-/**
- * Requests in flight per tenant, shared by every connector instance in the process: Graph
- * throttles per app+tenant, so two sources on one tenant must not each assume they own the budget.
- * A 429/503 Retry-After pauses the whole tenant, not just the request that saw it.
- */
-export class TenantLimiter {
-  private active = 0;
-  private readonly waiters: Array<() => void> = [];
-  private pausedUntil = 0;
-  /** Highest number of requests seen in flight at once (tests and metrics). */
-  maxActive = 0;
-
-  constructor(readonly limit: number) {}
-
-  pause(seconds: number): void {
-    this.pausedUntil = Math.max(this.pausedUntil, Date.now() + seconds * 1000);
-  }
-
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    for (;;) {
-      const wait = this.pausedUntil - Date.now();
-      if (wait > 0) await sleep(wait, undefined, { signal });
-      if (this.active >= this.limit) {
-        await new Promise<void>((resolve) => this.waiters.push(resolve));
-        continue;
-      }
-      // Another request may have been throttled while this one queued.
-      if (this.pausedUntil > Date.now()) continue;
-      this.active++;
-      this.maxActive = Math.max(this.maxActive, this.active);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        this.active--;
-        this.waiters.shift()?.();
-      };
-    }
-  }
-}
-
-const limiters = new Map<string, TenantLimiter>();
-export function limiterFor(key: string, limit: number): TenantLimiter {
-  const k = `${key}|${limit}`;
-  let l = limiters.get(k);
-  if (!l) limiters.set(k, (l = new TenantLimiter(limit)));
-  return l;
-}
-
 export interface GraphPage<T> {
   value?: T[];
   '@odata.nextLink'?: string;
   '@odata.deltaLink'?: string;
 }
 
-interface SendOptions {
-  headers?: Record<string, string>;
-  auth: boolean;
-  timeoutMs: number;
-}
-
-const RETRYABLE = new Set([429, 500, 502, 503, 504]);
-
-export class GraphClient {
+/**
+ * Microsoft Graph v1.0 through @microsoft/microsoft-graph-client, with the chain described in
+ * http.ts. `customHosts` carries the configured `graphBaseUrl`'s host so the SDK's
+ * AuthenticationHandler attaches the token there (it knows only Microsoft's own Graph hosts); it
+ * strips the token from any other host. Every answer is taken RAW and turned into a typed error
+ * here, so Retry-After and Graph's error code survive.
+ */
+export class GraphApi {
+  private readonly client: Client;
+  /** Pre-authenticated download URLs: the same throttling and limits, but never a token. */
+  private readonly plain;
   private readonly origin: string;
-  private readonly doFetch: typeof fetch;
-  private readonly maxAttempts: number;
-  private readonly maxRetryAfter: number;
+  private readonly scope: string;
 
   constructor(
     private readonly baseUrl: string,
-    private readonly tokens: TokenClient,
+    tokens: AppTokens,
     readonly limiter: TenantLimiter,
     private readonly timeoutMs: number,
     private readonly tuning: GraphTuning = {},
   ) {
     this.origin = new URL(baseUrl).origin;
-    this.doFetch = tuning.fetch ?? fetch;
-    this.maxAttempts = Math.max(1, tuning.maxAttempts ?? 4);
-    this.maxRetryAfter = tuning.maxRetryAfterSeconds ?? 60;
+    this.scope = `${baseUrl}/.default`;
+    this.client = Client.initWithMiddleware({
+      baseUrl,
+      defaultVersion: 'v1.0',
+      customHosts: new Set([new URL(baseUrl).hostname]),
+      middleware: [
+        new ThrottleHandler({ limiter, tuning, service: 'Graph', onUnauthorized: () => tokens.invalidate(this.scope) }),
+        new AuthenticationHandler(tokens.provider(this.scope)),
+        new LimitedFetchHandler(limiter, timeoutMs, tuning),
+      ],
+    });
+    this.plain = chain(new ThrottleHandler({ limiter, tuning, service: 'download' }), new LimitedFetchHandler(limiter, timeoutMs, tuning));
+  }
+
+  /** The token Graph accepts (for the connection test). */
+  get tokenScope(): string {
+    return this.scope;
   }
 
   async get<T>(pathOrUrl: string, headers?: Record<string, string>): Promise<T> {
-    return this.send(this.resolve(pathOrUrl), { headers, auth: true, timeoutMs: this.timeoutMs }, async (res) => {
-      if (res.status >= 300) throw this.error('GET', pathOrUrl, res.status, undefined, 'unexpected redirect');
-      return (await res.json()) as T;
-    });
+    const res = await this.send(pathOrUrl, headers, new RequestControl());
+    if (res.status >= 300) throw this.error(pathOrUrl, res, 'unexpected redirect');
+    return (await res.json()) as T;
   }
 
   /** Every page of a collection, following @odata.nextLink; the last page carries any deltaLink. */
@@ -140,21 +89,16 @@ export class GraphClient {
    * without our bearer token. Refuses bodies over `maxBytes` even when Content-Length lies.
    */
   async download(path: string, maxBytes: number): Promise<{ bytes: Buffer; mimeType: string | null }> {
-    const timeoutMs = this.tuning.downloadTimeoutMs ?? Math.max(this.timeoutMs, 300_000);
-    const location = await this.send(this.resolve(path), { auth: true, timeoutMs: this.timeoutMs }, async (res) => {
-      if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel();
-        const loc = res.headers.get('location');
-        if (!loc) throw this.error('GET', path, res.status, undefined, 'redirect without Location');
-        return { kind: 'redirect', loc: new URL(loc, this.resolve(path)).href } as const;
-      }
-      return { kind: 'body', body: await readCapped(res, maxBytes, path), mimeType: contentType(res) } as const;
-    });
-    if (location.kind === 'body') return { bytes: location.body, mimeType: location.mimeType };
-    return this.send(location.loc, { auth: false, timeoutMs }, async (res) => {
-      if (res.status >= 300) throw this.error('GET', path, res.status, undefined, 'download redirected again');
-      return { bytes: await readCapped(res, maxBytes, path), mimeType: contentType(res) };
-    });
+    const first = await this.send(path, undefined, new RequestControl({ maxBytes }));
+    let res = first;
+    if (first.status >= 300 && first.status < 400) {
+      const loc = first.headers.get('location');
+      if (!loc) throw this.error(path, first, 'redirect without Location');
+      const timeoutMs = this.tuning.downloadTimeoutMs ?? Math.max(this.timeoutMs, 300_000);
+      res = await runChain(this.plain, new URL(loc, this.resolve(path)).href, {}, new RequestControl({ maxBytes, timeoutMs }));
+      if (res.status >= 300) throw this.error(path, res, res.status < 400 ? 'download redirected again' : undefined);
+    }
+    return { bytes: Buffer.from(await res.arrayBuffer()), mimeType: contentType(res) };
   }
 
   private resolve(pathOrUrl: string): string {
@@ -168,78 +112,27 @@ export class GraphClient {
     return `${this.baseUrl}/v1.0${pathOrUrl}`;
   }
 
-  /**
-   * One request with throttling, retries and typed errors. `consume` runs while the concurrency
-   * slot is held, so a body being read still counts as in flight.
-   */
-  private async send<T>(url: string, opts: SendOptions, consume: (res: Response) => Promise<T>): Promise<T> {
-    const ctxSignal = this.tuning.signal;
-    let refreshed = false;
-    let lastError: GraphError | null = null;
-    for (let attempt = 1; attempt <= this.maxAttempts + (refreshed ? 1 : 0); attempt++) {
-      ctxSignal?.throwIfAborted();
-      const token = opts.auth ? await this.tokens.get(ctxSignal) : null;
-      const release = await this.limiter.acquire(ctxSignal);
-      let res: Response;
-      let failure: GraphError;
-      try {
-        const timeout = AbortSignal.timeout(opts.timeoutMs);
-        try {
-          res = await this.doFetch(url, {
-            headers: { accept: 'application/json', ...opts.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
-            redirect: 'manual',
-            signal: ctxSignal ? AbortSignal.any([ctxSignal, timeout]) : timeout,
-          });
-        } catch (err) {
-          if (ctxSignal?.aborted) throw err;
-          failure = new GraphError(`Graph GET ${shortPath(url)} failed: ${describeFetchError(err)}`, { retryable: true, cause: err });
-          lastError = failure;
-          release();
-          await this.backoff(attempt, undefined);
-          continue;
-        }
-        if (res.status < 400) {
-          try {
-            return await consume(res);
-          } catch (err) {
-            if (err instanceof UpstreamError || ctxSignal?.aborted) throw err;
-            // The body stream broke or timed out mid-way: as retryable as a refused connection.
-            failure = new GraphError(`Graph GET ${shortPath(url)} failed while reading: ${describeFetchError(err)}`, { retryable: true, cause: err });
-            lastError = failure;
-            release();
-            await this.backoff(attempt, undefined);
-            continue;
-          }
-        }
-        const body = await res.text().catch(() => '');
-        failure = this.error('GET', url, res.status, body, undefined, res.headers);
-      } finally {
-        release();
-      }
-      lastError = failure;
-      if (res.status === 401 && token && !refreshed) {
-        // Expired or revoked between our cache check and Graph's: one fresh token, then give up.
-        refreshed = true;
-        this.tokens.invalidate(token);
-        continue;
-      }
-      if (!failure.retryable) throw failure;
-      const retryAfter = failure.retryAfterSeconds;
-      if (retryAfter !== undefined) this.limiter.pause(Math.min(retryAfter, this.maxRetryAfter));
-      if (attempt >= this.maxAttempts || (retryAfter !== undefined && retryAfter > this.maxRetryAfter)) throw failure;
-      await this.backoff(attempt, retryAfter);
+  /** One GET through the SDK; error statuses come back as the typed GraphError. */
+  private async send(pathOrUrl: string, headers: Record<string, string> | undefined, control: RequestControl): Promise<Response> {
+    const target = /^https?:\/\//i.test(pathOrUrl) ? this.resolve(pathOrUrl) : pathOrUrl;
+    let res: Response;
+    try {
+      res = (await this.client
+        .api(target)
+        .headers({ accept: 'application/json', ...headers })
+        .middlewareOptions([control])
+        .responseType(ResponseType.RAW)
+        .get()) as Response;
+    } catch (err) {
+      if (control.error !== undefined) throw control.error;
+      this.tuning.signal?.throwIfAborted();
+      throw new GraphError(`Graph GET ${shortPath(this.resolve(pathOrUrl))} failed: ${(err as Error).message}`, { retryable: false, cause: err });
     }
-    throw lastError ?? new GraphError(`Graph GET ${shortPath(url)} failed`, { retryable: true });
+    if (res.status >= 400) throw this.error(pathOrUrl, res, undefined, await res.text().catch(() => ''));
+    return res;
   }
 
-  /** With a Retry-After the tenant pause already makes acquire() wait; otherwise exponential backoff. */
-  private async backoff(attempt: number, retryAfter: number | undefined): Promise<void> {
-    if (retryAfter !== undefined) return;
-    const ms = Math.min(8000, 250 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-    await sleep(ms, undefined, { signal: this.tuning.signal });
-  }
-
-  private error(method: string, url: string, status: number, body?: string, detail?: string, headers?: Headers): GraphError {
+  private error(pathOrUrl: string, res: Response, detail?: string, body?: string): GraphError {
     let code: string | undefined;
     let message = detail;
     if (body) {
@@ -253,54 +146,12 @@ export class GraphClient {
         // not JSON: status alone
       }
     }
-    const retryAfterSeconds = parseRetryAfter(headers?.get('retry-after'));
     return new GraphError(
-      `Graph ${method} ${shortPath(url)} → ${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`,
-      { retryable: RETRYABLE.has(status), status, code, retryAfterSeconds, location: headers?.get('location') ?? undefined },
+      `Graph GET ${shortPath(/^https?:/i.test(pathOrUrl) ? pathOrUrl : `${this.baseUrl}/v1.0${pathOrUrl}`)} → ${res.status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`,
+      {
+        retryable: RETRYABLE_STATUS.has(res.status), status: res.status, code,
+        retryAfterSeconds: parseRetryAfter(res.headers.get('retry-after')), location: res.headers.get('location') ?? undefined,
+      },
     );
   }
-}
-
-function contentType(res: Response): string | null {
-  return res.headers.get('content-type')?.split(';')[0]?.trim() || null;
-}
-
-async function readCapped(res: Response, maxBytes: number, what: string): Promise<Buffer> {
-  const tooLarge = () =>
-    new UpstreamError(`${shortPath(what)} is larger than the ${maxBytes}-byte limit (maxFileBytes)`, { retryable: false, status: res.status });
-  const declared = Number(res.headers.get('content-length'));
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    await res.body?.cancel();
-    throw tooLarge();
-  }
-  if (!res.body) return Buffer.alloc(0);
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw tooLarge();
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks);
-}
-
-/** Path only: query strings hold delta tokens and download signatures, which do not belong in logs. */
-function shortPath(url: string): string {
-  try {
-    return new URL(url).pathname;
-  } catch {
-    return url.split('?')[0] ?? url;
-  }
-}
-
-function describeFetchError(err: unknown): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'TimeoutError') return 'timed out';
-  return e?.cause?.code ?? e?.cause?.message ?? e?.message ?? String(err);
 }

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { DocumentMeta } from '../interface.ts';
 import type { GraphIdentity } from './permissions.ts';
+import type { SiteRef } from './sitegroups.ts';
 
 /** The driveItem fields this connector reads (Graph returns many more). */
 export interface DriveItem {
@@ -23,11 +24,29 @@ export interface DriveItem {
   lastModifiedBy?: { user?: GraphIdentity | null } | null;
 }
 
+/** Graph's `sharepointIds` (drives spell it `sharePointIds`): where an item lives for SharePoint REST. */
+export interface SharePointIds {
+  siteId?: string | null;
+  siteUrl?: string | null;
+  webId?: string | null;
+}
+
 export interface DriveInfo {
   id: string;
   name: string;
   webUrl?: string;
   driveType?: string;
+  sharePointIds?: SharePointIds | null;
+  /** Resolved by the connector: the site whose SharePoint groups the library's permissions name. */
+  site?: SiteRef | null;
+}
+
+/** A site reference from Graph's ids; null when they do not say where the site is. */
+export function siteRef(ids: SharePointIds | null | undefined, fallback?: { url?: string; graphSiteId?: string }): SiteRef | null {
+  const url = ids?.siteUrl || fallback?.url;
+  // A Graph site id is "<hostname>,<site collection id>,<web id>".
+  const collectionId = ids?.siteId || fallback?.graphSiteId?.split(',')[1];
+  return url && collectionId ? { url: url.replace(/\/+$/, ''), collectionId: collectionId.toLowerCase() } : null;
 }
 
 export const isFolderish = (item: DriveItem): boolean => !!(item.folder || item.package || item.root);

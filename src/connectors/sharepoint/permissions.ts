@@ -1,4 +1,6 @@
+import { sourceGroupPrincipal, userPrincipal } from '../../access/principals.ts';
 import type { ResolvedAcl } from '../interface.ts';
+import { classifySiteUser, ownersKey, siteGroupKey, type SiteRef } from './sitegroups.ts';
 
 /**
  * Graph `permission` resources → Clearance principals (contract §4, SharePoint row).
@@ -44,8 +46,17 @@ export interface GraphPermission {
 export interface MappedAcl extends ResolvedAcl {
   principals: string[];
   problems: string[];
-  /** Entra group ids referenced, whose memberships groups() must sync. */
+  /** Source groups referenced (Entra group ids, SharePoint group keys), whose memberships groups() must sync. */
   groupIds: string[];
+}
+
+/**
+ * Why a SharePoint group grant cannot be expanded with a client secret. One wording per group, so
+ * the run's warning counts the documents it affects.
+ */
+export function siteGroupNeedsCertificate(name: string): string {
+  return `SharePoint group "${name}" grants nothing: its members can only be read through SharePoint's REST API, which accepts ` +
+    'certificate credentials only (add a certificate to the source\'s credentials, or declare the group in siteGroupMembers)';
 }
 
 type Resolution = { principal: string; groupId?: string } | { problem: string };
@@ -59,17 +70,22 @@ const EMAIL = /^[^\s@|]+@[^\s@|]+$/;
 
 export class PermissionMapper {
   private readonly siteGroups: Map<string, string[]>;
+  /** Display names of the SharePoint groups met, by source-group id (for warnings). */
+  readonly siteGroupNames = new Map<string, string>();
 
   constructor(
     private readonly sourceId: string,
     private readonly lookupUserEmail: UserEmailLookup,
     /** Admin-declared members of SharePoint groups, keyed by display name (case-insensitive). */
     siteGroupMembers: Record<string, string[]> = {},
+    /** Certificate credentials: SharePoint group members can be read, so such grants resolve. */
+    private readonly siteGroupsReadable = false,
   ) {
     this.siteGroups = new Map(Object.entries(siteGroupMembers).map(([k, v]) => [k.trim().toLowerCase(), v]));
   }
 
-  async map(permissions: GraphPermission[], now = Date.now()): Promise<MappedAcl> {
+  /** `site`: where the item's library lives, whose SharePoint groups its permissions may name. */
+  async map(permissions: GraphPermission[], site?: SiteRef | null, now = Date.now()): Promise<MappedAcl> {
     const principals = new Set<string>();
     const problems: string[] = [];
     const groupIds = new Set<string>();
@@ -100,7 +116,7 @@ export class PermissionMapper {
         }
       }
       for (const set of sets) {
-        for (const r of await this.identity(set, label)) {
+        for (const r of await this.identity(set, label, site ?? null)) {
           if ('principal' in r) {
             principals.add(r.principal);
             if (r.groupId) groupIds.add(r.groupId);
@@ -111,26 +127,43 @@ export class PermissionMapper {
     return { principals: [...principals].sort(), problems, groupIds: [...groupIds].sort() };
   }
 
-  private async identity(set: GraphIdentitySet, label: string): Promise<Resolution[]> {
+  private async identity(set: GraphIdentitySet, label: string, site: SiteRef | null): Promise<Resolution[]> {
     if (isObject(set.siteGroup) && !isObject(set.user) && !isObject(set.group)) {
       const name = set.siteGroup.displayName ?? set.siteGroup.loginName ?? '';
       const declared = this.siteGroups.get(name.trim().toLowerCase());
       if (declared) {
-        return declared.map((m) => (m.includes('@') ? { principal: `user:${m.trim().toLowerCase()}` } : this.group(m.trim())));
+        return declared.map((m) => (m.includes('@') ? this.user(m, `${label}: declared member "${m}" of "${name}"`) : this.group(m.trim())));
       }
+      return this.siteGroup(set.siteGroup, label, site);
     }
     return [await this.single(set, label)];
+  }
+
+  /**
+   * A SharePoint group becomes a source group like an Entra group, so membership changes never
+   * touch the document. With a client secret its members cannot be read: the principal is kept
+   * (so adding a certificate later needs no re-permissioning) but gets no members, and the grant
+   * is reported.
+   */
+  private siteGroup(g: GraphIdentity, label: string, site: SiteRef | null): Resolution[] {
+    const name = g.displayName ?? g.loginName ?? g.id ?? '?';
+    if (!site || !g.id || !/^\d+$/.test(g.id)) {
+      return [{ problem: `${label}: SharePoint group "${name}" (id ${g.id ?? '?'}) cannot be located on a site; it grants nothing` }];
+    }
+    const key = siteGroupKey(site.collectionId, g.id);
+    this.siteGroupNames.set(key, name);
+    const resolved = this.group(key);
+    return this.siteGroupsReadable ? [resolved] : [resolved, { problem: siteGroupNeedsCertificate(name) }];
   }
 
   private async single(set: GraphIdentitySet, label: string): Promise<Resolution> {
     // A SharePoint user entry usually carries both `user` (Entra) and `siteUser` (claims login).
     if (isObject(set.user)) {
       const email = set.user.email?.trim();
-      if (email && EMAIL.test(email)) return { principal: `user:${email.toLowerCase()}` };
+      if (email && EMAIL.test(email)) return this.user(email, label);
       if (set.user.id) {
         const looked = await this.lookupUserEmail(set.user.id);
-        if (looked && EMAIL.test(looked)) return { principal: `user:${looked.toLowerCase()}` };
-        return { problem: `${label}: user ${set.user.id} has no resolvable email; it grants nothing` };
+        return this.user(looked && EMAIL.test(looked) ? looked : '', `${label}: user ${set.user.id}`);
       }
       if (set.siteUser?.loginName) return this.fromLoginName(set.siteUser.loginName, label);
       return { problem: `${label}: user "${set.user.displayName ?? '?'}" has neither email nor id; it grants nothing` };
@@ -143,40 +176,28 @@ export class PermissionMapper {
       if (!set.siteUser.loginName) return { problem: `${label}: SharePoint user without loginName; it grants nothing` };
       return this.fromLoginName(set.siteUser.loginName, label);
     }
-    if (isObject(set.siteGroup)) {
-      // Graph v1.0 has no endpoint for SharePoint group membership (only the SharePoint REST API
-      // has), so unless the admin declared its members (siteGroupMembers), fail closed.
-      return {
-        problem: `${label}: SharePoint group "${set.siteGroup.displayName ?? set.siteGroup.loginName ?? set.siteGroup.id ?? '?'}" ` +
-          `(id ${set.siteGroup.id ?? '?'}) cannot be expanded through Microsoft Graph and is not in siteGroupMembers; it grants nothing`,
-      };
-    }
     const kinds = Object.keys(set).filter((k) => !k.startsWith('@')).join(', ') || 'empty identity';
     return { problem: `${label}: unsupported grantee (${kinds}); it grants nothing` };
   }
 
-  private group(id: string): { principal: string; groupId: string } {
-    return { principal: `sgroup:${this.sourceId}/${id}`, groupId: id };
+  /** Principals come from the shared constructors (src/access/principals.ts). */
+  private user(email: string, what: string): Resolution {
+    const principal = userPrincipal(email);
+    return principal ? { principal } : { problem: `${what} has no resolvable email; it grants nothing` };
   }
 
-  /**
-   * SharePoint claims logins: `i:0#.f|membership|alice@acme.test` (a member), `c:0t.c|tenant|<id>`
-   * (an Entra security group), `c:0o.c|federateddirectoryclaimprovider|<id>` (an M365 group;
-   * `<id>_o` is its owners). "Everyone" and "Everyone except external users" are organisation-wide
-   * claims, which the contract never treats as a grant.
-   */
+  private group(id: string): Resolution {
+    const principal = sourceGroupPrincipal(this.sourceId, id);
+    return principal ? { principal, groupId: id } : { problem: `group "${id}" cannot be named for source ${this.sourceId}; it grants nothing` };
+  }
+
+  /** A SharePoint claims login, read the way a site group's member list is read. */
   private fromLoginName(login: string, label: string): Resolution {
-    const parts = login.split('|');
-    const last = parts[parts.length - 1] ?? '';
-    if (/^i:0[#h]\.f$/i.test(parts[0] ?? '') || /membership/i.test(parts[1] ?? '')) {
-      if (EMAIL.test(last)) return { principal: `user:${last.toLowerCase()}` };
-    }
-    if (/^c:0t\.c$/i.test(parts[0] ?? '') && /^[0-9a-f-]{36}$/i.test(last)) return this.group(last);
-    if (/^c:0o\.c$/i.test(parts[0] ?? '') && /^[0-9a-f-]{36}$/i.test(last)) return this.group(last);
-    if (/spo-grid-all-users|^c:0\(\.s\|true$/i.test(login)) {
-      return { problem: `${label}: organisation-wide claim "${login}" grants nothing` };
-    }
-    return { problem: `${label}: unrecognised SharePoint login "${login}"; it grants nothing` };
+    const m = classifySiteUser({ LoginName: login });
+    if ('email' in m) return this.user(m.email, label);
+    if ('group' in m) return this.group(m.group);
+    if ('owners' in m) return this.group(ownersKey(m.owners));
+    return { problem: `${label}: ${m.none.replace(/^unrecognised member/, 'unrecognised SharePoint login')}; it grants nothing` };
   }
 }
 

@@ -20,8 +20,30 @@ export interface FakeUser {
 export interface FakeGroup {
   id: string;
   displayName: string;
+  /** `unified`: a Microsoft 365 group (the group behind a group-connected team site). */
+  kind: 'security' | 'unified';
   /** Direct members: user ids or group ids. */
   members: Set<string>;
+  /** Owners (user ids); a group-connected site's Owners group holds them. */
+  owners: Set<string>;
+}
+
+/** A member of a SharePoint site group, as SharePoint REST lists it. */
+export type FakeSiteGroupMember =
+  /** An Entra user by id (`i:0#.f|membership|<upn>`). */
+  | { user: string }
+  /** An Entra security group (`c:0t.c|tenant|<id>`) or Microsoft 365 group (`c:0o.c|federateddirectoryclaimprovider|<id>`). */
+  | { group: string }
+  /** A Microsoft 365 group's owners (`c:0o.c|federateddirectoryclaimprovider|<id>_o`). */
+  | { groupOwners: string }
+  /** Any other claims login, e.g. "Everyone except external users". */
+  | { login: string; title?: string; principalType?: number; email?: string };
+
+export interface FakeSiteGroup {
+  /** SharePoint's numeric id, unique within the site collection. */
+  id: number;
+  title: string;
+  members: FakeSiteGroupMember[];
 }
 
 export interface FakeSite {
@@ -29,6 +51,12 @@ export interface FakeSite {
   displayName: string;
   webUrl: string;
   driveIds: string[];
+  /** Site collection and web ids (Graph `sharepointIds`). */
+  collectionId: string;
+  webId: string;
+  /** The Microsoft 365 group of a group-connected site. */
+  groupId: string | null;
+  siteGroups: Map<number, FakeSiteGroup>;
 }
 
 export interface FakeDrive {
@@ -104,6 +132,8 @@ export class FakeTenant {
   seq = 0;
   /** Bumped by expireDeltaTokens(): tokens from an older epoch answer 410. */
   epoch = 0;
+  /** Host (and port) of new sites' web URLs: where the fake serves SharePoint REST. */
+  sharepointHost = 'acme.sharepoint.test';
   private counter = 0;
   private permCounter = 0;
 
@@ -124,10 +154,20 @@ export class FakeTenant {
     this.users.delete(userId);
   }
 
-  addGroup(displayName: string, members: string[] = [], opts: { id?: string } = {}): FakeGroup {
-    const group: FakeGroup = { id: opts.id ?? randomUUID(), displayName, members: new Set(members) };
+  addGroup(displayName: string, members: string[] = [], opts: { id?: string; kind?: FakeGroup['kind']; owners?: string[] } = {}): FakeGroup {
+    const group: FakeGroup = {
+      id: opts.id ?? randomUUID(), displayName, kind: opts.kind ?? 'security', members: new Set(members), owners: new Set(opts.owners ?? []),
+    };
     this.groups.set(group.id, group);
     return group;
+  }
+
+  addGroupOwner(groupId: string, userId: string): void {
+    this.mustGroup(groupId).owners.add(userId);
+  }
+
+  removeGroupOwner(groupId: string, userId: string): void {
+    this.mustGroup(groupId).owners.delete(userId);
   }
 
   addGroupMember(groupId: string, memberId: string): void {
@@ -175,13 +215,76 @@ export class FakeTenant {
 
   // ---- sites and libraries ------------------------------------------------------------------
 
-  addSite(displayName: string, opts: { id?: string; host?: string } = {}): FakeSite {
-    const host = opts.host ?? 'acme.sharepoint.test';
+  /**
+   * A site with SharePoint's three default groups: "<name> Owners" (3), "<name> Visitors" (4) and
+   * "<name> Members" (5). With `group` (a Microsoft 365 group) it is group-connected: Members
+   * holds the group and Owners its owners, as SharePoint sets them up.
+   */
+  addSite(displayName: string, opts: { id?: string; host?: string; group?: string } = {}): FakeSite {
+    const host = opts.host ?? this.sharepointHost;
     const slug = displayName.toLowerCase().replace(/[^a-z0-9]+/g, '-');
+    const collectionId = randomUUID();
+    const webId = randomUUID();
     // Real site ids are "hostname,siteCollectionGuid,webGuid": commas must survive URL encoding.
-    const site: FakeSite = { id: opts.id ?? `${host},${randomUUID()},${randomUUID()}`, displayName, webUrl: `https://${host}/sites/${slug}`, driveIds: [] };
+    const site: FakeSite = {
+      id: opts.id ?? `${host.split(':')[0]},${collectionId},${webId}`, displayName, webUrl: `https://${host}/sites/${slug}`, driveIds: [],
+      collectionId, webId, groupId: opts.group ?? null, siteGroups: new Map(),
+    };
+    if (opts.group) this.mustGroup(opts.group);
+    const defaults: Array<[number, string, FakeSiteGroupMember[]]> = [
+      [3, 'Owners', opts.group ? [{ groupOwners: opts.group }] : []],
+      [4, 'Visitors', []],
+      [5, 'Members', opts.group ? [{ group: opts.group }] : []],
+    ];
+    for (const [id, role, members] of defaults) site.siteGroups.set(id, { id, title: `${displayName} ${role}`, members });
     this.sites.set(site.id, site);
     return site;
+  }
+
+  /** A custom SharePoint group on the site (ids continue after the defaults). */
+  addSiteGroup(siteId: string, title: string, members: Array<FakeSiteGroupMember | string> = []): FakeSiteGroup {
+    const site = this.mustSite(siteId);
+    const id = Math.max(5, ...site.siteGroups.keys()) + 1;
+    const group: FakeSiteGroup = { id, title, members: [] };
+    site.siteGroups.set(id, group);
+    for (const m of members) this.addSiteGroupMember(siteId, id, m);
+    return group;
+  }
+
+  /** By id, full title, or default role ("Owners", "Members", "Visitors"). */
+  siteGroup(siteId: string, ref: number | string): FakeSiteGroup {
+    const site = this.mustSite(siteId);
+    const found = typeof ref === 'number'
+      ? site.siteGroups.get(ref)
+      : [...site.siteGroups.values()].find((g) => g.title.toLowerCase() === ref.toLowerCase() || g.title.toLowerCase() === `${site.displayName} ${ref}`.toLowerCase());
+    if (!found) throw new Error(`no site group ${ref} on ${site.displayName}`);
+    return found;
+  }
+
+  /** A plain id is an Entra user or group. */
+  addSiteGroupMember(siteId: string, group: number | string, member: FakeSiteGroupMember | string): void {
+    const g = this.siteGroup(siteId, group);
+    const m = this.siteMember(member);
+    if (!g.members.some((x) => siteMemberKey(x) === siteMemberKey(m))) g.members.push(m);
+  }
+
+  removeSiteGroupMember(siteId: string, group: number | string, member: FakeSiteGroupMember | string): void {
+    const g = this.siteGroup(siteId, group);
+    const key = siteMemberKey(this.siteMember(member));
+    g.members = g.members.filter((x) => siteMemberKey(x) !== key);
+  }
+
+  /** A permission granted to a site group (what Graph reports as `grantedToV2.siteGroup`). */
+  siteGroupGrant(siteId: string, group: number | string, roles?: FakeRole[]): FakeGrant {
+    const g = this.siteGroup(siteId, group);
+    return { siteGroup: { id: String(g.id), displayName: g.title }, ...(roles ? { roles } : {}) };
+  }
+
+  private siteMember(member: FakeSiteGroupMember | string): FakeSiteGroupMember {
+    if (typeof member !== 'string') return member;
+    if (this.users.has(member)) return { user: member };
+    if (this.groups.has(member)) return { group: member };
+    throw new Error(`no user or group ${member}`);
   }
 
   /** A document library; `permissions` is the site-level set every item inherits by default. */
@@ -391,7 +494,7 @@ export class FakeTenant {
     return d;
   }
 
-  private mustSite(id: string): FakeSite {
+  mustSite(id: string): FakeSite {
     const s = this.sites.get(id);
     if (!s) throw new Error(`no site ${id}`);
     return s;
@@ -455,6 +558,13 @@ export class FakeTenant {
     item.sharedChanged = true;
     item.metaVersion++;
   }
+}
+
+export function siteMemberKey(m: FakeSiteGroupMember): string {
+  if ('user' in m) return `u:${m.user}`;
+  if ('group' in m) return `g:${m.group}`;
+  if ('groupOwners' in m) return `o:${m.groupOwners}`;
+  return `l:${m.login}`;
 }
 
 export function splitPath(path: string): string[] {

@@ -1,25 +1,35 @@
-import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeTenant, type FakeItem, type FakeUser, type StoredPermission } from './model.ts';
+import { odataFormat, restError, siteForPath, siteRest } from './sharepoint.ts';
+import { fakeServerTls, makeAppCertificate, trustFakeTenantCa, type AppCertificateFixture } from './tls.ts';
+import { judgeTokenRequest } from './token.ts';
 
 /**
- * A fake Microsoft Graph (v1.0) and Entra token endpoint on 127.0.0.1, built from the documented
- * request/response shapes. Use `graph.url` as both `graphBaseUrl` and `authorityHost`.
+ * A fake Microsoft tenant on 127.0.0.1, over HTTPS with a test-time CA this process trusts:
+ * Microsoft Graph (v1.0) and the Entra token endpoint at `url` (use it as both `graphBaseUrl` and
+ * `authorityHost`), and SharePoint (sites' web URLs and their REST API) at `sharepointUrl`.
+ * Built from the documented request/response shapes.
  *
  * Faithful where it matters to a sync client: delta paging with @odata.nextLink/@odata.deltaLink,
  * delta items without parentReference.path or cTag (as documented for business drives), ancestors
  * of changed items re-reported, descendants of renamed/re-permissioned folders NOT reported,
  * deletions with the `deleted` facet, 410 for expired tokens, effective permissions per item,
- * 302 content redirects to a pre-authenticated URL, transitive group members, bearer validation
- * on every call, and injectable throttling.
+ * 302 content redirects to a pre-authenticated URL, transitive group members and owners, bearer
+ * validation on every call (a token is good for the one resource it was issued for), client
+ * secrets and certificate client assertions at the token endpoint, SharePoint site groups over
+ * REST (paged, three OData flavours; app-only tokens obtained with a secret are refused, as
+ * SharePoint Online does), and injectable throttling on every API.
  */
 
 export interface FakeGraphOptions {
   tenantId?: string;
   clientId?: string;
-  clientSecret?: string;
+  /** null: the app has no client secret (certificate only). */
+  clientSecret?: string | null;
   /** Items per page for delta, children and member listings (small, to exercise paging). */
   pageSize?: number;
   tokenLifetimeSeconds?: number;
@@ -31,12 +41,14 @@ export interface RequestLogEntry {
   method: string;
   /** pathname + search */
   path: string;
-  kind: 'token' | 'graph' | 'download';
+  kind: 'token' | 'graph' | 'download' | 'sharepoint';
   status: number;
   startedAt: number;
   endedAt: number;
   authorization: boolean;
   prefer: string | null;
+  /** Token requests: how the app authenticated and the resource asked for (set when granted). */
+  token?: { credential: 'secret' | 'certificate'; resource: string };
 }
 
 interface Injected {
@@ -46,6 +58,8 @@ interface Injected {
   message: string;
   retryAfter: number | null;
   remaining: number;
+  /** Applies to the token endpoint instead of the APIs. */
+  token?: boolean;
 }
 
 interface DeltaSession {
@@ -55,19 +69,30 @@ interface DeltaSession {
   epoch: number;
 }
 
+interface IssuedToken {
+  exp: number;
+  resource: string;
+  credential: 'secret' | 'certificate';
+}
+
 export class FakeGraph extends FakeTenant {
   readonly tenantId: string;
   readonly clientId: string;
-  clientSecret: string;
+  clientSecret: string | null;
+  /** Certificates registered on the app registration (certificate credentials). */
+  readonly certificates: X509Certificate[] = [];
   pageSize: number;
   latencyMs: number;
   tokenLifetimeSeconds: number;
   readonly requests: RequestLogEntry[] = [];
   inFlight = 0;
   maxInFlight = 0;
+  /** Graph and the token endpoint. */
   url = '';
-  private server: Server | null = null;
-  private readonly tokens = new Map<string, number>();
+  /** SharePoint: sites' web URLs and REST API. */
+  sharepointUrl = '';
+  private servers: Server[] = [];
+  private readonly tokens = new Map<string, IssuedToken>();
   private readonly downloads = new Map<string, { content: Buffer; mimeType: string }>();
   private readonly sessions = new Map<string, DeltaSession>();
   private injected: Injected[] = [];
@@ -76,42 +101,76 @@ export class FakeGraph extends FakeTenant {
     super();
     this.tenantId = opts.tenantId ?? '11111111-2222-3333-4444-555555555555';
     this.clientId = opts.clientId ?? 'fake-client-id';
-    this.clientSecret = opts.clientSecret ?? 'fake-client-secret';
+    this.clientSecret = opts.clientSecret === undefined ? 'fake-client-secret' : opts.clientSecret;
     this.pageSize = opts.pageSize ?? 3;
     this.latencyMs = opts.latencyMs ?? 0;
     this.tokenLifetimeSeconds = opts.tokenLifetimeSeconds ?? 3600;
   }
 
   async listen(): Promise<this> {
-    this.server = createServer((req, res) => {
-      this.handle(req, res).catch((err) => {
-        if (!res.headersSent) this.json(res, 500, { error: { code: 'generalException', message: String(err) } });
-        else res.destroy();
+    const tls = await fakeServerTls();
+    await trustFakeTenantCa();
+    const start = async (api: 'graph' | 'sharepoint') => {
+      const server = createServer({ key: tls.key, cert: tls.cert }, (req, res) => {
+        this.handle(req, res, api).catch((err) => {
+          if (!res.headersSent) this.json(res, 500, { error: { code: 'generalException', message: String(err) } });
+          else res.destroy();
+        });
       });
-    });
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      this.servers.push(server);
+      return `https://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    this.url = await start('graph');
+    this.sharepointUrl = await start('sharepoint');
+    this.sharepointHost = new URL(this.sharepointUrl).host;
     return this;
   }
 
   async close(): Promise<void> {
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server!.close(() => resolve()));
-    this.server = null;
+    const servers = this.servers.splice(0);
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
   }
 
-  /** Connector config + credentials pointing at this fake. */
-  sourceConfig(extra: Record<string, unknown> = {}): { config: Record<string, unknown>; credentials: Record<string, unknown> } {
+  get tokenEndpoint(): string {
+    return `${this.url}/${this.tenantId}/oauth2/v2.0/token`;
+  }
+
+  /**
+   * Connector config + credentials pointing at this fake: the app's client secret, or with
+   * `certificate` that certificate (register it first: addCertificate()).
+   */
+  sourceConfig(extra: Record<string, unknown> = {}, opts: { certificate?: AppCertificateFixture } = {}): { config: Record<string, unknown>; credentials: Record<string, unknown> } {
     return {
       config: { tenantId: this.tenantId, graphBaseUrl: this.url, authorityHost: this.url, ...extra },
-      credentials: { clientId: this.clientId, clientSecret: this.clientSecret },
+      credentials: opts.certificate
+        ? { clientId: this.clientId, certificate: { ...opts.certificate } }
+        : { clientId: this.clientId, clientSecret: this.clientSecret },
     };
+  }
+
+  /** Generates a certificate and registers it on the app, as an admin uploads one. */
+  async addCertificate(subject?: string): Promise<AppCertificateFixture> {
+    const fixture = await makeAppCertificate(subject);
+    this.registerCertificate(fixture.certificatePem);
+    return fixture;
+  }
+
+  registerCertificate(certificatePem: string): void {
+    this.certificates.push(new X509Certificate(certificatePem));
+  }
+
+  removeCertificates(): void {
+    this.certificates.length = 0;
   }
 
   // ---- test controls --------------------------------------------------------------------------
 
-  /** The next `n` Graph calls answer `status` with `Retry-After: retryAfterSeconds` (null: no header). */
+  /**
+   * The next `n` API calls answer `status` with `Retry-After: retryAfterSeconds` (null: no
+   * header). `match` is tried on the Graph path after /v1.0 and on SharePoint paths (`/sites/…/_api/…`).
+   */
   throttleNext(n: number, status: 429 | 503 = 429, retryAfterSeconds: number | null = 1, match: RegExp = /./): void {
     this.injected.push({
       match, status, remaining: n, retryAfter: retryAfterSeconds,
@@ -129,6 +188,11 @@ export class FakeGraph extends FakeTenant {
     });
   }
 
+  /** The next `n` token requests answer `status` (Entra's `temporarily_unavailable`), with Retry-After. */
+  throttleTokenEndpoint(n: number, status: 429 | 503 = 503, retryAfterSeconds: number | null = 1): void {
+    this.injected.push({ match: /./, status, remaining: n, retryAfter: retryAfterSeconds, code: 'temporarily_unavailable', message: 'The service is temporarily unavailable.', token: true });
+  }
+
   clearFailures(): void {
     this.injected = [];
   }
@@ -143,16 +207,24 @@ export class FakeGraph extends FakeTenant {
     this.maxInFlight = this.inFlight;
   }
 
+  tokenRequests(): RequestLogEntry[] {
+    return this.requests.filter((r) => r.kind === 'token');
+  }
+
   graphRequests(match?: RegExp): RequestLogEntry[] {
     return this.requests.filter((r) => r.kind === 'graph' && (!match || match.test(r.path)));
   }
 
+  sharepointRequests(match?: RegExp): RequestLogEntry[] {
+    return this.requests.filter((r) => r.kind === 'sharepoint' && (!match || match.test(r.path)));
+  }
+
   // ---- HTTP -----------------------------------------------------------------------------------
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', this.url);
+  private async handle(req: IncomingMessage, res: ServerResponse, api: 'graph' | 'sharepoint'): Promise<void> {
+    const url = new URL(req.url ?? '/', api === 'graph' ? this.url : this.sharepointUrl);
     const entry: RequestLogEntry = {
-      method: req.method ?? 'GET', path: url.pathname + url.search, kind: 'graph', status: 0,
+      method: req.method ?? 'GET', path: url.pathname + url.search, kind: api, status: 0,
       startedAt: Date.now(), endedAt: 0, authorization: !!req.headers.authorization, prefer: (req.headers.prefer as string | undefined) ?? null,
     };
     this.requests.push(entry);
@@ -161,15 +233,16 @@ export class FakeGraph extends FakeTenant {
       entry.endedAt = Date.now();
     });
 
-    if (/^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) {
+    if (api === 'graph' && /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) {
       entry.kind = 'token';
-      return this.token(req, res, decodeURIComponent(url.pathname.split('/')[1]!));
+      return this.token(req, res, decodeURIComponent(url.pathname.split('/')[1]!), entry);
     }
 
     this.inFlight++;
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
     res.on('close', () => this.inFlight--);
     if (this.latencyMs) await sleep(this.latencyMs);
+    if (api === 'sharepoint') return this.sharepoint(req, res, url);
 
     if (url.pathname.startsWith('/download/')) {
       entry.kind = 'download';
@@ -181,17 +254,14 @@ export class FakeGraph extends FakeTenant {
     }
 
     if (!url.pathname.startsWith('/v1.0/')) return this.graphError(res, 400, 'BadRequest', `Invalid version: ${url.pathname}`);
-    const auth = req.headers.authorization ?? '';
-    const token = /^Bearer (.+)$/.exec(auth)?.[1];
-    const exp = token ? this.tokens.get(token) : undefined;
-    if (!token || exp === undefined || exp < Date.now()) {
+    const token = this.bearer(req, this.url);
+    if (!token) {
       res.setHeader('www-authenticate', 'Bearer realm="", error="invalid_token"');
-      return this.graphError(res, 401, 'InvalidAuthenticationToken', token ? 'Access token has expired or is not yet valid.' : 'Access token is empty.');
+      return this.graphError(res, 401, 'InvalidAuthenticationToken', req.headers.authorization ? 'Access token has expired or is not yet valid.' : 'Access token is empty.');
     }
     const path = url.pathname.slice('/v1.0'.length);
-    const inj = this.injected.find((i) => i.remaining > 0 && i.match.test(path + url.search));
+    const inj = this.injection(path + url.search);
     if (inj) {
-      inj.remaining--;
       if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
       return this.graphError(res, inj.status, inj.code, inj.message);
     }
@@ -199,22 +269,58 @@ export class FakeGraph extends FakeTenant {
     return this.route(url, path, res);
   }
 
-  private async token(req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> {
+  /** A live token issued for this resource, or null. */
+  private bearer(req: IncomingMessage, resource: string): IssuedToken | null {
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    const issued = token ? this.tokens.get(token) : undefined;
+    return issued && issued.exp >= Date.now() && issued.resource === resource ? issued : null;
+  }
+
+  private injection(path: string, token = false): Injected | undefined {
+    const inj = this.injected.find((i) => i.remaining > 0 && !!i.token === token && i.match.test(path));
+    if (inj) inj.remaining--;
+    return inj;
+  }
+
+  private sharepoint(req: IncomingMessage, res: ServerResponse, url: URL): void {
+    const format = odataFormat(req.headers.accept);
+    const answer = (a: { status: number; body: unknown }) => this.json(res, a.status, a.body);
+    const token = this.bearer(req, this.sharepointUrl);
+    if (!token) {
+      res.setHeader('www-authenticate', `Bearer realm="${this.tenantId}",client_id="00000003-0000-0ff1-ce00-000000000000"`);
+      return answer({ status: 401, body: { error_description: 'Invalid issuer or signature.' } });
+    }
+    // SharePoint Online accepts app-only Entra tokens only when the app proved itself with a certificate.
+    if (token.credential !== 'certificate') return answer({ status: 401, body: { error_description: 'Unsupported app only token.' } });
+    const inj = this.injection(url.pathname + url.search);
+    if (inj) {
+      if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
+      return answer(restError(format, inj.status, inj.status === 429 ? '-2147024860, Microsoft.SharePoint.SPQueryThrottledException' : '-1, Microsoft.SharePoint.Client.ServerException', inj.message));
+    }
+    if (req.method !== 'GET') return answer(restError(format, 405, '-1, System.NotSupportedException', 'Only GET is implemented by the fake'));
+    const found = siteForPath(this, this.sharepointUrl, url.pathname);
+    if (!found) return answer(restError(format, 404, '-2147024894, System.IO.FileNotFoundException', 'File Not Found.'));
+    return answer(siteRest(this, found.site, found.api, url, format, this.pageSize));
+  }
+
+  private async token(req: IncomingMessage, res: ServerResponse, tenant: string, entry: RequestLogEntry): Promise<void> {
     const body = new URLSearchParams(await readBody(req));
     const aad = (status: number, error: string, description: string) =>
       this.json(res, status, { error, error_description: `${description}\r\nTrace ID: ${randomBytes(8).toString('hex')}\r\nTimestamp: ${new Date().toISOString()}`, error_codes: [Number(/AADSTS(\d+)/.exec(description)?.[1] ?? 0)] });
     if (req.method !== 'POST') return aad(405, 'invalid_request', 'AADSTS900561: The endpoint only accepts POST requests.');
-    if (tenant !== this.tenantId) return aad(400, 'invalid_request', `AADSTS90002: Tenant '${tenant}' not found.`);
-    if (body.get('grant_type') !== 'client_credentials') return aad(400, 'unsupported_grant_type', 'AADSTS70003: The app requested an unsupported grant type.');
-    if (body.get('client_id') !== this.clientId) {
-      return aad(400, 'unauthorized_client', `AADSTS700016: Application with identifier '${body.get('client_id')}' was not found in the directory '${tenant}'.`);
+    const inj = this.injection(`/${tenant}/oauth2/v2.0/token`, true);
+    if (inj) {
+      if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
+      return aad(inj.status, inj.status === 429 || inj.status >= 500 ? 'temporarily_unavailable' : 'invalid_request', `AADSTS90033: ${inj.message}`);
     }
-    if (body.get('client_secret') !== this.clientSecret) {
-      return aad(401, 'invalid_client', `AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${this.clientId}'.`);
-    }
-    if (body.get('scope') !== `${this.url}/.default`) return aad(400, 'invalid_scope', `AADSTS1002012: The provided value for scope ${body.get('scope')} is not valid.`);
+    const decision = await judgeTokenRequest({
+      tenantId: this.tenantId, clientId: this.clientId, clientSecret: this.clientSecret, certificates: this.certificates,
+      tokenEndpoint: this.tokenEndpoint, resources: [this.url, this.sharepointUrl],
+    }, tenant, body);
+    if (!decision.ok) return aad(decision.status, decision.error, decision.description);
+    entry.token = { credential: decision.credential, resource: decision.resource };
     const token = `fake.${randomBytes(24).toString('base64url')}`;
-    this.tokens.set(token, Date.now() + this.tokenLifetimeSeconds * 1000);
+    this.tokens.set(token, { exp: Date.now() + this.tokenLifetimeSeconds * 1000, resource: decision.resource, credential: decision.credential });
     return this.json(res, 200, { token_type: 'Bearer', expires_in: this.tokenLifetimeSeconds, ext_expires_in: this.tokenLifetimeSeconds, access_token: token });
   }
 
@@ -224,7 +330,10 @@ export class FakeGraph extends FakeTenant {
     if (a === 'sites' && b && seg.length === 2) {
       const site = this.sites.get(b);
       if (!site) return this.graphError(res, 404, 'itemNotFound', 'Requested site could not be found');
-      return this.json(res, 200, { id: site.id, displayName: site.displayName, name: site.displayName, webUrl: site.webUrl });
+      return this.json(res, 200, {
+        id: site.id, displayName: site.displayName, name: site.displayName, webUrl: site.webUrl,
+        ...(selected(url, 'sharepointIds') ? { sharepointIds: { siteId: site.collectionId, siteUrl: site.webUrl, webId: site.webId } } : {}),
+      });
     }
     if (a === 'sites' && b && c === 'drives' && seg.length === 3) {
       const site = this.sites.get(b);
@@ -234,9 +343,14 @@ export class FakeGraph extends FakeTenant {
     if (a === 'drives' && b) {
       const drive = this.drives.get(b);
       if (!drive) return this.graphError(res, 404, 'itemNotFound', 'The requested drive was not found');
-      if (seg.length === 2) return this.json(res, 200, this.driveJson(b));
+      const site = this.mustSite(drive.siteId);
+      const ids = { siteId: site.collectionId, siteUrl: site.webUrl, webId: site.webId };
+      // Documented as returned only when selected (drives spell it sharePointIds, items sharepointIds).
+      if (seg.length === 2) return this.json(res, 200, { ...this.driveJson(b), ...(selected(url, 'sharePointIds') ? { sharePointIds: ids } : {}) });
       if (c === 'root' && d === 'delta' && seg.length === 4) return this.delta(url, drive.id, res);
-      if (c === 'root' && seg.length === 3) return this.json(res, 200, this.itemJson(this.mustItem(drive.rootId), false));
+      if (c === 'root' && seg.length === 3) {
+        return this.json(res, 200, { ...this.itemJson(this.mustItem(drive.rootId), false), ...(selected(url, 'sharepointIds') ? { sharepointIds: ids } : {}) });
+      }
       if (c === 'items' && d) {
         const item = this.items.get(d);
         if (!item || item.deleted || item.driveId !== drive.id) return this.graphError(res, 404, 'itemNotFound', 'The resource could not be found.');
@@ -260,11 +374,20 @@ export class FakeGraph extends FakeTenant {
       if (!user) return this.graphError(res, 404, 'Request_ResourceNotFound', `Resource '${b}' does not exist or one of its queried reference-property objects are not present.`);
       return this.json(res, 200, { id: user.id, mail: user.mail, userPrincipalName: user.userPrincipalName, displayName: user.displayName });
     }
+    const userJson = (u: FakeUser) => ({ '@odata.type': '#microsoft.graph.user', id: u.id, mail: u.mail, userPrincipalName: u.userPrincipalName });
     if (a === 'groups' && b && c === 'transitiveMembers' && (seg.length === 3 || (seg.length === 4 && d === 'microsoft.graph.user'))) {
       if (!this.groups.has(b)) return this.graphError(res, 404, 'Request_ResourceNotFound', `Resource '${b}' does not exist or one of its queried reference-property objects are not present.`);
-      const users = this.transitiveUsers(b).map((u) => ({ '@odata.type': '#microsoft.graph.user', id: u.id, mail: u.mail, userPrincipalName: u.userPrincipalName }));
-      const groups = d ? [] : this.transitiveGroups(b).map((g) => ({ '@odata.type': '#microsoft.graph.group', id: g.id, displayName: g.displayName }));
+      const users = this.transitiveUsers(b).map(userJson);
+      const groups = d ? [] : this.transitiveGroups(b).map((g) => ({
+        '@odata.type': '#microsoft.graph.group', id: g.id, displayName: g.displayName, groupTypes: g.kind === 'unified' ? ['Unified'] : [],
+      }));
       return this.json(res, 200, this.paged(url, [...groups, ...users]));
+    }
+    if (a === 'groups' && b && c === 'owners' && (seg.length === 3 || (seg.length === 4 && d === 'microsoft.graph.user'))) {
+      const group = this.groups.get(b);
+      if (!group) return this.graphError(res, 404, 'Request_ResourceNotFound', `Resource '${b}' does not exist or one of its queried reference-property objects are not present.`);
+      const owners = [...group.owners].map((id) => this.users.get(id)).filter((u): u is FakeUser => !!u).map(userJson);
+      return this.json(res, 200, this.paged(url, owners));
     }
     return this.graphError(res, 400, 'BadRequest', `Resource not found for the segment '${seg[seg.length - 1] ?? ''}'.`);
   }
@@ -443,6 +566,11 @@ export class FakeGraph extends FakeTenant {
 }
 
 const skipIds = new WeakMap<DeltaSession, string>();
+
+/** Whether `$select` names the property (properties "returned only on $select"). */
+function selected(url: URL, property: string): boolean {
+  return (url.searchParams.get('$select') ?? '').split(',').some((p) => p.trim().toLowerCase() === property.toLowerCase());
+}
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
