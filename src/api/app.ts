@@ -34,7 +34,14 @@ export function createApp(services: Services, auth: Authenticator) {
 
   const limit = bodyLimit({
     maxSize: services.config.MAX_BODY_BYTES,
-    onError: (c) => problemResponse(c, new AppError(413, 'Payload Too Large', `the body exceeds ${services.config.MAX_BODY_BYTES} bytes`)),
+    onError: (c) => {
+      const res = problemResponse(c, new AppError(413, 'Payload Too Large', `the body exceeds ${services.config.MAX_BODY_BYTES} bytes`));
+      // The rest of the oversized body is never read, so this connection cannot carry another
+      // request: say so, or a pooled keep-alive client would send its next request into a socket
+      // the server is about to drop.
+      res.headers.set('connection', 'close');
+      return res;
+    },
   });
 
   // Every API route needs a caller holding the route's role (src/api/guard.ts); the per-request
