@@ -49,6 +49,10 @@ export const envSchema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     SYNC_CONCURRENCY: int(2, 1, 64),
     MAX_BODY_BYTES: int(1_000_000, 1024),
+    /** Folders under which `filesystem` sources may point (comma-separated); unset → none may be added. */
+    FILESYSTEM_ROOTS: optionalString,
+    /** Searches (HTTP and MCP) each caller may make per minute, per API process; 0 turns the limit off. */
+    SEARCH_RATE_LIMIT: int(600, 0, 1_000_000),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
   })

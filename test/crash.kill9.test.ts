@@ -105,6 +105,7 @@ describe.runIf(await reachable())('kill -9 during a sync (BullMQ worker process,
       LOCAL_MODEL_PATH: modelPath(),
       EMBEDDING_BATCH_SIZE: '64',
       CLEARANCE_DATA_DIR: dataDir,
+      FILESYSTEM_ROOTS: corpus,
       CLEARANCE_SECRET_KEY: randomBytes(32).toString('base64'),
       LOG_LEVEL: 'warn',
     };

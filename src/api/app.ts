@@ -2,12 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestContext, type Services } from '../context.ts';
-import { AppError, unauthorized } from '../errors.ts';
+import { AppError, badRequest, unauthorized } from '../errors.ts';
 import { metrics } from '../metrics.ts';
 import type { AppEnv, Authenticator } from './env.ts';
 import { authorize } from './guard.ts';
 import { mcpRoutes } from './mcp.ts';
 import { problemResponse } from './problem.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { adminRoutes, auditRoutes } from './routes/admin.ts';
 import { freshnessRoutes } from './routes/freshness.ts';
 import { opsRoutes } from './routes/ops.ts';
@@ -28,6 +29,14 @@ export function createApp(services: Services, auth: Authenticator) {
     c.header('x-request-id', requestId);
     const route = c.req.routePath || 'unmatched';
     metrics.httpDuration.observe({ method: c.req.method, route, status: String(c.res.status) }, (performance.now() - started) / 1000);
+  });
+  // A NUL in the path or query is refused before any route (and any store) sees it.
+  app.use('*', async (c, next) => {
+    const nul = (v: string) => v.includes('\u0000') || v.includes('%00');
+    if (nul(c.req.path) || Object.entries(c.req.queries()).some(([k, vs]) => nul(k) || vs.some(nul))) {
+      throw badRequest('text may not contain NUL characters');
+    }
+    await next();
   });
   app.onError((err, c) => problemResponse(c, err));
   app.notFound((c) => problemResponse(c, new AppError(404, 'Not Found', 'no such resource')));
@@ -57,6 +66,16 @@ export function createApp(services: Services, auth: Authenticator) {
   app.use('/v1/*', limit, authed);
   app.use('/mcp', limit, authed);
   app.use('/mcp/*', limit, authed);
+
+  // Searches cost an embedding and a vector scan: one caller must not starve the rest.
+  const searches = new RateLimiter(services.config.SEARCH_RATE_LIMIT);
+  const throttle = async (c: Context<AppEnv>, next: () => Promise<void>) => {
+    const caller = c.get('ctx').caller;
+    searches.take(caller.email ?? caller.kind);
+    await next();
+  };
+  app.use('/v1/search', (c, next) => (c.req.method === 'POST' ? throttle(c, next) : next()));
+  app.use('/mcp', throttle);
 
   app.route('/', opsRoutes(services));
   app.route('/v1', adminRoutes());

@@ -31,6 +31,8 @@ export function problemResponse(c: Context, err: unknown): Response {
   if (requestId) problem.instance = `urn:request:${requestId}`;
   const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
   if (problem.status === 401) headers['www-authenticate'] = 'Bearer';
+  const retryAfter = (err as { retryAfterSeconds?: unknown } | null)?.retryAfterSeconds;
+  if (err instanceof AppError && typeof retryAfter === 'number' && Number.isFinite(retryAfter)) headers['retry-after'] = String(Math.ceil(retryAfter));
   return new Response(JSON.stringify(problem), { status: problem.status, headers });
 }
 

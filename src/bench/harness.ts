@@ -8,7 +8,7 @@ import { benchModelEnv } from './corpus.ts';
 
 /** Services for a benchmark, with embedded stores in `<tmp>/data` unless `overrides` (or the environment) say otherwise. */
 export function benchServices(tmp: string, overrides: Record<string, string> = {}): Promise<Services> {
-  return createServices(loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', ...overrides }));
+  return createServices(loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', FILESYSTEM_ROOTS: tmp, ...overrides }));
 }
 
 export function addFolderSource(s: Services, name: string, folder: string, freshness: FreshnessPolicy | null = null): Promise<Source> {

@@ -39,6 +39,10 @@ export async function demo(opts: { serve: boolean }) {
   env.ADMIN_TOKEN ??= `demo-admin-${randomBytes(12).toString('hex')}`;
   env.COMPLIANCE_GROUP ??= 'compliance';
   env.LOG_LEVEL ??= 'warn';
+  // The corpus sits next to the data directory, not inside it: filesystem sources may never read
+  // the service's own data (its database and secret key), and the demo allows exactly this folder.
+  const corpus = `${path.resolve(env.CLEARANCE_DATA_DIR)}-corpus`;
+  env.FILESYSTEM_ROOTS ??= corpus;
   if (!env.LOCAL_MODEL_PATH && !env.EMBEDDING_MODEL && env.EMBEDDING_PROVIDER !== 'openai') {
     const local = findLocalModel();
     if (local) {
@@ -47,7 +51,6 @@ export async function demo(opts: { serve: boolean }) {
     }
   }
   const config = loadConfig(env);
-  const corpus = path.join(config.dataDir, 'corpus');
   await prepareCorpus(corpus);
 
   console.log('Starting Clearance on embedded stores (PGlite, LanceDB, in-process jobs)…');

@@ -185,17 +185,20 @@ function failed(base: DocumentUpsert, reason: string, existing: DocumentRecord |
   return { kind: 'record', doc: { ...base, status: 'failed', error: reason, contentVersion: null, chunkCount: 0 }, outcome: 'failed', reason, existing };
 }
 
+/** Postgres refuses NUL in text; whatever an upstream sends is stored without it. */
+const storable = <T extends string | null>(s: T): T => (s === null ? s : (s.replace(/\u0000/g, '') as T));
+
 function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: string, existing: DocumentRecord | null): DocumentUpsert {
   return {
     id: existing?.id ?? documentIdFor(source.id, meta.externalId),
     sourceId: source.id,
     externalId: meta.externalId,
-    title: meta.title,
-    url: meta.url,
-    path: meta.path,
-    mimeType: meta.mimeType,
-    owner: meta.owner,
-    labels: meta.labels ?? [],
+    title: storable(meta.title),
+    url: storable(meta.url),
+    path: storable(meta.path),
+    mimeType: storable(meta.mimeType),
+    owner: storable(meta.owner),
+    labels: (meta.labels ?? []).map(storable),
     lastModified: meta.lastModified,
     contentVersion: meta.contentVersion,
     contentHash: existing?.contentHash ?? null,

@@ -5,6 +5,7 @@ import { badRequest, conflict, errorMessage, notFound, unprocessable } from '../
 import { triggerEvaluation } from '../freshness/evaluate.ts';
 import { encryptJson } from '../metadata/secrets.ts';
 import { sourceCredentials } from './connector.ts';
+import { checkFilesystemPath } from './filesystem-roots.ts';
 import type { FreshnessPolicy, Source } from '../types.ts';
 
 const freshnessRule = z.object({
@@ -79,7 +80,9 @@ function validated(type: string, config: unknown, credentials: unknown) {
   return { reg, config: cfg.data, credentials: creds };
 }
 
-async function testConnection(ctx: Services, sourceId: string, reg: NonNullable<ReturnType<typeof connectorFor>>, config: Record<string, unknown>, credentials: Record<string, unknown> | null) {
+async function testConnection(ctx: Services, sourceId: string, type: string, reg: NonNullable<ReturnType<typeof connectorFor>>, config: Record<string, unknown>, credentials: Record<string, unknown> | null) {
+  // Where a filesystem source may point is decided before anything is read there.
+  if (type === 'filesystem') await checkFilesystemPath(String(config.path ?? ''), ctx.config);
   try {
     await reg.factory({ sourceId, config, credentials }).test();
   } catch (err) {
@@ -90,7 +93,7 @@ async function testConnection(ctx: Services, sourceId: string, reg: NonNullable<
 export async function createSource({ ctx, input }: { ctx: RequestContext | Services; input: z.infer<typeof createSourceSchema> }) {
   const { reg, config, credentials } = validated(input.type, input.config, input.credentials);
   if ((await ctx.metadata.sources.list()).some((s) => s.name === input.name)) throw conflict(`a source named "${input.name}" already exists`);
-  await testConnection(ctx, 'pending', reg, config, credentials);
+  await testConnection(ctx, 'pending', input.type, reg, config, credentials);
   const source = await ctx.metadata.sources.create({
     name: input.name,
     type: input.type as Source['type'],
@@ -111,7 +114,7 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   if (patch.config || patch.credentials) {
     const config = patch.config ?? existing.config;
     const { reg, config: cfg, credentials } = validated(existing.type, config, patch.credentials ?? (await sourceCredentials(ctx, existing.id)) ?? undefined);
-    await testConnection(ctx, existing.id, reg, cfg, credentials);
+    await testConnection(ctx, existing.id, existing.type, reg, cfg, credentials);
     patch.config = cfg;
     if (patch.credentials && credentials) credentialsEncrypted = encryptJson(ctx.secretKey, credentials);
   }

@@ -33,7 +33,8 @@ export async function createHarness(opts: {
   embedder?: Embedder;
 } = {}): Promise<Harness> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'clearance-test-'));
-  const config: Config = loadConfig({ CLEARANCE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', ...opts.env });
+  // Test corpora live in temp folders: that is where filesystem sources may point by default.
+  const config: Config = loadConfig({ CLEARANCE_DATA_DIR: path.join(dir, 'data'), LOG_LEVEL: 'silent', FILESYSTEM_ROOTS: os.tmpdir(), ...opts.env });
   const { metadata, alerts } = opts.stores ?? (await createMemoryStores());
   const embedder = opts.embedder ?? new FakeEmbedder({ dimension: 64, maxTokens: 128 });
   const vectors = opts.vectors ?? new MemoryVectorStore();
