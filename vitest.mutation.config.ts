@@ -8,6 +8,7 @@ export default defineConfig({
   test: {
     include: [
       'test/access.test.ts',
+      'test/filter-translation.test.ts',
       'test/search.recheck.test.ts',
       'test/vectorstore.conformance.test.ts',
       'test/qdrant-schema.test.ts',

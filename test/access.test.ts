@@ -58,6 +58,8 @@ describe('parsePrincipal / isPrincipal', () => {
       'Everyone', 'everyone ', ' everyone', 'all', ':x', 'user', 'user:', 'user:bob', 'user:Bob@acme.test', 'user: bob@acme.test',
       'user:a@b@c', 'group:', 'group: padded', 'group:padded ', 'sgroup:', 'sgroup:s', 'sgroup:/g', 'sgroup:s/', 'domain:',
       'domain:ACME.test', 'domain:a b', 'domain:a@b', 'role:admin', 'USER:a@b.test', 'x:y',
+      // Kinds only as whole words before the colon.
+      'groupx', 'groups:x', 'xgroup:x', 'users:a@b.test', 'domainx.test', 'domain.x', 'sgroups:s/g', 'usera@b.test', ' group:x',
     ];
     for (const b of bad) {
       expect(parsePrincipal(b), b).toBeNull();
@@ -81,6 +83,7 @@ describe('normalizePrincipal / normalizeAcl', () => {
     expect(normalizePrincipal('Everyone')).toBeNull();
     expect(normalizePrincipal('role:x')).toBeNull();
     expect(normalizePrincipal(':x')).toBeNull();
+    for (const bad of ['groupx', 'groups:x', 'usera@b.test', 'domainacme.test', 'sgroupx/y', 'xgroup:y']) expect(normalizePrincipal(bad), bad).toBeNull();
     expect(normalizePrincipal(null)).toBeNull();
   });
 
@@ -104,8 +107,8 @@ describe('callerPrincipals', () => {
 
   it('gives nothing to a caller without a valid email', () => {
     expect(callerPrincipals(caller(null, ['eng']), ['sgroup:s/g'])).toEqual([]);
-    expect(callerPrincipals(caller('not-an-email', ['eng']))).toEqual([]);
-    expect(callerPrincipals(caller('a@b@c'))).toEqual([]);
+    expect(callerPrincipals(caller('not-an-email', ['eng']), [])).toEqual([]);
+    expect(callerPrincipals(caller('a@b@c'), [])).toEqual([]);
   });
 
   it('never takes anything but sgroup principals from the source-group lookup', () => {
@@ -114,7 +117,7 @@ describe('callerPrincipals', () => {
   });
 
   it('leaves out a domain that is not a domain principal, but keeps the user', () => {
-    expect(callerPrincipals(caller('a@b/c')).sort()).toEqual(['everyone', 'user:a@b/c']);
+    expect(callerPrincipals(caller('a@b/c'), []).sort()).toEqual(['everyone', 'user:a@b/c']);
   });
 });
 

@@ -1,7 +1,7 @@
-import { serve } from '@hono/node-server';
 import { Agent } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/api/app.ts';
+import { listen } from '../src/api/server.ts';
 import { createAuthenticator } from '../src/identity/index.ts';
 import { createHarness, type Harness } from './support/harness.ts';
 
@@ -10,17 +10,16 @@ const ADMIN = 'admin-token-0123456789';
 /** Behaviour only visible through a real HTTP server and a pooled keep-alive client. */
 describe('the HTTP server', () => {
   let h: Harness;
-  let server: ReturnType<typeof serve>;
+  let server: Awaited<ReturnType<typeof listen>>;
   let base: string;
   beforeAll(async () => {
     h = await createHarness({ env: { ADMIN_TOKEN: ADMIN, MAX_BODY_BYTES: '100000' } });
     const app = createApp(h, createAuthenticator(h.config));
-    await new Promise<void>((resolve) => {
-      server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => { base = `http://127.0.0.1:${info.port}`; resolve(); });
-    });
+    server = await listen(app, { port: 0, hostname: '127.0.0.1' });
+    base = `http://127.0.0.1:${server.port}`;
   });
   afterAll(async () => {
-    server.close();
+    await server.close();
     await h.cleanup();
   });
 

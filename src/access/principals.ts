@@ -61,19 +61,25 @@ export function domainPrincipal(domain: unknown): Principal | null {
   return DOMAIN.test(d) ? `domain:${d}` : null;
 }
 
+const KIND = /^(user|group|sgroup|domain):/;
+
+/** `[kind, value]` of a `kind:value` principal of a known kind, or null. */
+function split(raw: string): [string, string] | null {
+  const m = KIND.exec(raw);
+  return m ? [m[1]!, raw.slice(m[0].length)] : null;
+}
+
 /** Reads a principal string; null when it is not one (unknown kind, empty or malformed value). */
 export function parsePrincipal(raw: unknown): ParsedPrincipal | null {
   if (typeof raw !== 'string') return null;
   if (raw === EVERYONE) return { kind: 'everyone' };
-  const colon = raw.indexOf(':');
-  if (colon <= 0) return null;
-  const kind = raw.slice(0, colon);
-  const value = raw.slice(colon + 1);
+  const parts = split(raw);
+  if (!parts) return null;
+  const [kind, value] = parts;
   switch (kind) {
-    case 'user': {
-      const email = normalizeEmail(value);
-      return email !== null && email === value ? { kind: 'user', email } : null;
-    }
+    case 'user':
+      // Canonical only: the value must already be the normalised email.
+      return normalizeEmail(value) === value ? { kind: 'user', email: value } : null;
     case 'group':
       return value !== '' && value.trim() === value ? { kind: 'group', name: value } : null;
     case 'sgroup': {
@@ -99,15 +105,14 @@ export function normalizePrincipal(raw: unknown): Principal | null {
   if (typeof raw !== 'string') return null;
   const s = raw.trim();
   if (s === EVERYONE) return EVERYONE;
-  const colon = s.indexOf(':');
-  if (colon <= 0) return null;
-  const value = s.slice(colon + 1);
-  switch (s.slice(0, colon)) {
+  const parts = split(s);
+  if (!parts) return null;
+  const [kind, value] = parts;
+  switch (kind) {
     case 'user': return userPrincipal(value);
     case 'group': return groupPrincipal(value);
     case 'domain': return domainPrincipal(value);
-    case 'sgroup': return isPrincipal(s) ? s : null;
-    default: return null;
+    default: return isPrincipal(s) ? s : null;
   }
 }
 
@@ -134,7 +139,7 @@ export function normalizeAcl(entries: readonly unknown[]): { acl: Principal[]; r
  * A caller without a valid email (the bootstrap admin token) gets no principals: admins manage
  * the service, they do not read every document.
  */
-export function callerPrincipals(caller: Pick<Caller, 'email' | 'groups'>, sourceGroupPrincipals: readonly string[] = []): Principal[] {
+export function callerPrincipals(caller: Pick<Caller, 'email' | 'groups'>, sourceGroupPrincipals: readonly string[]): Principal[] {
   const email = normalizeEmail(caller.email);
   if (email === null) return [];
   const out = new Set<Principal>([`user:${email}`, EVERYONE]);

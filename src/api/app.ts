@@ -49,6 +49,9 @@ export function createApp(services: Services, auth: Authenticator) {
       // request: say so, or a pooled keep-alive client would send its next request into a socket
       // the server is about to drop.
       res.headers.set('connection', 'close');
+      // Read and discard what the client is still sending, so closing does not reset the socket
+      // under it before it has read the 413.
+      (c.env as { incoming?: { resume?: () => void } } | undefined)?.incoming?.resume?.();
       return res;
     },
   });

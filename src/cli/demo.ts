@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs';
 import { cp, readdir, readFile, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve as serveHttp } from '@hono/node-server';
 import { randomBytes } from 'node:crypto';
 import { createApp } from '../api/app.ts';
+import { listen } from '../api/server.ts';
 import { loadConfig } from '../config.ts';
 import { freshnessIdle } from '../freshness/evaluate.ts';
 import { createAuthenticator, mintDevToken } from '../identity/index.ts';
@@ -107,7 +107,7 @@ export async function demo(opts: { serve: boolean }) {
     await closeServices(services);
     return;
   }
-  const server = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST });
+  const server = await listen(app, { port: config.PORT, hostname: config.HOST });
   const alice = await mintDevToken({ ...DEMO_USERS[0]!, dataDir: config.dataDir, expiresIn: '12h' });
   console.log(`Serving on http://localhost:${config.PORT}  (web console at /, Ctrl-C to stop)`);
   console.log(`  admin token:  ${config.ADMIN_TOKEN}`);

@@ -1,5 +1,5 @@
-import { serve as serveHttp } from '@hono/node-server';
 import { createApp } from '../api/app.ts';
+import { listen } from '../api/server.ts';
 import { loadConfig } from '../config.ts';
 import { createAuthenticator } from '../identity/index.ts';
 import { closeServices, createServices, startWorkers } from '../services.ts';
@@ -14,19 +14,18 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
     opts.workers = true;
   }
   if (opts.workers) await startWorkers(services);
-  let server: ReturnType<typeof serveHttp> | undefined;
+  let server: Awaited<ReturnType<typeof listen>> | undefined;
   if (opts.api) {
     const app = createApp(services, createAuthenticator(config));
-    server = serveHttp({ fetch: app.fetch, port: config.PORT, hostname: config.HOST }, (info) => {
-      log.info({ port: info.port, jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.kind, model: services.embedder.modelId }, 'Clearance is listening');
-    });
+    server = await listen(app, { port: config.PORT, hostname: config.HOST });
+    log.info({ port: server.port, jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.kind, model: services.embedder.modelId }, 'Clearance is listening');
   }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down: finishing the current page of each running sync');
-    server?.close();
+    await server?.close();
     await closeServices(services);
     process.exit(0);
   };

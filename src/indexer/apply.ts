@@ -186,7 +186,7 @@ function failed(base: DocumentUpsert, reason: string, existing: DocumentRecord |
 }
 
 /** Postgres refuses NUL in text; whatever an upstream sends is stored without it. */
-const storable = <T extends string | null>(s: T): T => (s === null ? s : (s.replace(/\u0000/g, '') as T));
+const storable = <T extends string | null>(s: T): T => (s === null ? s : (s.replaceAll('\u0000', '') as T));
 
 function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: string, existing: DocumentRecord | null): DocumentUpsert {
   return {

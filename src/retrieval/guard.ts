@@ -12,8 +12,8 @@ export interface SearchScope {
 
 /** The caller's permission filter for this request: the one builder, fed with everything the caller is. */
 export async function callerFilter(ctx: RequestContext, scope: SearchScope): Promise<PermissionFilter> {
-  const email = ctx.caller.email;
-  const groupPrincipals = email ? await ctx.metadata.groups.principalsOf(email) : [];
+  // Without an email the lookup finds nothing and callerPrincipals grants nothing anyway.
+  const groupPrincipals = await ctx.metadata.groups.principalsOf(ctx.caller.email ?? '');
   return buildPermissionFilter({
     principals: callerPrincipals(ctx.caller, groupPrincipals),
     agentSourceIds: scope.agent?.sourceIds,
@@ -30,7 +30,7 @@ export async function callerFilter(ctx: RequestContext, scope: SearchScope): Pro
  */
 export async function confirmHits(ctx: Pick<RequestContext, 'metadata'>, filter: PermissionFilter, hits: VectorHit[]): Promise<{ hit: VectorHit; doc: DocumentRecord }[]> {
   const ids = [...new Set(hits.map((h) => h.point.documentId))];
-  const docs = new Map((ids.length ? await ctx.metadata.documents.byIds(ids) : []).map((d) => [d.id, d]));
+  const docs = new Map((await ctx.metadata.documents.byIds(ids)).map((d) => [d.id, d]));
   const out: { hit: VectorHit; doc: DocumentRecord }[] = [];
   for (const hit of hits) {
     const doc = docs.get(hit.point.documentId);

@@ -29,7 +29,7 @@ export async function openConnector(ctx: Opening, source: Source): Promise<Conne
     try {
       config = { ...config, path: await checkFilesystemPath(String(config.path ?? ''), ctx.config) };
     } catch (err) {
-      throw new Error(errorMessage(err));
+      throw new Error(errorMessage(err), { cause: err });
     }
   }
   return reg.factory({ sourceId: source.id, config, credentials: await sourceCredentials(ctx, source.id) });

@@ -24,12 +24,9 @@ export function lancePermissionPredicate(filter: PermissionFilter): string | nul
   if (filter.excludedSourceIds?.length) parts.push(`sourceId NOT IN (${sqlList(filter.excludedSourceIds)})`);
   if (filter.excludedDocumentIds?.length) parts.push(`documentId NOT IN (${sqlList(filter.excludedDocumentIds)})`);
   if (filter.modifiedAfter !== undefined) {
-    // +Infinity keeps nothing; neither infinity is a valid SQL number literal.
-    if (!Number.isFinite(filter.modifiedAfter)) {
-      if (filter.modifiedAfter > 0) return null;
-    } else {
-      parts.push(`lastModified >= ${filter.modifiedAfter}`);
-    }
+    // The builder turns an invalid date into +Infinity, which keeps nothing (and is no SQL literal).
+    if (filter.modifiedAfter === Infinity) return null;
+    parts.push(`lastModified >= ${filter.modifiedAfter}`);
   }
   return parts.map((p) => `(${p})`).join(' AND ');
 }

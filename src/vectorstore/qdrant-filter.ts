@@ -9,14 +9,14 @@ export interface QdrantFilter {
   must?: FieldCondition[];
   must_not?: FieldCondition[];
 }
-// Compile-time proof that the narrow filter shape above is a valid Qdrant filter.
-const _filterIsQdrantFilter = (f: QdrantFilter): Schemas['Filter'] => f;
-void _filterIsQdrantFilter;
+// Compile-time proof that the narrow filter shape above is a valid Qdrant filter (types only).
+type Assert<T extends true> = T;
+export type QdrantFilterIsValid = Assert<QdrantFilter extends Schemas['Filter'] ? true : false>;
 
 /**
  * The permission filter as a Qdrant filter (the permission module's rule, spelled in Qdrant's
- * JSON). `null` when nothing can match, so no request is sent. JSON has no Infinity: an unbounded
- * lower time bound is left out, an unreachable one matches nothing.
+ * JSON). `null` when nothing can match, so no request is sent. JSON has no Infinity: the builder's
+ * unreachable time bound (+Infinity) matches nothing.
  */
 export function qdrantPermissionFilter(filter: PermissionFilter): QdrantFilter | null {
   assertPermissionFilter(filter);
@@ -28,7 +28,7 @@ export function qdrantPermissionFilter(filter: PermissionFilter): QdrantFilter |
   }
   if (filter.modifiedAfter !== undefined) {
     if (filter.modifiedAfter === Infinity) return null;
-    if (filter.modifiedAfter !== -Infinity) must.push({ key: 'lastModified', range: { gte: filter.modifiedAfter } });
+    must.push({ key: 'lastModified', range: { gte: filter.modifiedAfter } });
   }
   const mustNot: FieldCondition[] = [];
   if (filter.excludedSourceIds?.length) mustNot.push({ key: 'sourceId', match: { any: [...filter.excludedSourceIds] } });

@@ -72,13 +72,22 @@ const bodyArb: fc.Arbitrary<string | Uint8Array | undefined> = fc.oneof(
 
 const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/problem+json', 'application/json; charset=latin1', ''];
 
+/** Percent-encodes anything, lone surrogates included (as bytes no decoder accepts, on purpose). */
+function enc(v: string): string {
+  try {
+    return encodeURIComponent(v);
+  } catch {
+    return [...Buffer.from(v, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('') + '%ED%A0%80';
+  }
+}
+
 /** Fills route parameters (`:id`) with existing ids, UUIDs, or junk. */
 function pathFor(template: string, seg: fc.Arbitrary<string>): fc.Arbitrary<string> {
   const params = template.match(/:[A-Za-z]+/g) ?? [];
   if (params.length === 0) return fc.constant(template);
   return fc.tuple(...params.map(() => seg)).map((vals) => {
     let p = template;
-    for (const v of vals) p = p.replace(/:[A-Za-z]+/, encodeURIComponent(v));
+    for (const v of vals) p = p.replace(/:[A-Za-z]+/, enc(v));
     return p;
   });
 }
@@ -88,7 +97,7 @@ export function fuzzRequests(routes: { method: string; path: string }[], who: Fu
   const seg = fc.oneof(fc.constantFrom(...(who.ids.length ? who.ids : ['x'])), fc.uuid(), oddString.filter((s) => s.length > 0));
   const routePath = fc.constantFrom(...concrete).chain((r) => pathFor(r.path, seg).map((path) => ({ method: r.method, path })));
   const randomPath = fc.tuple(fc.constantFrom('/v1/', '/mcp/', '/', '/v1/sources/', '/v1/documents/', '/v1/freshness/'), fc.array(seg, { maxLength: 3 }))
-    .map(([prefix, parts]) => ({ method: 'GET', path: prefix + parts.map(encodeURIComponent).join('/') }));
+    .map(([prefix, parts]) => ({ method: 'GET', path: prefix + parts.map(enc).join('/') }));
   const query = fc.dictionary(fc.constantFrom('status', 'sourceId', 'kind', 'limit', 'cursor', 'user', 'agent', 'from', 'to', 'action', 'documentId', 'x'), oddString, { maxKeys: 3 })
     .map((q) => { const s = new URLSearchParams(q).toString(); return s ? `?${s}` : ''; });
   const names = Object.keys(who.tokens);
