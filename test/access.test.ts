@@ -66,6 +66,9 @@ describe('parsePrincipal / isPrincipal', () => {
       expect(isPrincipal(b), b).toBe(false);
     }
     expect(isPrincipal(undefined)).toBe(false);
+    // Only strings: not an array or an object that would print as a principal.
+    expect(parsePrincipal(['group:x'])).toBeNull();
+    expect(parsePrincipal({ toString: () => 'group:x' })).toBeNull();
     expect(isPrincipal(3)).toBe(false);
     expect(isPrincipal('group:x')).toBe(true);
   });
@@ -138,6 +141,12 @@ describe('buildPermissionFilter', () => {
     expect(buildPermissionFilter({ principals: ['everyone'], agentSourceIds: ['a'], requestedSourceIds: ['b'] }).sourceIds).toEqual([]);
     expect(buildPermissionFilter({ principals: ['everyone'], agentSourceIds: [] }).sourceIds).toEqual([]);
     expect(buildPermissionFilter({ principals: ['everyone'], agentSourceIds: [], requestedSourceIds: ['a'] }).sourceIds).toEqual([]);
+  });
+
+  it('keeps only string ids, whatever a JavaScript caller passes', () => {
+    const f = buildPermissionFilter({ principals: ['everyone'], requestedSourceIds: ['s', 5, null] as unknown as string[], excludedDocumentIds: [{}, 'd'] as unknown as string[] });
+    expect(f.sourceIds).toEqual(['s']);
+    expect(f.excludedDocumentIds).toEqual(['d']);
   });
 
   it('carries exclusions and the time bound; an invalid date keeps nothing', () => {

@@ -74,7 +74,8 @@ export function buildPermissionFilter(scope: PermissionScope): PermissionFilter 
 
 /** Throws unless `filter` came from buildPermissionFilter (stores call this before every search). */
 export function assertPermissionFilter(filter: unknown): asserts filter is PermissionFilter {
-  if (typeof filter !== 'object' || filter === null || !issued.has(filter)) {
+  // A WeakSet holds only objects: anything else (null, a string) is simply not in it.
+  if (!issued.has(filter as object)) {
     throw new TypeError('a search needs a PermissionFilter built by buildPermissionFilter');
   }
 }

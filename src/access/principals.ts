@@ -87,10 +87,8 @@ export function parsePrincipal(raw: unknown): ParsedPrincipal | null {
       if (slash <= 0 || slash === value.length - 1) return null;
       return { kind: 'sgroup', sourceId: value.slice(0, slash), groupId: value.slice(slash + 1) };
     }
-    case 'domain':
+    default: // 'domain', the last kind KIND admits
       return DOMAIN.test(value) && value === value.toLowerCase() ? { kind: 'domain', domain: value } : null;
-    default:
-      return null;
   }
 }
 

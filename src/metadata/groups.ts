@@ -24,7 +24,8 @@ export class SqlGroupStore extends SqlAggregate implements GroupStore {
     });
   }
 
-  async principalsOf(email: string): Promise<Principal[]> {
+  async principalsOf(email: string | null): Promise<Principal[]> {
+    if (email === null) return [];
     const rows = await this.db.query<{ source_id: string; group_id: string }>(
       `SELECT DISTINCT source_id, group_id FROM source_groups WHERE member_email = $1 ORDER BY source_id, group_id`,
       [email.trim().toLowerCase()],

@@ -85,8 +85,8 @@ export interface RunStore {
 export interface GroupStore {
   /** Transitive memberships of the source's groups, replaced wholesale (one sync's view). */
   replace(sourceId: string, groups: { groupId: string; memberEmails: string[] }[]): Promise<void>;
-  /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email. */
-  principalsOf(email: string): Promise<Principal[]>;
+  /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email (none for null). */
+  principalsOf(email: string | null): Promise<Principal[]>;
   /** Ids of the source's groups that currently have at least one member. */
   ids(sourceId: string): Promise<string[]>;
 }

@@ -12,8 +12,7 @@ export interface SearchScope {
 
 /** The caller's permission filter for this request: the one builder, fed with everything the caller is. */
 export async function callerFilter(ctx: RequestContext, scope: SearchScope): Promise<PermissionFilter> {
-  // Without an email the lookup finds nothing and callerPrincipals grants nothing anyway.
-  const groupPrincipals = await ctx.metadata.groups.principalsOf(ctx.caller.email ?? '');
+  const groupPrincipals = await ctx.metadata.groups.principalsOf(ctx.caller.email);
   return buildPermissionFilter({
     principals: callerPrincipals(ctx.caller, groupPrincipals),
     agentSourceIds: scope.agent?.sourceIds,
