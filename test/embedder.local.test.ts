@@ -55,6 +55,25 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     expect(fetched).toEqual([]);
   });
 
+  it('batches queries that arrive together into shared inferences, with the same vectors as one at a time', async () => {
+    const texts = ['expense approval', 'incident runbook', 'holiday calendar', 'vendor contract', 'laptop refresh'];
+    const alone: number[][] = [];
+    for (const t of texts) alone.push(await e.embedQuery(t));
+    const inner = e as unknown as { infer: (texts: string[]) => Promise<number[][]> };
+    const original = inner.infer.bind(e);
+    const sizes: number[] = [];
+    inner.infer = async (batch) => { sizes.push(batch.length); return original(batch); };
+    try {
+      const together = await Promise.all(texts.map((t) => e.embedQuery(t)));
+      // batchSize 2: the first query runs at once, the other four in two shared inferences.
+      expect(sizes.length).toBeLessThan(texts.length);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(2);
+      together.forEach((v, i) => expect(dot(v, alone[i]!)).toBeCloseTo(1, 4));
+    } finally {
+      inner.infer = original;
+    }
+  });
+
   it('returns unit vectors where paraphrases are closer than unrelated text', async () => {
     const [cat, kitten, revenue, rain] = await e.embed([
       'The cat sat on the mat.',

@@ -53,6 +53,10 @@ export async function main(argv: string[]) {
   bench.command('search').description('search latency p50/p95 with and without the ACL filter')
     .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
     .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) })));
+  bench.command('load').description('the search API under many concurrent callers: closed and open loop vs one at a time')
+    .option('--chunks <n>', 'synthetic chunks in the index', '100000').option('--concurrency <n>', 'callers at once', '50')
+    .option('--seconds <n>', 'length of each loaded run', '30').option('--single <n>', 'requests sent one at a time', '200')
+    .action((o) => run(async () => (await import('../bench/load.ts')).benchLoad({ chunks: Number(o.chunks), concurrency: Number(o.concurrency), seconds: Number(o.seconds), single: Number(o.single) })));
   bench.command('delta').description('1% content change and 1% ACL change vs a full sync')
     .option('--docs <n>', 'documents in the corpus', '5000')
     .action((o) => run(async () => (await import('../bench/delta.ts')).benchDelta({ docs: Number(o.docs) })));

@@ -117,6 +117,8 @@ export class LocalEmbedder implements Embedder {
   private runChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private specialTokens?: number;
+  private readonly pendingQueries: { text: string; resolve: (v: number[]) => void; reject: (err: unknown) => void }[] = [];
+  private queriesScheduled = false;
 
   private constructor(args: {
     modelId: string; dimension: number; maxTokens: number; conventions: ModelConventions;
@@ -225,9 +227,35 @@ export class LocalEmbedder implements Embedder {
     return this.embedAll(texts.map((t) => this.conventions.documentPrefix + t));
   }
 
-  async embedQuery(text: string): Promise<number[]> {
-    const [v] = await this.embedAll([this.conventions.queryPrefix + text]);
-    return v;
+  /**
+   * Queries that arrive while an inference is running wait for the next one together: many
+   * assistants searching at once cost a few batched inferences instead of one each, which is what
+   * lets throughput grow with concurrency on a small CPU.
+   */
+  embedQuery(text: string): Promise<number[]> {
+    if (this.closed) return Promise.reject(new Error('LocalEmbedder is closed'));
+    return new Promise<number[]>((resolve, reject) => {
+      this.pendingQueries.push({ text: this.conventions.queryPrefix + text, resolve, reject });
+      this.scheduleQueries();
+    });
+  }
+
+  private scheduleQueries() {
+    if (this.queriesScheduled || this.pendingQueries.length === 0) return;
+    this.queriesScheduled = true;
+    const run = this.runChain.then(async () => {
+      this.queriesScheduled = false;
+      const batch = this.pendingQueries.splice(0, this.batchSize);
+      // More than a batch waiting: the rest go in the next inference, after this one.
+      this.scheduleQueries();
+      try {
+        const vectors = await this.infer(batch.map((q) => q.text));
+        batch.forEach((q, i) => q.resolve(vectors[i]!));
+      } catch (err) {
+        for (const q of batch) q.reject(err);
+      }
+    });
+    this.runChain = run.catch(() => undefined);
   }
 
   async close(): Promise<void> {
@@ -252,13 +280,16 @@ export class LocalEmbedder implements Embedder {
   }
 
   private runBatch(texts: string[]): Promise<number[][]> {
-    const run = this.runChain.then(async () => {
-      const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens });
-      const outputs = (await this.model(inputs)) as Record<string, Tensor>;
-      return pool(outputs, inputs.attention_mask as Tensor, this.conventions.pooling);
-    });
+    const run = this.runChain.then(() => this.infer(texts));
     this.runChain = run.catch(() => undefined);
     return run;
+  }
+
+  /** One inference; callers go through runChain so that only one runs at a time. */
+  private async infer(texts: string[]): Promise<number[][]> {
+    const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens });
+    const outputs = (await this.model(inputs)) as Record<string, Tensor>;
+    return pool(outputs, inputs.attention_mask as Tensor, this.conventions.pooling);
   }
 }
 

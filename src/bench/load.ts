@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Agent } from 'undici';
+import { mintDevToken } from '../identity/dev.ts';
+import { closeServices } from '../services.ts';
+import { benchModelEnv, paragraph, percentile, rng } from './corpus.ts';
+import { benchServices } from './harness.ts';
+import { seedSyntheticIndex } from './seed.ts';
+
+const GROUPS = 50;
+const USERS = 200;
+
+interface Sample {
+  ms: number;
+  ok: boolean;
+}
+
+function summary(label: string, samples: Sample[], seconds: number) {
+  const ms = samples.filter((s) => s.ok).map((s) => s.ms).sort((a, b) => a - b);
+  const errors = samples.length - ms.length;
+  return {
+    label,
+    requests: samples.length,
+    errors,
+    throughput: samples.length / seconds,
+    p50: percentile(ms, 50),
+    p95: percentile(ms, 95),
+    p99: percentile(ms, 99),
+  };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * `npx clearance bench load --concurrency 50`: the HTTP search API under many assistants at once.
+ * An index of `chunks` synthetic chunks is seeded, the service is started as its own process
+ * (`clearance api`, embedded stores, the real query embedder), and this process drives it with
+ * `USERS` different identities: first one request at a time, then a closed loop of `concurrency`
+ * callers for `seconds`, then an open loop at half the saturated throughput (requests sent on a
+ * fixed schedule whether or not earlier ones have answered, so queueing shows in the latencies).
+ */
+export async function benchLoad(opts: { chunks: number; concurrency: number; seconds: number; single: number }) {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-load-'));
+  const dataDir = path.join(tmp, 'data');
+  let child: ChildProcess | undefined;
+  try {
+    const t0 = performance.now();
+    const s = await benchServices(tmp);
+    const model = s.embedder.modelId;
+    process.stdout.write(`seeding ${opts.chunks} chunks (${s.vectors.kind}, ${s.metadata.kind}, model ${model})…`);
+    await seedSyntheticIndex(s, { chunks: opts.chunks, groups: GROUPS, onProgress: (n) => { if (n % 20_000 === 0) process.stdout.write(` ${n}`); } });
+    await closeServices(s);
+    process.stdout.write(` done in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+
+    const port = await freePort();
+    const env = {
+      ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', AUTH_MODE: 'dev',
+      LOG_LEVEL: 'warn', SEARCH_RATE_LIMIT: '0', REDIS_URL: '', DATABASE_URL: '', QDRANT_URL: '', FILESYSTEM_ROOTS: tmp,
+    };
+    child = spawn(process.execPath, [path.resolve(import.meta.dirname, '../../bin/clearance.mjs'), 'api'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d) => { stderr += String(d); });
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; ; i++) {
+      if (child.exitCode !== null) throw new Error(`the service exited: ${stderr.slice(-500)}`);
+      if (await fetch(`${base}/readyz`).then((r) => r.ok, () => false)) break;
+      if (i > 600) throw new Error('the service did not become ready within 60 s');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+
+    const r = rng(3);
+    const tokens = await Promise.all(Array.from({ length: USERS }, (_, u) => mintDevToken({
+      email: `user${u}@acme.test`, groups: [`g${u % GROUPS}`, `g${(u * 7 + 3) % GROUPS}`], dataDir, expiresIn: '2h',
+    })));
+    const queries = Array.from({ length: 500 }, () => paragraph(r, 8));
+    const dispatcher = new Agent({ connections: opts.concurrency + 4, keepAliveTimeout: 30_000 });
+    let n = 0;
+    const one = async (): Promise<Sample> => {
+      const i = n++;
+      const started = performance.now();
+      try {
+        const res = await fetch(`${base}/v1/search`, {
+          method: 'POST', dispatcher,
+          headers: { authorization: `Bearer ${tokens[i % USERS]}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ query: queries[i % queries.length], topK: 10 }),
+        } as RequestInit);
+        await res.arrayBuffer();
+        return { ms: performance.now() - started, ok: res.status === 200 };
+      } catch {
+        return { ms: performance.now() - started, ok: false };
+      }
+    };
+
+    // Warm-up: the model and the table caches.
+    for (let i = 0; i < 20; i++) await one();
+
+    const singleSamples: Sample[] = [];
+    let t = performance.now();
+    for (let i = 0; i < opts.single; i++) singleSamples.push(await one());
+    const single = summary('one at a time', singleSamples, (performance.now() - t) / 1000);
+
+    const closedSamples: Sample[] = [];
+    t = performance.now();
+    const deadline = t + opts.seconds * 1000;
+    await Promise.all(Array.from({ length: opts.concurrency }, async () => {
+      while (performance.now() < deadline) closedSamples.push(await one());
+    }));
+    const closed = summary(`closed loop, ${opts.concurrency} callers`, closedSamples, (performance.now() - t) / 1000);
+
+    const rate = closed.throughput / 2;
+    const openSamples: Promise<Sample>[] = [];
+    t = performance.now();
+    const total = Math.max(1, Math.round(rate * opts.seconds));
+    for (let i = 0; i < total; i++) {
+      const due = t + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      openSamples.push(one());
+    }
+    const open = summary(`open loop, ${rate.toFixed(1)} req/s offered`, await Promise.all(openSamples), (performance.now() - t) / 1000);
+    await dispatcher.close();
+
+    console.log('');
+    console.log(`index: ${opts.chunks} synthetic chunks, ${GROUPS} groups, ${USERS} caller identities; service: clearance api (embedded stores), ${os.cpus().length} cores shared with this load generator`);
+    const rows = [single, closed, open];
+    console.log(['run'.padEnd(34), 'requests', 'errors', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms'].join('  '));
+    for (const x of rows) {
+      console.log([x.label.padEnd(34), String(x.requests).padStart(8), String(x.errors).padStart(6), x.throughput.toFixed(1).padStart(5),
+        x.p50.toFixed(1).padStart(6), x.p95.toFixed(1).padStart(6), x.p99.toFixed(1).padStart(6)].join('  '));
+    }
+    console.log(`saturated throughput / single-caller rate: ${(closed.throughput / single.throughput).toFixed(2)}×; ` +
+      `open-loop p99 / single-caller p99: ${(open.p99 / single.p99).toFixed(2)}×`);
+  } finally {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await new Promise((res) => child!.once('exit', res));
+    }
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
