@@ -54,6 +54,12 @@ export const envSchema = z
     /** Searches (HTTP and MCP) each caller may make per minute, per API process; 0 turns the limit off. */
     SEARCH_RATE_LIMIT: int(600, 0, 1_000_000),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
+    /**
+     * After a delete (a source, a document, an old generation), its text and vectors leave the
+     * embedded store's files within about twice this many seconds (compaction, then removal of
+     * old table versions once no reader can still hold them).
+     */
+    PURGE_DELAY_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
   })
   .superRefine((env, ctx) => {
