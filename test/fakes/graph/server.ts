@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rng } from '../../../src/bench/corpus.ts';
 import { FakeTenant, type FakeItem, type FakeUser, type StoredPermission } from './model.ts';
 import { odataFormat, restError, siteForPath, siteRest } from './sharepoint.ts';
 import { fakeServerTls, makeAppCertificate, trustFakeTenantCa, type AppCertificateFixture } from './tls.ts';
@@ -79,18 +80,6 @@ export interface ChaosOptions {
   retryAfterSeconds?: number;
   /** Whether the token endpoint misbehaves too (default true). */
   token?: boolean;
-}
-
-/** mulberry32: small, seedable. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface DeltaSession {
@@ -236,7 +225,7 @@ export class FakeGraph extends FakeTenant {
    * halfway (the connection drops after the headers promised more). `null` stops it.
    */
   chaos(opts: ChaosOptions | null): void {
-    this.chaosOpts = opts && { ...opts, random: seeded(opts.seed) };
+    this.chaosOpts = opts && { ...opts, random: rng(opts.seed) };
   }
 
   /** Requests chaos made misbehave, by kind. */
