@@ -24,6 +24,26 @@ export const metrics = {
     labelNames: ['status'],
     registers: [registry],
   }),
+  notifications: new client.Counter({
+    name: 'clearance_notifications_total',
+    help: 'Change notifications received, by source and outcome (accepted, rejected)',
+    labelNames: ['source_id', 'source_type', 'outcome'],
+    registers: [registry],
+  }),
+  notificationToStart: new client.Histogram({
+    name: 'clearance_notification_to_sync_start_seconds',
+    help: 'Time from the first change notification a sync answers to the sync starting',
+    labelNames: ['source_id'],
+    buckets: [0.5, 1, 2, 3, 5, 10, 30, 60, 300],
+    registers: [registry],
+  }),
+  notificationToEnd: new client.Histogram({
+    name: 'clearance_notification_to_sync_end_seconds',
+    help: 'Time from the first change notification a sync answers to the sync succeeding',
+    labelNames: ['source_id'],
+    buckets: [0.5, 1, 2, 3, 5, 10, 30, 60, 300],
+    registers: [registry],
+  }),
   chunksEmbedded: new client.Counter({
     name: 'clearance_chunks_embedded_total',
     help: 'Chunks sent to the embedder',
