@@ -62,6 +62,8 @@ export const envSchema = z
     NOTIFICATION_DEBOUNCE_MS: int(2000, 0, 600_000),
     /** Notifications each source may deliver per minute, per API process, before 429s; 0 turns the limit off. */
     NOTIFICATION_RATE_LIMIT: int(60_000, 0, 10_000_000),
+    /** How often subscriptions and channels are checked for renewal (one renewer across processes). */
+    NOTIFICATION_RENEW_SECONDS: int(60, 1, 86_400),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
   })

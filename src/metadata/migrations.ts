@@ -215,6 +215,8 @@ CREATE TABLE notification_subscriptions (
   UNIQUE (kind, external_id)
 );
 CREATE INDEX notification_subscriptions_source_idx ON notification_subscriptions (source_id);
+-- One live subscription per watched resource, even when two processes create one at once.
+CREATE UNIQUE INDEX notification_subscriptions_live_idx ON notification_subscriptions (source_id, kind, resource) WHERE status = 'active';
 
 CREATE TABLE notification_counts (
   source_id        text PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,

@@ -62,7 +62,7 @@ export class SqlNotificationStore extends SqlAggregate implements NotificationSt
     // A request for a source deleted meanwhile inserts nothing (the foreign key would refuse it).
     await this.db.query(
       `INSERT INTO sync_requests (source_id, notified_at)
-       SELECT id, $2 FROM sources WHERE id = $1
+       SELECT id, $2::timestamptz FROM sources WHERE id = $1
        ON CONFLICT (source_id) DO UPDATE SET notified_at = LEAST(sync_requests.notified_at, EXCLUDED.notified_at)`,
       [sourceId, iso(notifiedAt)],
     );
@@ -80,7 +80,7 @@ export class SqlNotificationStore extends SqlAggregate implements NotificationSt
 
   async markRunNotified(runId: string, notifiedAt: Date): Promise<void> {
     await this.db.query(
-      'UPDATE runs SET notified_at = LEAST(COALESCE(notified_at, $2), $2) WHERE id = $1',
+      'UPDATE runs SET notified_at = LEAST(COALESCE(notified_at, $2::timestamptz), $2::timestamptz) WHERE id = $1',
       [runId, iso(notifiedAt)],
     );
   }
@@ -89,7 +89,8 @@ export class SqlNotificationStore extends SqlAggregate implements NotificationSt
     if (!delta.accepted && !delta.rejected) return;
     await this.db.query(
       `INSERT INTO notification_counts (source_id, accepted, rejected, last_accepted_at, last_rejected_at)
-       SELECT id, $2, $3, CASE WHEN $2 > 0 THEN $4::timestamptz END, CASE WHEN $3 > 0 THEN $4::timestamptz END FROM sources WHERE id = $1
+       SELECT id, $2::bigint, $3::bigint, CASE WHEN $2::bigint > 0 THEN $4::timestamptz END, CASE WHEN $3::bigint > 0 THEN $4::timestamptz END
+       FROM sources WHERE id = $1
        ON CONFLICT (source_id) DO UPDATE SET
          accepted = notification_counts.accepted + EXCLUDED.accepted,
          rejected = notification_counts.rejected + EXCLUDED.rejected,
