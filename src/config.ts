@@ -65,6 +65,12 @@ export const envSchema = z
     /** How often subscriptions and channels are checked for renewal (one renewer across processes). */
     NOTIFICATION_RENEW_SECONDS: int(60, 1, 86_400),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
+    /**
+     * After a delete (a source, a document, an old generation), its text and vectors leave the
+     * embedded store's files within about twice this many seconds (compaction, then removal of
+     * old table versions once no reader can still hold them).
+     */
+    PURGE_DELAY_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
   })
   .superRefine((env, ctx) => {
