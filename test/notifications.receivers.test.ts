@@ -101,7 +101,7 @@ describe('change-notification receivers', () => {
     });
 
     it('rejects a wrong token, an unknown channel and a foreign resource id', async () => {
-      for (const over of [{ 'x-goog-channel-token': 'nope' }, { 'x-goog-channel-id': randomUUID() }, { 'x-goog-resource-id': 'other' }, { 'x-goog-resource-state': 'bogus' }]) {
+      for (const over of [{ 'x-goog-channel-token': 'nope' } as Record<string, string>, { 'x-goog-channel-id': randomUUID() }, { 'x-goog-resource-id': 'other' }, { 'x-goog-resource-state': 'bogus' }]) {
         const res = await post('/v1/notifications/google_drive', { headers: headers({ 'x-goog-resource-state': 'change', ...over }) });
         expect(res.status).toBe(403);
       }
@@ -121,7 +121,7 @@ describe('change-notification receivers', () => {
 
     it('rejects a wrong signature, a missing one and a wrong shared secret', async () => {
       const body = event('ENG');
-      for (const headers of [{ 'x-hub-signature': sign(body, 'not-the-secret-at-all') }, {}, { 'x-clearance-webhook-secret': 'not-the-secret-at-all' }]) {
+      for (const headers of [{ 'x-hub-signature': sign(body, 'not-the-secret-at-all') } as Record<string, string>, {}, { 'x-clearance-webhook-secret': 'not-the-secret-at-all' }]) {
         expect((await post(`/v1/notifications/confluence?source=${conf.id}`, { body, headers })).status).toBe(403);
       }
       // Another source's valid signature does not open this one.
