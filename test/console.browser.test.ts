@@ -57,7 +57,8 @@ describe.runIf(chromiumAvailable())('web console in a real browser', () => {
 
   async function newPage(width: number): Promise<Page> {
     const page = await browser.newPage({ viewport: { width, height: 900 } });
-    page.setDefaultTimeout(20_000);
+    // Two shared cores under other people's load: generous waits, never sleeps.
+    page.setDefaultTimeout(45_000);
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
     page.on('console', (m) => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(m.text()); });
@@ -123,7 +124,7 @@ describe.runIf(chromiumAvailable())('web console in a real browser', () => {
     await expect.poll(async () => {
       await page.getByRole('button', { name: 'Filter' }).click();
       return page.getByText(/\d+ alerts? shown/).textContent();
-    }, { timeout: 30_000, interval: 500 }).toBe('2 alerts shown.');
+    }, { timeout: 60_000, interval: 500 }).toBe('2 alerts shown.');
     const alerts = await page.locator('main tbody').textContent();
     expect(alerts).toContain('Restore runbook');
     expect(alerts).toContain('Travel policy');
@@ -136,7 +137,7 @@ describe.runIf(chromiumAvailable())('web console in a real browser', () => {
     await screenshot(page, 'console-sources-1280');
     expect((page as any).errors).toEqual([]);
     await page.close();
-  });
+  }, 300_000);
 
   it('walks a compliance reviewer through filtering, snoozing, acknowledging, history, CSV and an audit record, at phone width', async () => {
     // Someone searched: the audit trail has a record with what they received.
@@ -230,7 +231,7 @@ describe.runIf(chromiumAvailable())('web console in a real browser', () => {
     for (const r of results) expect(shown).toContain(records[0]!.documents ? r.title : r.documentId);
     expect((page as any).errors).toEqual([]);
     await page.close();
-  });
+  }, 300_000);
 
   it('shows the API\'s refusal for a wrong token', async () => {
     const page = await newPage(1280);
