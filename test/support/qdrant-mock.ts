@@ -10,7 +10,7 @@ import type { RecordedRequest } from './qdrant-openapi.ts';
 
 type Payload = Record<string, unknown>;
 interface StoredPoint { id: string; vector: number[]; payload: Payload }
-interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string> }
+interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string>; quantization?: unknown; hnsw?: Record<string, unknown> }
 
 export interface MockExchange extends RecordedRequest {
   headers: http.IncomingHttpHeaders;
@@ -70,7 +70,8 @@ function collectionInfo(c: Collection) {
     segments_count: 1,
     config: {
       params: { vectors: { size: c.size, distance: c.distance }, shard_number: 1, replication_factor: 1, write_consistency_factor: 1, on_disk_payload: true },
-      hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false },
+      hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false, ...c.hnsw },
+      ...(c.quantization ? { quantization_config: c.quantization } : {}),
       optimizer_config: { deleted_threshold: 0.2, vacuum_min_vector_number: 1000, default_segment_number: 0, indexing_threshold: 20000, flush_interval_sec: 5 },
       wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
     },
@@ -171,7 +172,16 @@ export class QdrantMock {
       case 'PUT ': {
         if (this.collections.has(name)) throw new HttpError(409, `Wrong input: Collection \`${name}\` already exists!`);
         const vectors = body.vectors as { size: number; distance: string };
-        this.collections.set(name, { size: vectors.size, distance: vectors.distance, points: new Map(), indexes: new Map() });
+        this.collections.set(name, {
+          size: vectors.size, distance: vectors.distance, points: new Map(), indexes: new Map(),
+          quantization: body.quantization_config ?? undefined, hnsw: (body.hnsw_config as Record<string, unknown> | undefined) ?? undefined,
+        });
+        return true;
+      }
+      case 'PATCH ': {
+        const c = this.coll(name);
+        if (body.quantization_config !== undefined) c.quantization = body.quantization_config;
+        if (body.hnsw_config) c.hnsw = { ...c.hnsw, ...(body.hnsw_config as Record<string, unknown>) };
         return true;
       }
       case 'DELETE ': return this.collections.delete(name);
