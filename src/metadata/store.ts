@@ -7,6 +7,7 @@ import { SqlEmbeddingCache } from './embeddings.ts';
 import { SqlGroupStore } from './groups.ts';
 import type { MetadataStore, SqlDriver } from './interface.ts';
 import { migrate } from './migrations.ts';
+import { SqlNotificationStore } from './notifications.ts';
 import { SqlRunStore } from './runs.ts';
 import { SqlSourceStore } from './sources.ts';
 
@@ -20,6 +21,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly embeddings: SqlEmbeddingCache;
   readonly audit: SqlAuditStore;
   readonly agents: SqlAgentStore;
+  readonly notifications: SqlNotificationStore;
 
   constructor(private readonly driver: SqlDriver) {
     this.kind = driver.kind;
@@ -30,6 +32,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.embeddings = new SqlEmbeddingCache(driver);
     this.audit = new SqlAuditStore(driver);
     this.agents = new SqlAgentStore(driver);
+    this.notifications = new SqlNotificationStore(driver);
   }
 
   async migrate(): Promise<void> {

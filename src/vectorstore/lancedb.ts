@@ -5,6 +5,7 @@ import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
 import { DEFAULT_LANCE_INDEX_SETTINGS, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
+import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { choosePlan, VisibleRowsCache, type SearchPlan } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
@@ -74,6 +75,9 @@ export interface LanceDbOptions {
   indexCheckIntervalMs?: number;
   /** Told about index work done or failed in the background (the store itself never logs). */
   onIndexEvent?: (event: { ok: true; report: IndexWorkReport } | { ok: false; error: unknown }) => void;
+  /** Deleted rows leave the disk within about delay + grace (see lancedb-purge.ts). Defaults: 30 s, 30 s. */
+  purgeDelayMs?: number;
+  purgeGraceMs?: number;
 }
 
 /**
@@ -101,9 +105,13 @@ export class LanceDbVectorStore implements VectorStore {
   private writesSinceOptimize = 0;
   /** LanceDB commits optimistically; concurrent writers on one table conflict, so this process queues its writes. */
   private writeQueue: Promise<unknown> = Promise.resolve();
+  private readonly purgeGraceMs: number;
+  private readonly purger: PurgeScheduler;
 
   constructor(opts: LanceDbOptions) {
     this.dir = opts.dir;
+    this.purgeGraceMs = opts.purgeGraceMs ?? 30_000;
+    this.purger = new PurgeScheduler(() => this.purge(), { delayMs: opts.purgeDelayMs ?? 30_000, graceMs: this.purgeGraceMs });
     this.tableName = opts.table ?? 'chunks';
     this.optimizeEvery = opts.optimizeEvery ?? 200;
     this.indexSettings = { ...DEFAULT_LANCE_INDEX_SETTINGS, ...opts.index };
@@ -137,6 +145,26 @@ export class LanceDbVectorStore implements VectorStore {
     this.conn = conn;
     this.table = table;
     this.dimension = dimension;
+    // Deletes an earlier process made but did not live to purge.
+    const rows = await rowCounts(table);
+    if (rows.physical > rows.live) this.purger.schedule();
+  }
+
+  /** One purge pass now: deleted rows' text and vectors leave the data files (see lancedb-purge.ts). */
+  async purge(): Promise<PurgeReport> {
+    // Its compaction would pre-empt (or be pre-empted by) an index build's commit: go after it.
+    await this.indexingSettled();
+    return purgeTable(this.requireTable(), (fn) => this.write(fn), { graceMs: this.purgeGraceMs });
+  }
+
+  /** What the last purge pass did (for tests and diagnostics). */
+  get lastPurge(): PurgeReport | undefined {
+    return this.purger.lastReport;
+  }
+
+  /** Resolves when no purge pass is pending or running. */
+  purgeSettled(): Promise<void> {
+    return this.purger.idle();
   }
 
   private dimensionError(existing: number | undefined, wanted: number): Error {
@@ -187,10 +215,12 @@ export class LanceDbVectorStore implements VectorStore {
       predicate += ` AND generation <> ${keep}`;
     }
     await this.write((t) => t.delete(predicate));
+    this.purger.schedule();
   }
 
   async deleteSource(sourceId: string): Promise<void> {
     await this.write((t) => t.delete(`sourceId = ${sqlString(sourceId)}`));
+    this.purger.schedule();
   }
 
   async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
@@ -313,6 +343,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   async close(): Promise<void> {
     this.closing = true;
+    await this.purger.close();
     // An index build cannot be interrupted; the table handle must outlive it.
     await this.indexing;
     await this.writeQueue;
