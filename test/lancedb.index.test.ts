@@ -42,6 +42,7 @@ class EagerlyIndexed implements VectorStore {
   deleteSource(id: string) { return this.after(this.inner.deleteSource(id)); }
   setDocumentAcl(id: string, acl: string[]) { return this.after(this.inner.setDocumentAcl(id, acl)); }
   search(...a: Parameters<VectorStore['search']>) { return this.inner.search(...a); }
+  keywordSearch(...a: Parameters<VectorStore['keywordSearch']>) { return this.inner.keywordSearch(...a); }
   count(f?: { sourceId?: string; documentId?: string }) { return this.inner.count(f); }
   ping() { return this.inner.ping(); }
   close() { return this.inner.close(); }
