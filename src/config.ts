@@ -55,6 +55,8 @@ export const envSchema = z
     SEARCH_RATE_LIMIT: int(600, 0, 1_000_000),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
+    /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
+    AUDIT_RETENTION_DAYS: int(365, 0, 36_500),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_MODE === 'oidc' && env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {

@@ -9,7 +9,9 @@ import { authorize } from './guard.ts';
 import { mcpRoutes } from './mcp.ts';
 import { problemResponse } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { adminRoutes, auditRoutes } from './routes/admin.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { governanceRoutes } from './routes/governance.ts';
+import { auditTrail, recordDenied } from './audit-trail.ts';
 import { freshnessRoutes } from './routes/freshness.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { searchRoutes } from './routes/search.ts';
@@ -62,11 +64,16 @@ export function createApp(services: Services, auth: Authenticator) {
     const header = c.req.header('authorization');
     if (!header) throw unauthorized();
     const caller = await auth.authenticate(header);
-    authorize(caller, c.req.method, c.req.path);
+    try {
+      authorize(caller, c.req.method, c.req.path);
+    } catch (err) {
+      await recordDenied(services.metadata, c, caller, (err as Error).message);
+      throw err;
+    }
     c.set('ctx', requestContext(services, caller, c.get('requestId')));
     await next();
   };
-  app.use('/v1/*', limit, authed);
+  app.use('/v1/*', limit, authed, auditTrail);
   app.use('/mcp', limit, authed);
   app.use('/mcp/*', limit, authed);
 
@@ -82,7 +89,7 @@ export function createApp(services: Services, auth: Authenticator) {
 
   app.route('/', opsRoutes(services));
   app.route('/v1', adminRoutes());
-  app.route('/v1', auditRoutes());
+  app.route('/v1', governanceRoutes());
   app.route('/v1', freshnessRoutes());
   app.route('/v1', searchRoutes());
   app.route('/mcp', mcpRoutes());

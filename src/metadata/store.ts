@@ -9,6 +9,7 @@ import type { MetadataStore, SqlDriver } from './interface.ts';
 import { migrate } from './migrations.ts';
 import { SqlRunStore } from './runs.ts';
 import { SqlSourceStore } from './sources.ts';
+import { SqlKillSwitchStore } from './switches.ts';
 
 /** The metadata store over either SQL driver; both speak the same dialect, so there is one code path. */
 export class SqlMetadataStore implements MetadataStore {
@@ -20,6 +21,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly embeddings: SqlEmbeddingCache;
   readonly audit: SqlAuditStore;
   readonly agents: SqlAgentStore;
+  readonly switches: SqlKillSwitchStore;
 
   constructor(private readonly driver: SqlDriver) {
     this.kind = driver.kind;
@@ -30,6 +32,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.embeddings = new SqlEmbeddingCache(driver);
     this.audit = new SqlAuditStore(driver);
     this.agents = new SqlAgentStore(driver);
+    this.switches = new SqlKillSwitchStore(driver);
   }
 
   async migrate(): Promise<void> {
