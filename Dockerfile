@@ -1,4 +1,7 @@
-# Production image: API and worker share it; docker-compose.yml picks the command.
+# Production image: the API, the worker and the one-shot `model` step share it; docker-compose.yml
+# picks the command. The healthcheck below fits the default command (it answers /healthz over
+# HTTP); docker-compose.yml replaces it for the worker, which serves no HTTP
+# (`clearance worker --health` reads its heartbeat), and turns it off for the one-shot model step.
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production \
     CLEARANCE_DATA_DIR=/var/lib/clearance \
@@ -11,8 +14,9 @@ COPY bin ./bin
 COPY src ./src
 COPY workers ./workers
 COPY tsconfig.json ./
+# Named volumes mounted here start with the image's ownership, so the node user can write them.
 RUN mkdir -p /var/lib/clearance /var/cache/clearance/models && chown -R node:node /var/lib/clearance /var/cache/clearance
 USER node
 EXPOSE 8787
-HEALTHCHECK --interval=30s --timeout=5s --start-period=120s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8787)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 CMD ["node", "bin/clearance.mjs", "serve"]

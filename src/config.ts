@@ -53,7 +53,24 @@ export const envSchema = z
     FILESYSTEM_ROOTS: optionalString,
     /** Searches (HTTP and MCP) each caller may make per minute, per API process; 0 turns the limit off. */
     SEARCH_RATE_LIMIT: int(600, 0, 1_000_000),
+    /**
+     * Where sources reach this service from outside (https://clearance.example.com): set, it turns
+     * on the change-notification receivers and the sources' subscriptions point at it.
+     */
+    PUBLIC_BASE_URL: optionalUrl('PUBLIC_BASE_URL'),
+    /** Notifications for one source within this window become one incremental sync. */
+    NOTIFICATION_DEBOUNCE_MS: int(2000, 0, 600_000),
+    /** Notifications each source may deliver per minute, per API process, before 429s; 0 turns the limit off. */
+    NOTIFICATION_RATE_LIMIT: int(60_000, 0, 10_000_000),
+    /** How often subscriptions and channels are checked for renewal (one renewer across processes). */
+    NOTIFICATION_RENEW_SECONDS: int(60, 1, 86_400),
     /** Index-lag alert when the last successful sync is older than schedule × this factor. */
+    /**
+     * After a delete (a source, a document, an old generation), its text and vectors leave the
+     * embedded store's files within about twice this many seconds (compaction, then removal of
+     * old table versions once no reader can still hold them).
+     */
+    PURGE_DELAY_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
     /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
     AUDIT_RETENTION_DAYS: int(365, 0, 36_500),

@@ -9,6 +9,8 @@ import { registerFreshnessJobs } from './freshness/jobs.ts';
 import { registerAuditRetention } from './governance/retention.ts';
 import { createJobRunner } from './jobs/index.ts';
 import { createSyncWork } from './jobs/policy.ts';
+import { RENEWER_NAME, subscriptionManager } from './notifications/lifecycle.ts';
+import { FilesystemWatchers } from './notifications/watch.ts';
 import { createLogger } from './log.ts';
 import { openStores } from './metadata/index.ts';
 import { loadOrCreateSecretKey } from './metadata/secrets.ts';
@@ -39,8 +41,19 @@ export async function createServices(config: Config, opts: { embedder?: Embedder
 export async function startWorkers(services: Services): Promise<void> {
   await step('REDIS_URL', () => registerFreshnessJobs(services.jobs, services));
   await step('REDIS_URL', () => registerAuditRetention(services.jobs, services));
+  // Subscriptions and channels are renewed by one worker at a time (a repeatable job).
+  const manager = subscriptionManager(services);
+  await services.jobs.registerRepeatable(RENEWER_NAME, services.config.NOTIFICATION_RENEW_SECONDS * 1000, () => manager.maintainAll());
   await services.jobs.startWorkers(createSyncWork(services));
+  // PUBLIC_BASE_URL set (or changed) since the last start: subscribe now rather than at the first tick.
+  void manager.maintainAll();
+  const watchers = new FilesystemWatchers(services);
+  await watchers.start();
+  workerExtras.set(services, watchers);
 }
+
+/** Per-process helpers started with the workers and stopped with the services. */
+const workerExtras = new WeakMap<Services, FilesystemWatchers>();
 
 async function step<T>(variable: string, fn: () => Promise<T>): Promise<T> {
   try {
@@ -53,6 +66,7 @@ async function step<T>(variable: string, fn: () => Promise<T>): Promise<T> {
 }
 
 export async function closeServices(s: Services) {
+  workerExtras.get(s)?.close();
   await s.jobs.close();
   await Promise.allSettled([s.vectors.close(), s.embedder.close?.(), s.metadata.close()]);
 }

@@ -67,6 +67,8 @@ export interface Run {
   stats: RunStats;
   /** Things a person should look at that did not fail the run (bad ACL file, unreadable document). */
   warnings: string[];
+  /** When the run answers change notifications: the earliest one it covers (null otherwise). */
+  notifiedAt?: Date | null;
 }
 
 /** 'pending': the row exists while a new document's first chunks are written; never searchable. */

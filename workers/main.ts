@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Services } from '../src/context.ts';
 import { errorMessage } from '../src/errors.ts';
 import { closeServices, createServices, startWorkers } from '../src/services.ts';
+import { startHeartbeat } from './health.ts';
 
 /**
  * The worker process: what `clearance worker` runs in production (sync and freshness jobs, no
@@ -16,11 +17,13 @@ export async function startWorkerProcess(env: Record<string, string | undefined>
     services.log.warn('REDIS_URL is not set: this worker only runs syncs that this process itself enqueues');
   }
   await startWorkers(services);
+  const stopHeartbeat = startHeartbeat(services);
   services.log.info({ jobs: services.jobs.kind, vectors: services.vectors.kind, metadata: services.metadata.kind, model: services.embedder.modelId }, 'Clearance worker started');
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(1);
     stopping = true;
+    stopHeartbeat();
     services.log.info({ signal }, 'shutting down: finishing the current page of each running sync');
     closeServices(services).then(() => process.exit(0), (err) => {
       services.log.error({ err: errorMessage(err) }, 'shutdown failed');

@@ -13,6 +13,8 @@ import { adminRoutes } from './routes/admin.ts';
 import { governanceRoutes } from './routes/governance.ts';
 import { auditTrail, recordDenied } from './audit-trail.ts';
 import { freshnessRoutes } from './routes/freshness.ts';
+import { notificationRoutes } from './routes/notifications.ts';
+import { exposeSubscriptionExpiry } from '../notifications/status.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { searchRoutes } from './routes/search.ts';
 
@@ -73,7 +75,13 @@ export function createApp(services: Services, auth: Authenticator) {
     c.set('ctx', requestContext(services, caller, c.get('requestId')));
     await next();
   };
-  app.use('/v1/*', limit, authed, auditTrail);
+  // Change notifications prove themselves with their subscription's secret, not a bearer token.
+  const receivers = services.config.PUBLIC_BASE_URL ? notificationRoutes(services) : null;
+  exposeSubscriptionExpiry(services);
+  if (receivers) app.route('/v1/notifications', receivers);
+  app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : limit(c, next)));
+  app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : authed(c, next)));
+  app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : auditTrail(c, next)));
   app.use('/mcp', limit, authed);
   app.use('/mcp/*', limit, authed);
 

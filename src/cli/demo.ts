@@ -20,7 +20,10 @@ export const DEMO_QUERY = 'What is the approval process for expenses over $5,000
 export const DEMO_USERS = [
   { email: 'alice@acme.test', groups: ['engineering'] },
   { email: 'bob@acme.test', groups: ['finance'] },
+  { email: 'dana@acme.test', groups: ['hr'] },
 ];
+/** Reads alerts and the audit trail in the console (COMPLIANCE_GROUP is `compliance` in the demo). */
+export const DEMO_REVIEWER = { email: 'rita@acme.test', groups: ['compliance'] };
 
 /** The shared offline model next to a checkout on our build machines; real users download one. */
 function findLocalModel(): string | undefined {
@@ -81,7 +84,7 @@ export async function demo(opts: { serve: boolean }) {
   const run = await waitForRun(get, runId, total);
   printRun(run);
 
-  console.log(`\nThe same question, asked for two people:  "${DEMO_QUERY}"\n`);
+  console.log(`\nThe same question, asked for ${DEMO_USERS.length} people:  "${DEMO_QUERY}"\n`);
   for (const user of DEMO_USERS) {
     const token = await mintDevToken({ ...user, dataDir: config.dataDir, expiresIn: '12h' });
     const res = await app.request('/v1/search', {
@@ -108,10 +111,18 @@ export async function demo(opts: { serve: boolean }) {
     return;
   }
   const server = await listen(app, { port: config.PORT, hostname: config.HOST });
-  const alice = await mintDevToken({ ...DEMO_USERS[0]!, dataDir: config.dataDir, expiresIn: '12h' });
   console.log(`Serving on http://localhost:${config.PORT}  (web console at /, Ctrl-C to stop)`);
-  console.log(`  admin token:  ${config.ADMIN_TOKEN}`);
-  console.log(`  try:  curl -s localhost:${config.PORT}/v1/search -H "authorization: Bearer ${alice}" -H 'content-type: application/json' -d '{"query":"production incident"}'`);
+  console.log(`  admin token (console and /v1/sources):  ${config.ADMIN_TOKEN}`);
+  const reviewer = await mintDevToken({ ...DEMO_REVIEWER, dataDir: config.dataDir, expiresIn: '12h' });
+  console.log(`  compliance reviewer ${DEMO_REVIEWER.email} (console: freshness, audit):  ${reviewer}`);
+  console.log('\nReady tokens (12 h) for people who see different documents:');
+  for (const user of DEMO_USERS) {
+    const token = await mintDevToken({ ...user, dataDir: config.dataDir, expiresIn: '12h' });
+    console.log(`  ${user.email} (${user.groups.join(', ')}):  ${token}`);
+  }
+  const dataDir = path.relative(process.cwd(), config.dataDir) || '.';
+  console.log(`\n  try:  curl -s localhost:${config.PORT}/v1/search -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"query":"production incident"}'`);
+  console.log(`  more: AUTH_MODE=dev npx clearance token --data-dir ${dataDir} --email erin@acme.test --groups sales`);
   console.log(`  edit ACL files under ${path.relative(process.cwd(), corpus)}/ and sync again to see permissions change.`);
   const stop = async () => { server.close(); await closeServices(services); process.exit(0); };
   process.on('SIGINT', () => void stop());

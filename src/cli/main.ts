@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { ConfigError, loadConfig } from '../config.ts';
+import { ConfigError } from '../config.ts';
 import { errorMessage } from '../errors.ts';
 
 /** Entry point of `npx clearance`. Configuration errors end in one line, never a stack trace. */
@@ -12,6 +12,7 @@ export async function main(argv: string[]) {
     .action(() => run(async () => (await import('./serve.ts')).serve({ api: true, workers: false })));
   // bin/clearance.mjs starts workers/main.ts for this command; it is listed here for --help.
   program.command('worker').description('sync and freshness workers alone (workers/main.ts)')
+    .option('--health', "exit 0 when this container's worker is alive and reaches its stores (a healthcheck)")
     .action(() => run(async () => { throw new Error('start the worker with `npx clearance worker` (bin/clearance.mjs runs workers/main.ts)'); }));
   program.command('demo').description('sample corpus, two users, one query; then keeps serving')
     .option('--no-serve', 'exit after printing the answers')
@@ -37,14 +38,10 @@ export async function main(argv: string[]) {
   program.command('token').description('mint a dev token (AUTH_MODE=dev only)')
     .requiredOption('--email <email>').option('--groups <list>', 'comma-separated IdP groups', '')
     .option('--expires <duration>', 'lifetime, e.g. 8h', '8h').option('--admin', 'admin role').option('--compliance', 'compliance role')
-    .action((o) => run(async () => {
-      const config = loadConfig();
-      const { mintDevToken } = await import('../identity/dev.ts');
-      if (config.AUTH_MODE !== 'dev') throw new Error('dev tokens are only accepted with AUTH_MODE=dev; set it explicitly for local use');
-      const groups = o.groups ? String(o.groups).split(',').map((g: string) => g.trim()).filter(Boolean) : [];
-      const token = await mintDevToken({ email: o.email, groups, admin: o.admin, compliance: o.compliance, expiresIn: o.expires, dataDir: config.dataDir });
-      process.stdout.write(token + '\n');
-    }));
+    .option('--data-dir <dir>', "the server's data directory (default: CLEARANCE_DATA_DIR, ./data, or the demo's data/demo)")
+    .action((o) => run(async () => (await import('./token.ts')).token(o)));
+  program.command('model').description('download the embedding model into the model cache once (or check LOCAL_MODEL_PATH), then exit')
+    .action(() => run(async () => (await import('./model.ts')).fetchModel()));
 
   const bench = program.command('bench').description('benchmarks that print figures');
   bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate')

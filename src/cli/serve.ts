@@ -1,6 +1,6 @@
 import { createApp } from '../api/app.ts';
 import { listen } from '../api/server.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { createAuthenticator } from '../identity/index.ts';
 import { closeServices, createServices, startWorkers } from '../services.ts';
 
@@ -9,6 +9,12 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
   const config = loadConfig();
   const services = await createServices(config);
   const { log } = services;
+  const authProblem = opts.api ? whoCannotAuthenticate(config) : null;
+  if (authProblem) {
+    // Loud on purpose: a service nobody can call looks healthy from the outside.
+    log.warn(authProblem);
+    process.stderr.write(`\n  WARNING: ${authProblem}\n\n`);
+  }
   if (opts.api && !opts.workers && services.jobs.kind === 'in-process') {
     log.warn('REDIS_URL is not set: this API process runs the sync jobs itself');
     opts.workers = true;
@@ -32,4 +38,21 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
   return services;
+}
+
+/**
+ * Who cannot get in with this configuration, or null when users and admins both can. Without an
+ * identity provider (and not in dev mode) no user token is accepted; without ADMIN_TOKEN as well,
+ * nobody at all can call the API.
+ */
+export function whoCannotAuthenticate(config: Pick<Config, 'AUTH_MODE' | 'OIDC_ISSUER' | 'ADMIN_TOKEN' | 'ADMIN_GROUP'>): string | null {
+  if (config.AUTH_MODE === 'dev' || config.OIDC_ISSUER) {
+    if (config.ADMIN_TOKEN || config.ADMIN_GROUP || config.AUTH_MODE === 'dev') return null;
+    return 'no one can act as an admin: set ADMIN_TOKEN or ADMIN_GROUP to add sources';
+  }
+  if (!config.ADMIN_TOKEN) {
+    return 'no one can authenticate: OIDC_ISSUER and ADMIN_TOKEN are unset and AUTH_MODE is not dev. ' +
+      'Set OIDC_ISSUER and OIDC_AUDIENCE for users, ADMIN_TOKEN for an admin, or AUTH_MODE=dev for local use (clearance token)';
+  }
+  return 'only ADMIN_TOKEN can authenticate: OIDC_ISSUER is unset, so no user can search. Set OIDC_ISSUER and OIDC_AUDIENCE (or AUTH_MODE=dev for local use)';
 }

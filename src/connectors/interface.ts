@@ -79,6 +79,8 @@ export interface Connector {
    * incremental run saw no ACL mentioning a group can still refresh (or empty) its membership.
    */
   groups?(opts?: { knownGroupIds?: string[] }): AsyncIterable<GroupMembers>;
+  /** Change notifications the upstream can push (absent: scheduled syncs only). */
+  readonly watch?: ChangeWatch;
 }
 
 export type ConnectorFactory = (args: {
@@ -86,3 +88,31 @@ export type ConnectorFactory = (args: {
   config: Record<string, unknown>;
   credentials: Record<string, unknown> | null;
 }) => Connector;
+
+/** A subscription or channel as the upstream knows it (the lifecycle keeps the rest). */
+export interface WatchHandle {
+  externalId: string;
+  resource: string;
+  expiresAt: Date;
+  /** Upstream details needed to renew or remove it later (e.g. Drive's resourceId). */
+  data?: Record<string, unknown>;
+}
+
+/**
+ * Change notifications a connector can register upstream (Graph subscriptions, Drive channels).
+ * The lifecycle (src/notifications/lifecycle.ts) decides when; the connector only speaks the API.
+ */
+export interface ChangeWatch {
+  /** Names the subscriptions in the metadata store ('graph', 'drive'). */
+  readonly kind: string;
+  /** The longest lifetime the upstream grants; renewal happens well before it ends. */
+  readonly maxLifetimeMs: number;
+  /** What should be watched now (one per drive, per shared drive, …). */
+  resources(): Promise<string[]>;
+  /** Registers a subscription/channel for `resource` delivering to `address`, proving itself with `secret`. */
+  create(resource: string, opts: { id: string; address: string; secret: string; expiresAt: Date }): Promise<WatchHandle>;
+  /** Extends it in place; absent when the upstream cannot (Drive channels are replaced instead). */
+  renew?(handle: WatchHandle, expiresAt: Date): Promise<{ expiresAt: Date }>;
+  /** Removes it upstream; one that is already gone is not an error. */
+  remove(handle: WatchHandle): Promise<void>;
+}

@@ -180,7 +180,9 @@ export class LocalEmbedder implements Embedder {
       ).catch((err) => {
         const notFound = err instanceof ModelFileNotFoundError;
         throw new UpstreamError(
-          `Could not load embedding model ${name} from ${opts.remoteHost ?? 'https://huggingface.co/'} (cache ${cacheDir}): ${errorMessage(err)}`,
+          `Could not load embedding model ${name} from ${opts.remoteHost ?? 'https://huggingface.co/'} (cache ${cacheDir}): ${errorMessage(err)}. ` +
+          'Without network access, set LOCAL_MODEL_PATH to a model folder (config.json, tokenizer.json, onnx/model.onnx) ' +
+          'or HF_ENDPOINT to a reachable Hugging Face mirror, or run `npx clearance model` once where the hub is reachable',
           { retryable: !notFound && isTransient(err), status: notFound ? (err as ModelFileNotFoundError).status ?? 404 : undefined, cause: err },
         );
       });

@@ -5,7 +5,7 @@ import { errorMessage } from '../errors.ts';
 import type { Run, RunMode } from '../types.ts';
 import type { QueueDeps } from './in-process.ts';
 import type { JobRunner, RepeatableHandler, SyncJob, SyncWork } from './interface.ts';
-import { MAX_ATTEMPTS, backoffMs } from './policy.ts';
+import { MAX_ATTEMPTS, SyncRequests, backoffMs } from './policy.ts';
 
 /** Job data: the policy's SyncJob (older jobs may lack the counters). */
 type SyncJobData = Omit<SyncJob, 'attempt' | 'throttled'> & Partial<Pick<SyncJob, 'attempt' | 'throttled'>>;
@@ -59,8 +59,14 @@ export class BullMqJobRunner implements JobRunner {
   private closing: Promise<void> | undefined;
   private work: SyncWork | undefined;
 
+  private readonly requests: SyncRequests;
+
   constructor(private readonly deps: QueueDeps, opts: BullMqJobRunnerOptions = {}) {
     const config = deps.config;
+    this.requests = new SyncRequests(
+      { metadata: deps.metadata, debounceMs: config.NOTIFICATION_DEBOUNCE_MS ?? 2000, withLock: (id, fn) => this.withSourceLock(id, fn) },
+      (run, delayMs) => this.ensureJob(run, undefined, delayMs),
+    );
     if (!config.REDIS_URL) throw new Error('REDIS_URL is required for the BullMQ job runner');
     this.prefix = opts.prefix ?? config.QUEUE_PREFIX;
     this.lockDurationMs = opts.lockDurationMs ?? config.JOB_LOCK_SECONDS * 1000;
@@ -109,12 +115,23 @@ export class BullMqJobRunner implements JobRunner {
     });
   }
 
+  requestSync(sourceId: string, notifiedAt: Date) {
+    return this.requests.request(sourceId, notifiedAt);
+  }
+
+  /** After a sync job ended in this worker: notifications that came while it ran get one follow-up. */
+  private drain(sourceId: string) {
+    if (this.closing) return;
+    void this.requests.drain(sourceId)
+      .catch((err) => this.deps.log.warn({ err: errorMessage(err), sourceId }, 'follow-up sync could not be queued'));
+  }
+
   /**
    * Makes sure the source's job exists and carries this run. A job left by an earlier run that is
    * over (completed, failed, or waiting for a run that already finished) is replaced; one still
    * being finished by a worker is waited for.
    */
-  private async ensureJob(run: Pick<Run, 'id' | 'sourceId' | 'mode'>, mode?: RunMode): Promise<void> {
+  private async ensureJob(run: Pick<Run, 'id' | 'sourceId' | 'mode'>, mode?: RunMode, delayMs = 0): Promise<void> {
     const jobId = syncJobId(run.sourceId);
     const deadline = Date.now() + this.lockDurationMs + 5_000;
     for (;;) {
@@ -133,6 +150,8 @@ export class BullMqJobRunner implements JobRunner {
       }
       await this.syncQueue.add('sync', { sourceId: run.sourceId, runId: run.id, mode: mode ?? run.mode ?? null, attempt: 0, throttled: 0 }, {
         jobId,
+        // The debounce window of a run that answers change notifications.
+        ...(delayMs > 0 ? { delay: delayMs } : {}),
         // Only for failures of the worker itself (store unreachable): the policy decides the rest.
         attempts: MAX_ATTEMPTS,
         backoff: { type: 'clearance' },
@@ -223,6 +242,7 @@ export class BullMqJobRunner implements JobRunner {
     });
     this.syncWorker.on('error', (err) => this.logRedisError(err));
     this.syncWorker.on('failed', (job, err) => void this.onSyncFailed(job, err));
+    this.syncWorker.on('completed', (job) => this.drain(job.data.sourceId));
     this.controlWorker = new Worker<ControlJobData>(CONTROL_QUEUE, (job) => this.processControl(job), {
       connection: this.workerConn,
       prefix: this.prefix,
@@ -252,6 +272,8 @@ export class BullMqJobRunner implements JobRunner {
         const active = await metadata.runs.active(source.id);
         if (active) await this.ensureJob(active);
       });
+      // Requests left pending by a worker that stopped before its run's end drained them.
+      if (!(await metadata.runs.active(source.id))) await this.requests.drain(source.id);
     }
   }
 
@@ -287,6 +309,7 @@ export class BullMqJobRunner implements JobRunner {
       if (run && (run.status === 'queued' || run.status === 'running')) {
         await metadata.runs.update(run.id, { status: 'failed', finishedAt: new Date(), error: errorMessage(err) });
       }
+      this.drain(job.data.sourceId);
     } catch (e) {
       this.deps.log.warn({ err: errorMessage(e), jobId: job.id }, 'could not record a failed sync job');
     }

@@ -3,9 +3,10 @@ import type { Config } from '../config.ts';
 import type { MetadataStore } from '../metadata/interface.ts';
 import type { RunMode } from '../types.ts';
 import type { JobRunner, RepeatableHandler, SyncJob, SyncWork } from './interface.ts';
+import { SyncRequests } from './policy.ts';
 
 export interface QueueDeps {
-  config: Pick<Config, 'SYNC_CONCURRENCY' | 'REDIS_URL' | 'QUEUE_PREFIX' | 'JOB_LOCK_SECONDS'>;
+  config: Pick<Config, 'SYNC_CONCURRENCY' | 'REDIS_URL' | 'QUEUE_PREFIX' | 'JOB_LOCK_SECONDS'> & Partial<Pick<Config, 'NOTIFICATION_DEBOUNCE_MS'>>;
   log: pino.Logger;
   metadata: MetadataStore;
 }
@@ -26,7 +27,29 @@ export class InProcessJobRunner implements JobRunner {
   private abort = new AbortController();
   private repeatables = new Map<string, { everyMs: number; handler: RepeatableHandler; timer?: NodeJS.Timeout; running?: Promise<void> }>();
 
-  constructor(private readonly deps: QueueDeps) {}
+  private readonly requests: SyncRequests;
+
+  constructor(private readonly deps: QueueDeps) {
+    this.requests = new SyncRequests(
+      { metadata: deps.metadata, debounceMs: deps.config.NOTIFICATION_DEBOUNCE_MS ?? 2000 },
+      async (run, delayMs) => this.later({ sourceId: run.sourceId, runId: run.id, mode: null, attempt: 0, throttled: 0 }, delayMs),
+    );
+  }
+
+  requestSync(sourceId: string, notifiedAt: Date) {
+    return this.requests.request(sourceId, notifiedAt);
+  }
+
+  /** Queues the job after `delayMs` (debounce window, retry backoff). */
+  private later(job: SyncJob, delayMs: number) {
+    if (this.closing) return;
+    const t = setTimeout(() => {
+      this.retryTimers.delete(t);
+      this.queue.push(job);
+      this.pump();
+    }, delayMs);
+    this.retryTimers.add(t);
+  }
 
   async enqueueSync(sourceId: string, mode: RunMode | undefined) {
     const { metadata } = this.deps;
@@ -83,6 +106,9 @@ export class InProcessJobRunner implements JobRunner {
       if (active && !this.queue.some((j) => j.runId === active.id)) {
         await metadata.runs.update(active.id, { status: 'queued' });
         this.queue.push({ sourceId: source.id, runId: active.id, mode: active.mode, attempt: 0, throttled: 0 });
+      } else if (!active) {
+        // Requests left pending by a process that stopped before its run's end drained them.
+        await this.requests.drain(source.id);
       }
     }
     this.pump();
@@ -105,6 +131,7 @@ export class InProcessJobRunner implements JobRunner {
 
   private async execute(job: SyncJob) {
     let outcome;
+    this.requests.started(job.sourceId);
     try {
       outcome = await this.work!(job, { signal: this.abort.signal });
     } catch (err) {
@@ -112,13 +139,14 @@ export class InProcessJobRunner implements JobRunner {
       this.deps.log.error({ err, sourceId: job.sourceId, runId: job.runId }, 'sync job could not be run');
       return;
     }
-    if (outcome.kind !== 'retry' || this.closing) return;
-    const t = setTimeout(() => {
-      this.retryTimers.delete(t);
-      this.queue.push(outcome.job);
-      this.pump();
-    }, outcome.delayMs);
-    this.retryTimers.add(t);
+    if (outcome.kind === 'retry') {
+      this.later(outcome.job, outcome.delayMs);
+      return;
+    }
+    // Notifications that came while it ran: exactly one follow-up.
+    if (outcome.kind !== 'stopped' && !this.closing) {
+      await this.requests.drain(job.sourceId).catch((err) => this.deps.log.warn({ err, sourceId: job.sourceId }, 'follow-up sync could not be queued'));
+    }
   }
 
   /** Waits for the running syncs (if any) to finish their current page and stop. */

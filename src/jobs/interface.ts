@@ -1,4 +1,5 @@
 import type { RunMode, RunStats } from '../types.ts';
+import type { SyncRequestOutcome } from './policy.ts';
 
 /** One sync of one source as the queue carries it; `attempt` and `throttled` are the policy's counters. */
 export interface SyncJob {
@@ -40,6 +41,11 @@ export type RepeatableHandler = () => Promise<void>;
 export interface JobRunner {
   readonly kind: 'bullmq' | 'in-process';
   enqueueSync(sourceId: string, mode: RunMode | undefined): Promise<{ runId: string; deduplicated: boolean }>;
+  /**
+   * A change notification for the source: debounced and coalesced by the policy's SyncRequests
+   * (at most one run queued or running plus one follow-up per source, whatever the storm).
+   */
+  requestSync(sourceId: string, notifiedAt: Date): Promise<SyncRequestOutcome>;
   /** Installs, replaces or (null) removes the source's repeating schedule. */
   setSchedule(sourceId: string, intervalSeconds: number | null): Promise<void>;
   /**

@@ -4,7 +4,8 @@ import { afterSync } from '../freshness/evaluate.ts';
 import { SyncAborted, runSync, type SyncReport } from '../indexer/sync.ts';
 import { metrics } from '../metrics.ts';
 import { openConnector } from '../sources/connector.ts';
-import { emptyStats } from '../types.ts';
+import type { MetadataStore } from '../metadata/interface.ts';
+import { emptyStats, type Run } from '../types.ts';
 import type { SyncJob, SyncOutcome, SyncWork } from './interface.ts';
 
 /**
@@ -88,7 +89,9 @@ export function createSyncWork(services: Services): SyncWork {
     // Disabled by an admin (kill switch): nothing of it is read until it is enabled again.
     if (!source.enabled) return finish({ kind: 'failed', error: 'source is disabled' });
     const runLog = log.child({ sourceId: source.id, runId: job.runId });
-    await metadata.runs.update(job.runId, { status: 'running', startedAt: services.now(), error: null });
+    const startedAt = services.now();
+    await metadata.runs.update(job.runId, { status: 'running', startedAt, error: null });
+    if (run.notifiedAt) metrics.notificationToStart.observe({ source_id: source.id }, Math.max(0, startedAt.getTime() - run.notifiedAt.getTime()) / 1000);
     try {
       const connector = await openConnector(services, source);
       await runSync({ ctx: services, input: { source, runId: job.runId, mode: job.mode ?? undefined, connector, report, signal, onProgress } });
@@ -100,9 +103,133 @@ export function createSyncWork(services: Services): SyncWork {
       return finish(outcome, errorMessage(err));
     }
     await finish({ kind: 'done' });
+    if (run.notifiedAt) metrics.notificationToEnd.observe({ source_id: source.id }, Math.max(0, services.now().getTime() - run.notifiedAt.getTime()) / 1000);
     runLog.info({ stats: report.stats }, 'sync finished');
     // Alerts are current when the run's job ends, not at the next hourly pass (never throws).
     await afterSync(services, source.id, signal);
     return { kind: 'done' };
   };
+}
+
+// ---- Change notifications: debounce and coalescing -----------------------------------------------
+
+/** Makes sure `run` has its queue job, starting no earlier than `delayMs` from now. */
+export type EnqueueRun = (run: Run, delayMs: number) => Promise<void>;
+
+export type SyncRequestOutcome =
+  /** A new incremental run, delayed by the debounce window. */
+  | 'queued'
+  /** A run that has not started yet covers it. */
+  | 'coalesced'
+  /** A run is going: exactly one follow-up runs after it (the pending request). */
+  | 'follow-up'
+  /** The source is gone or not active: nothing to do. */
+  | 'ignored';
+
+/**
+ * Turns change notifications into syncs, the same way for every queue adapter:
+ *  - the first notification for an idle source creates one incremental run that starts after the
+ *    debounce window; notifications until it starts are covered by it (`coalesced`);
+ *  - a notification while a run is going leaves one pending request per source in the metadata
+ *    store (a second one only keeps the earlier time), and the run's end turns it into exactly one
+ *    follow-up run (`drain`);
+ *  - so a storm never has more than one run queued or running plus one pending per source.
+ * Notifications only ever cause a pull; they carry nothing into the index.
+ *
+ * The request is written before the run state is read, and a run's end is recorded before its
+ * drain reads the requests, so a notification racing a run's end is seen by one side or the other.
+ */
+export class SyncRequests {
+  /** Sources whose queued run this process created and that cannot start before the time kept here. */
+  private readonly notBefore = new Map<string, number>();
+  /** Per source in this process: the request being handled and at most one waiting behind it. */
+  private readonly slots = new Map<string, { tail: Promise<unknown>; waiting: { at: Date; promise: Promise<SyncRequestOutcome> } | null }>();
+
+  constructor(
+    private readonly deps: {
+      metadata: MetadataStore;
+      debounceMs: number;
+      /** Serialises the store work of one source across processes (BullMQ: a Redis lock). */
+      withLock?: <T>(sourceId: string, fn: () => Promise<T>) => Promise<T>;
+    },
+    private readonly enqueue: EnqueueRun,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /**
+   * One notification. Concurrent ones for a source share a single store round trip: while one is
+   * being handled, every later arrival joins the one request queued behind it, which starts after
+   * they all arrived and so covers them.
+   */
+  request(sourceId: string, notifiedAt: Date): Promise<SyncRequestOutcome> {
+    if (this.covered(sourceId)) return Promise.resolve('coalesced');
+    let slot = this.slots.get(sourceId);
+    if (!slot) this.slots.set(sourceId, (slot = { tail: Promise.resolve(), waiting: null }));
+    if (slot.waiting) {
+      if (notifiedAt < slot.waiting.at) slot.waiting.at = notifiedAt;
+      return slot.waiting.promise;
+    }
+    const s = slot;
+    const waiting = { at: notifiedAt, promise: null as unknown as Promise<SyncRequestOutcome> };
+    waiting.promise = s.tail.then(async () => {
+      if (s.waiting === waiting) s.waiting = null;
+      if (this.covered(sourceId)) return 'coalesced' as const;
+      return this.locked(sourceId, async () => {
+        await this.deps.metadata.notifications.requestSync(sourceId, waiting.at);
+        return this.drainNow(sourceId);
+      });
+    });
+    s.waiting = waiting;
+    s.tail = waiting.promise.catch(() => undefined);
+    return waiting.promise;
+  }
+
+  /** Acts on the source's pending request, if any; adapters call it whenever a sync job ends. */
+  drain(sourceId: string): Promise<SyncRequestOutcome> {
+    this.notBefore.delete(sourceId);
+    return this.locked(sourceId, () => this.drainNow(sourceId));
+  }
+
+  /** The run this process queued has started: notifications must reach the store again. */
+  started(sourceId: string): void {
+    this.notBefore.delete(sourceId);
+  }
+
+  /**
+   * Storms: while the run this process queued is still inside its window it covers everything, and
+   * no store round trip is needed. The margin keeps timer slack and clock granularity out of it.
+   */
+  private covered(sourceId: string): boolean {
+    const until = this.notBefore.get(sourceId);
+    return until !== undefined && this.clock() < until - 100;
+  }
+
+  private locked<T>(sourceId: string, fn: () => Promise<T>): Promise<T> {
+    return this.deps.withLock ? this.deps.withLock(sourceId, fn) : fn();
+  }
+
+  private async drainNow(sourceId: string): Promise<SyncRequestOutcome> {
+    const { metadata, debounceMs } = this.deps;
+    const source = await metadata.sources.get(sourceId);
+    if (!source || source.status !== 'active') {
+      if (source) await metadata.notifications.takeSyncRequest(sourceId);
+      return 'ignored';
+    }
+    let active = await metadata.runs.active(sourceId);
+    let created = false;
+    if (!active) {
+      // Nothing pending (handled elsewhere meanwhile): no run to create.
+      if (!(await metadata.notifications.pendingSyncRequests()).includes(sourceId)) return 'coalesced';
+      const cursor = await metadata.sources.cursor(sourceId);
+      ({ run: active, created } = await metadata.runs.start(sourceId, cursor ? 'incremental' : 'full'));
+    }
+    // A running run may already have read past the change: the request waits for its end.
+    if (active.status === 'running') return 'follow-up';
+    const req = await metadata.notifications.takeSyncRequest(sourceId);
+    if (req) await metadata.notifications.markRunNotified(active.id, req.notifiedAt);
+    if (!created) return 'coalesced';
+    this.notBefore.set(sourceId, this.clock() + debounceMs);
+    await this.enqueue(active, debounceMs);
+    return 'queued';
+  }
 }

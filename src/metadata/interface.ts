@@ -250,6 +250,57 @@ export interface AgentStore {
   delete(id: string): Promise<boolean>;
 }
 
+// ---- Change notifications --------------------------------------------------------------------
+
+/** A Graph subscription or a Drive channel registered with a source (state of the lifecycle). */
+export interface NotificationSubscription {
+  id: string;
+  sourceId: string;
+  /** 'graph' (Microsoft Graph subscription) or 'drive' (Google Drive changes.watch channel). */
+  kind: string;
+  /** What is watched: a drive id, `changes` of a shared drive, … */
+  resource: string;
+  /** The upstream's id: Graph subscription id, Drive channel id. */
+  externalId: string;
+  /** sha256 (hex) of the clientState / channel token; the secret itself is never stored. */
+  secretHash: string;
+  /** The notification URL registered upstream. */
+  address: string;
+  expiresAt: Date | null;
+  /** 'active'; 'removed' (upstream dropped it: re-create); 'failed' (creating or renewing failed: retried). */
+  status: 'active' | 'removed' | 'failed';
+  /** Upstream details needed later (Drive resourceId, …). */
+  data: Record<string, unknown>;
+  lastError: string | null;
+  createdAt: Date;
+  renewedAt: Date | null;
+}
+
+export interface NotificationCounts {
+  accepted: number;
+  rejected: number;
+  lastAcceptedAt: Date | null;
+  lastRejectedAt: Date | null;
+}
+
+export interface NotificationStore {
+  subscriptions(sourceId?: string): Promise<NotificationSubscription[]>;
+  subscriptionByExternalId(kind: string, externalId: string): Promise<NotificationSubscription | null>;
+  saveSubscription(sub: Omit<NotificationSubscription, 'createdAt' | 'renewedAt'> & { renewedAt?: Date | null }): Promise<NotificationSubscription>;
+  updateSubscription(id: string, patch: Partial<Pick<NotificationSubscription, 'expiresAt' | 'status' | 'lastError' | 'renewedAt' | 'data'>>): Promise<void>;
+  deleteSubscription(id: string): Promise<void>;
+  /** Records that the source should sync again (keeps the earliest notification time); one row per source. */
+  requestSync(sourceId: string, notifiedAt: Date): Promise<void>;
+  /** Removes and returns the source's pending request (null when there was none). */
+  takeSyncRequest(sourceId: string): Promise<{ notifiedAt: Date } | null>;
+  /** Sources with a pending request (start-up recovery). */
+  pendingSyncRequests(): Promise<string[]>;
+  /** Sets the run's notification time unless it already has an earlier one. */
+  markRunNotified(runId: string, notifiedAt: Date): Promise<void>;
+  addCounts(sourceId: string, delta: { accepted: number; rejected: number; at: Date }): Promise<void>;
+  counts(sourceId: string): Promise<NotificationCounts>;
+}
+
 // ---- The store -------------------------------------------------------------------------------
 
 /** Everything the service keeps about sources and what it indexed, by aggregate. */
@@ -263,6 +314,7 @@ export interface MetadataStore {
   readonly audit: AuditStore;
   readonly agents: AgentStore;
   readonly switches: KillSwitchStore;
+  readonly notifications: NotificationStore;
   /** Applies pending migrations (idempotent, safe to call from several processes at once). */
   migrate(): Promise<void>;
   ping(): Promise<void>;

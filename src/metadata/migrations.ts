@@ -256,6 +256,49 @@ CREATE TABLE source_group_nesting (
 `;
 
 /**
+ * Change notifications (issue 14): subscriptions/channels registered with the sources, pending
+ * sync requests (at most one per source: a notification during a running sync), per-source
+ * notification counters, and on each run the time of the notification it answers.
+ */
+const notifications = `
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS notified_at timestamptz;
+
+CREATE TABLE sync_requests (
+  source_id    text PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+  notified_at  timestamptz NOT NULL,
+  requested_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE notification_subscriptions (
+  id          text PRIMARY KEY,
+  source_id   text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  kind        text NOT NULL,
+  resource    text NOT NULL,
+  external_id text NOT NULL,
+  secret_hash text NOT NULL,
+  address     text NOT NULL,
+  expires_at  timestamptz,
+  status      text NOT NULL DEFAULT 'active',
+  data        jsonb NOT NULL DEFAULT '{}'::jsonb,
+  last_error  text,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  renewed_at  timestamptz,
+  UNIQUE (kind, external_id)
+);
+CREATE INDEX notification_subscriptions_source_idx ON notification_subscriptions (source_id);
+-- One live subscription per watched resource, even when two processes create one at once.
+CREATE UNIQUE INDEX notification_subscriptions_live_idx ON notification_subscriptions (source_id, kind, resource) WHERE status = 'active';
+
+CREATE TABLE notification_counts (
+  source_id        text PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+  accepted         bigint NOT NULL DEFAULT 0,
+  rejected         bigint NOT NULL DEFAULT 0,
+  last_accepted_at timestamptz,
+  last_rejected_at timestamptz
+);
+`;
+
+/**
  * Append-only: never edit a migration that has shipped, add the next version instead. Versions
  * must be increasing; each runs at most once per database.
  */
@@ -266,6 +309,7 @@ export const migrations: Migration[] = [
   { version: 10, name: 'hash-chained audit trail', sql: auditChain },
   { version: 11, name: 'kill switches', sql: killSwitches },
   { version: 12, name: 'source group nesting', sql: groupNesting },
+  { version: 20, name: 'change notifications', sql: notifications },
 ];
 
 /**

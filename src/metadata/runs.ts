@@ -16,6 +16,7 @@ function mapRun(r: Row): Run {
     // Merged over zeros so counters added to RunStats later read as 0 on old rows.
     stats: { ...emptyStats(), ...(toJson<Partial<Run['stats']>>(r.stats) ?? {}) },
     warnings: toJson<string[]>(r.warnings) ?? [],
+    notifiedAt: toDateOrNull(r.notified_at),
   };
 }
 

@@ -7,6 +7,7 @@ import { SqlEmbeddingCache } from './embeddings.ts';
 import { SqlGroupStore } from './groups.ts';
 import type { MetadataStore, SqlDriver } from './interface.ts';
 import { migrate } from './migrations.ts';
+import { SqlNotificationStore } from './notifications.ts';
 import { SqlRunStore } from './runs.ts';
 import { SqlSourceStore } from './sources.ts';
 import { SqlKillSwitchStore } from './switches.ts';
@@ -22,6 +23,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly audit: SqlAuditStore;
   readonly agents: SqlAgentStore;
   readonly switches: SqlKillSwitchStore;
+  readonly notifications: SqlNotificationStore;
 
   constructor(private readonly driver: SqlDriver) {
     this.kind = driver.kind;
@@ -33,6 +35,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.audit = new SqlAuditStore(driver);
     this.agents = new SqlAgentStore(driver);
     this.switches = new SqlKillSwitchStore(driver);
+    this.notifications = new SqlNotificationStore(driver);
   }
 
   async migrate(): Promise<void> {

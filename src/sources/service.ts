@@ -4,6 +4,7 @@ import type { RequestContext, Services } from '../context.ts';
 import { badRequest, conflict, errorMessage, notFound, unprocessable } from '../errors.ts';
 import { triggerEvaluation } from '../freshness/evaluate.ts';
 import { encryptJson } from '../metadata/secrets.ts';
+import { subscriptionManager } from '../notifications/lifecycle.ts';
 import { sourceCredentials } from './connector.ts';
 import { checkFilesystemPath } from './filesystem-roots.ts';
 import type { FreshnessPolicy, Source } from '../types.ts';
@@ -105,6 +106,8 @@ export async function createSource({ ctx, input }: { ctx: RequestContext | Servi
     freshness: (input.freshness as FreshnessPolicy | undefined) ?? null,
   });
   await ctx.jobs.setSchedule(source.id, source.schedule?.intervalSeconds ?? null);
+  // Change notifications: Graph subscriptions / Drive channels (never fails the creation).
+  await subscriptionManager(ctx).ensure(source);
   return source;
 }
 
@@ -133,6 +136,7 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   if (patch.schedule !== undefined || patch.status || patch.enabled !== undefined) {
     await ctx.jobs.setSchedule(updated.id, updated.status === 'active' && updated.enabled ? updated.schedule?.intervalSeconds ?? null : null);
   }
+  if (patch.status || patch.config || patch.credentials) await subscriptionManager(ctx).ensure(updated);
   // A new policy applies to what is already indexed: re-evaluate now, without a re-sync.
   if (patch.freshness !== undefined) void triggerEvaluation(ctx, updated.id);
   return updated;
@@ -144,6 +148,7 @@ export async function deleteSource({ ctx, input }: { ctx: RequestContext | Servi
   if (!existing) throw notFound('Source');
   await ctx.jobs.setSchedule(existing.id, null);
   await ctx.metadata.sources.update(existing.id, { status: 'deleting' });
+  await subscriptionManager(ctx).removeAll(existing);
   await ctx.vectors.deleteSource(existing.id);
   await ctx.metadata.sources.delete(existing.id);
 }

@@ -14,5 +14,6 @@ export function createVectorStore(config: Config): VectorStore {
   if (config.QDRANT_URL) {
     return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection: config.QDRANT_COLLECTION });
   }
-  return new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb') });
+  const purgeMs = config.PURGE_DELAY_SECONDS * 1000;
+  return new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb'), purgeDelayMs: purgeMs, purgeGraceMs: purgeMs });
 }

@@ -4,6 +4,7 @@ import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
+import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
 export { lancePermissionPredicate, sqlString } from './lancedb-filter.ts';
@@ -66,6 +67,9 @@ export interface LanceDbOptions {
    * 384-d chunks: filtered search 56 ms → 30 ms. Below a few thousand rows a scan is as fast.
    */
   aclIndexFromRows?: number;
+  /** Deleted rows leave the disk within about delay + grace (see lancedb-purge.ts). Defaults: 30 s, 30 s. */
+  purgeDelayMs?: number;
+  purgeGraceMs?: number;
 }
 
 /** Embedded vector store: one LanceDB table in a local directory, cosine distance, exact (flat) search. */
@@ -82,9 +86,13 @@ export class LanceDbVectorStore implements VectorStore {
   private writesSinceOptimize = 0;
   /** LanceDB commits optimistically; concurrent writers on one table conflict, so this process queues its writes. */
   private writeQueue: Promise<unknown> = Promise.resolve();
+  private readonly purgeGraceMs: number;
+  private readonly purger: PurgeScheduler;
 
   constructor(opts: LanceDbOptions) {
     this.dir = opts.dir;
+    this.purgeGraceMs = opts.purgeGraceMs ?? 30_000;
+    this.purger = new PurgeScheduler(() => this.purge(), { delayMs: opts.purgeDelayMs ?? 30_000, graceMs: this.purgeGraceMs });
     this.tableName = opts.table ?? 'chunks';
     this.optimizeEvery = opts.optimizeEvery ?? 200;
     this.aclIndexFromRows = opts.aclIndexFromRows ?? 20_000;
@@ -115,6 +123,24 @@ export class LanceDbVectorStore implements VectorStore {
     this.conn = conn;
     this.table = table;
     this.dimension = dimension;
+    // Deletes an earlier process made but did not live to purge.
+    const rows = await rowCounts(table);
+    if (rows.physical > rows.live) this.purger.schedule();
+  }
+
+  /** One purge pass now: deleted rows' text and vectors leave the data files (see lancedb-purge.ts). */
+  purge(): Promise<PurgeReport> {
+    return purgeTable(this.requireTable(), (fn) => this.write(fn), { graceMs: this.purgeGraceMs });
+  }
+
+  /** What the last purge pass did (for tests and diagnostics). */
+  get lastPurge(): PurgeReport | undefined {
+    return this.purger.lastReport;
+  }
+
+  /** Resolves when no purge pass is pending or running. */
+  purgeSettled(): Promise<void> {
+    return this.purger.idle();
   }
 
   private dimensionError(existing: number | undefined, wanted: number): Error {
@@ -170,10 +196,12 @@ export class LanceDbVectorStore implements VectorStore {
       predicate += ` AND generation <> ${keep}`;
     }
     await this.write((t) => t.delete(predicate));
+    this.purger.schedule();
   }
 
   async deleteSource(sourceId: string): Promise<void> {
     await this.write((t) => t.delete(`sourceId = ${sqlString(sourceId)}`));
+    this.purger.schedule();
   }
 
   async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
@@ -213,6 +241,7 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   async close(): Promise<void> {
+    await this.purger.close();
     await this.writeQueue;
     this.table?.close();
     this.conn?.close();

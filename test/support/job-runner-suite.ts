@@ -22,6 +22,9 @@ export interface RunnerFactory {
  * no retry of hopeless errors, graceful shutdown that hands the run to the next worker, and
  * repeatable jobs.
  */
+/** The notification debounce window the suite's runners use (short, so the tests stay quick). */
+const DEBOUNCE_MS = 400;
+
 export function jobRunnerSuite(name: string, factory: RunnerFactory) {
   describe(name, () => {
     let h: Harness;
@@ -29,7 +32,7 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
     let runner: JobRunner;
 
     async function start() {
-      runner = await factory.create({ config: h.config, log: h.log, metadata: h.metadata });
+      runner = await factory.create({ config: { ...h.config, NOTIFICATION_DEBOUNCE_MS: DEBOUNCE_MS }, log: h.log, metadata: h.metadata });
       h.jobs = runner as Harness['jobs'];
       await runner.startWorkers(createSyncWork(h));
     }
@@ -93,6 +96,52 @@ export function jobRunnerSuite(name: string, factory: RunnerFactory) {
       expect(next.runId).not.toBe(a.runId);
       const second = await runStatus(next.runId, 'succeeded', 'failed');
       expect(second.stats).toMatchObject({ unchanged: 12, chunksEmbedded: 0 });
+    });
+
+    it('coalesces a storm of 1,000 notifications for an idle source into one run that starts after the debounce window', async () => {
+      const { source, script } = await createScriptedSource(h.metadata, 'storm-idle', { pages: pagesOf(1, 2) });
+      const t0 = Date.now();
+      const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => runner.requestSync(source.id, new Date(t0 + i))));
+      // Concurrent arrivals share one store round trip, and so its outcome.
+      expect(outcomes).toContain('queued');
+      expect(outcomes.every((o) => o === 'queued' || o === 'coalesced')).toBe(true);
+      expect(await runner.requestSync(source.id, new Date())).toBe('coalesced');
+      const [run, ...others] = await h.metadata.runs.list(source.id);
+      expect(others).toHaveLength(0);
+      expect(run?.notifiedAt?.getTime()).toBe(t0);
+      const done = await runStatus(run!.id, 'succeeded', 'failed');
+      expect(done.status).toBe('succeeded');
+      expect(done.startedAt!.getTime() - run!.createdAt.getTime()).toBeGreaterThanOrEqual(DEBOUNCE_MS - 50);
+      // Nothing else is queued afterwards: the storm cost one sync.
+      await new Promise((r) => setTimeout(r, DEBOUNCE_MS * 2));
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(1);
+      expect(script.calls).toHaveLength(1);
+    });
+
+    it('a storm during a running sync schedules exactly one follow-up run, which covers the earliest notification', async () => {
+      const { source } = await createScriptedSource(h.metadata, 'storm-running', { pages: pagesOf(2, 2, 'stormdoc') });
+      const held = embedder.gate((t) => t.some((x) => x.includes('stormdoc')));
+      const first = await runner.enqueueSync(source.id, undefined);
+      await held.hit;
+      const during = new Date();
+      const outcomes = await Promise.all(Array.from({ length: 1000 }, (_, i) => runner.requestSync(source.id, new Date(during.getTime() + i))));
+      expect(new Set(outcomes)).toEqual(new Set(['follow-up']));
+      held.release();
+      await runStatus(first.runId, 'succeeded');
+      const followUp = await waitFor(async () => (await h.metadata.runs.list(source.id)).find((r) => r.id !== first.runId), 'the follow-up run');
+      expect(followUp.notifiedAt?.getTime()).toBe(during.getTime());
+      expect((await runStatus(followUp.id, 'succeeded', 'failed')).status).toBe('succeeded');
+      await new Promise((r) => setTimeout(r, DEBOUNCE_MS * 2));
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(2);
+      expect(await h.metadata.runs.active(source.id)).toBeNull();
+    });
+
+    it('a notification for a paused source starts nothing', async () => {
+      const { source } = await createScriptedSource(h.metadata, 'paused-notify', { pages: pagesOf(1, 1) });
+      await h.metadata.sources.update(source.id, { status: 'paused' });
+      expect(await runner.requestSync(source.id, new Date())).toBe('ignored');
+      await new Promise((r) => setTimeout(r, DEBOUNCE_MS * 2));
+      expect(await h.metadata.runs.list(source.id)).toHaveLength(0);
     });
 
     it('runs scheduled syncs repeatedly until the schedule is removed', async () => {

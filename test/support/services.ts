@@ -16,6 +16,8 @@ export function available(what: string, ok: boolean): boolean {
   if (!ok && process.env.CI === 'true') {
     throw new Error(`CI=true but ${what} is not available; .ci/run starts the services and installs what the tests need`);
   }
+  // Skipping locally is allowed, but never silent.
+  if (!ok) process.stderr.write(`\n  SKIPPED: ${what} is not available, so the suites that need it do not run (CI=true makes this a failure)\n\n`);
   return ok;
 }
 

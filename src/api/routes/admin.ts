@@ -6,6 +6,7 @@ import { conflict, notFound } from '../../errors.ts';
 import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
 import { sourceDiagnostics } from '../../sources/diagnostics.ts';
 import type { Agent } from '../../metadata/interface.ts';
+import { notificationStatus } from '../../notifications/status.ts';
 import type { Run } from '../../types.ts';
 import { hashAgentKey } from '../assistant.ts';
 import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
@@ -53,7 +54,8 @@ export function adminRoutes() {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
     // `diagnostics`: the last successful run's warnings (null before the first one).
-    return c.json({ ...publicSource(source), diagnostics: await sourceDiagnostics(ctx, source.id) });
+    // `notifications`: change notifications for this source (counts, subscriptions, latency).
+    return c.json({ ...publicSource(source), diagnostics: await sourceDiagnostics(ctx, source.id), notifications: await notificationStatus(ctx, source) });
   });
   r.patch('/sources/:id', async (c) => {
     const ctx = c.get('ctx');

@@ -27,7 +27,12 @@ export const confluenceConfigSchema = z
   .strict();
 
 export const confluenceCredentialsSchema = z
-  .object({ email: z.string().trim().min(3), apiToken: z.string().min(1) })
+  .object({
+    email: z.string().trim().min(3),
+    apiToken: z.string().min(1),
+    /** Shared secret of this source's webhooks (Confluence webhook secret → X-Hub-Signature, or a header an Automation rule sends). */
+    webhookSecret: z.string().min(16).max(255).optional(),
+  })
   .strict();
 
 export type ConfluenceConfig = z.infer<typeof confluenceConfigSchema>;

@@ -5,7 +5,11 @@ import { z } from 'zod';
 import type { Change, ChangePage, Connector, ConnectorFactory } from '../interface.ts';
 import { ACL_FILE, parseAclFile } from './acl.ts';
 
-export const filesystemConfigSchema = z.object({ path: z.string().min(1) }).strict();
+export const filesystemConfigSchema = z.object({
+  path: z.string().min(1),
+  /** Watch the folder (ACL files included) and sync on changes, besides any schedule. */
+  watch: z.boolean().optional(),
+}).strict();
 
 const PAGE_SIZE = 100;
 
