@@ -39,7 +39,12 @@ export function actionFor(method: string, path: string): string {
 /** The id segment after a collection (`/v1/sources/<id>/sync` → the source id). */
 function targetOf(path: string): string | null {
   const m = /^\/v1\/(?:sources|agents|documents|runs|freshness\/alerts)\/([^/]+)/.exec(path);
-  return m ? decodeURIComponent(m[1]!) : null;
+  if (!m) return null;
+  try {
+    return decodeURIComponent(m[1]!);
+  } catch {
+    return m[1]!;
+  }
 }
 
 export const actorOf = (caller: Caller): string | null => caller.email ?? (caller.kind === 'admin-token' ? 'admin-token' : null);
@@ -70,6 +75,8 @@ export async function auditTrail(c: Context<AppEnv>, next: () => Promise<void>):
   const note = c.get('audit');
   const action = note?.action ?? actionFor(c.req.method, c.req.path);
   if (note?.skip || (c.req.method === 'GET' && !note) || action === 'audit.read') return;
+  // No route answered (an unknown path or method): nothing was done, so there is no action to record.
+  if (c.res.status === 404 && !note && !ACTIONS.some(([m, re]) => m === c.req.method.toUpperCase() && re.test(c.req.path))) return;
   const ctx = c.get('ctx');
   await ctx.metadata.audit.append({
     user: actorOf(ctx.caller), agent: null, action, target: note?.target ?? targetOf(c.req.path),

@@ -27,9 +27,14 @@ function mapAudit(r: Row): AuditRecord {
   };
 }
 
-/** jsonb and text refuse NUL; an audit record must still be written, so it is replaced. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+/**
+ * jsonb and text refuse NUL, and a lone surrogate would be stored as U+FFFD while the hash was
+ * taken over the original; an audit record must still be written, and verify exactly as stored.
+ */
 function clean<T>(v: T): T {
-  if (typeof v === 'string') return v.split('\u0000').join('\uFFFD') as T;
+  if (typeof v === 'string') return v.split('\u0000').join('\uFFFD').replace(LONE_SURROGATE, '\uFFFD') as T;
   if (Array.isArray(v)) return v.map(clean) as T;
   if (v && typeof v === 'object' && !(v instanceof Date)) {
     return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined).map(([k, x]) => [clean(k), clean(x)])) as T;
