@@ -66,11 +66,18 @@ function oracle(folder: Folder, user: string, groups: string[], prefix = '', inh
   return out;
 }
 
+const MODES = ['hybrid', 'vector', 'keyword'] as const;
+
+/** What the user finds, the same in every search mode (each channel gets the same filter); checked in all three. */
 async function visibleTo(h: Harness, sourceId: string, user: string, groups: string[]) {
   const ctx = userCtx(h, `${user}@acme.test`, groups);
-  const results = await search({ ctx, input: { query: 'quarterly note', topK: 100, filter: { sourceIds: [sourceId] } } });
-  const docs = await h.metadata.documents.byIds([...new Set(results.map((r) => r.documentId))]);
-  return docs.map((d) => d.externalId).sort();
+  const perMode = await Promise.all(MODES.map(async (mode) => {
+    const results = await search({ ctx, input: { query: 'quarterly note', topK: 100, mode, filter: { sourceIds: [sourceId] } } });
+    const docs = await h.metadata.documents.byIds([...new Set(results.map((r) => r.documentId))]);
+    return docs.map((d) => d.externalId).sort();
+  }));
+  for (const [i, mode] of MODES.entries()) expect(perMode[i], `mode ${mode}`).toEqual(perMode[0]);
+  return perMode[0]!;
 }
 
 describe('search visibility equals the filesystem ACL rules', () => {

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UpstreamError } from '../src/errors.ts';
 import { QDRANT_PAYLOAD_INDEXES, QdrantVectorStore, qdrantRequests } from '../src/vectorstore/qdrant.ts';
+import { SPARSE_VECTOR, documentSparseVector, qdrantKeywordRequests, termIndex } from '../src/vectorstore/qdrant-keyword.ts';
 import { QdrantMock, type MockExchange } from './support/qdrant-mock.ts';
 import { QdrantOpenApi } from './support/qdrant-openapi.ts';
 import { DIM, QUERY, at, filter, point, runVectorStoreConformance } from './support/vectorstore-conformance.ts';
@@ -17,7 +18,7 @@ import { DIM, QUERY, at, filter, point, runVectorStoreConformance } from './supp
 const spec = new QdrantOpenApi();
 const mock = new QdrantMock((req) => spec.validateRequest(req));
 const collectionName = () => `c_${randomUUID().replace(/-/g, '')}`;
-const WRITE_OPS = new Set(['upsert_points', 'delete_points', 'set_payload', 'create_field_index']);
+const WRITE_OPS = new Set(['upsert_points', 'delete_points', 'set_payload', 'create_field_index', 'create_vector_name', 'update_vectors']);
 
 const opId = (x: MockExchange) => String(spec.findOperation(x.method, x.path)?.op.operationId);
 const exchangesFor = (collection: string) => mock.exchanges.filter((x) => x.path.startsWith(`/collections/${collection}`));
@@ -116,23 +117,26 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     const { store, collection } = await newStore();
     await store.init(DIM);
     const xs = exchangesFor(collection);
-    expect(xs.map(opId)).toEqual(['get_collection', 'create_collection', 'get_collection', ...QDRANT_PAYLOAD_INDEXES.map(() => 'create_field_index')]);
+    expect(xs.map(opId)).toEqual(['get_collection', 'create_collection', 'get_collection', ...QDRANT_PAYLOAD_INDEXES.map(() => 'create_field_index'), 'create_vector_name', 'scroll_points']);
     expect(xs[1]!.body).toEqual({ vectors: { size: DIM, distance: 'Cosine' } });
-    expect(xs.slice(3).map((x) => x.body)).toEqual(QDRANT_PAYLOAD_INDEXES.map(([field_name, field_schema]) => ({ field_name, field_schema })));
+    expect(xs.slice(3, 3 + QDRANT_PAYLOAD_INDEXES.length).map((x) => x.body)).toEqual(QDRANT_PAYLOAD_INDEXES.map(([field_name, field_schema]) => ({ field_name, field_schema })));
+    // The keyword channel: a sparse vector whose IDF Qdrant computes.
+    expect(xs.at(-2)!.path).toBe(`/collections/${collection}/vectors/${SPARSE_VECTOR}`);
+    expect(xs.at(-2)!.body).toEqual({ sparse: { modifier: 'idf' } });
     expect(Object.fromEntries(QDRANT_PAYLOAD_INDEXES)).toMatchObject({ acl: 'keyword', sourceId: 'keyword', documentId: 'keyword', generation: 'integer' });
 
     // A second process finds everything in place and changes nothing.
     const before = xs.length;
     const { store: again } = await newStore(collection);
     await again.init(DIM);
-    expect(exchangesFor(collection).slice(before).map(opId)).toEqual(['get_collection']);
+    expect(exchangesFor(collection).slice(before).map(opId)).toEqual(['get_collection', 'scroll_points']);
     await expect((await newStore(collection)).store.init(DIM + 1)).rejects.toThrow(/size 8.*size 9/);
 
     // A missing index is added on its own.
     mock.collections.get(collection)!.indexes.delete('acl');
     const mark = exchangesFor(collection).length;
     await (await newStore(collection)).store.init(DIM);
-    expect(exchangesFor(collection).slice(mark).map((x) => x.body ?? null)).toEqual([null, { field_name: 'acl', field_schema: 'keyword' }]);
+    expect(exchangesFor(collection).slice(mark).map((x) => x.body ?? null).slice(0, 2)).toEqual([null, { field_name: 'acl', field_schema: 'keyword' }]);
   });
 
   it('tolerates another process creating the collection first', async () => {
@@ -193,6 +197,58 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     } });
     expect(xs[5]!.body).toEqual({ filter: { must: [{ key: 'sourceId', match: { value: 'src-a' } }] } });
     expect(await store.count()).toBe(0);
+  });
+
+  it('writes BM25 term weights as a sparse vector beside the dense one and queries it with the same filter', async () => {
+    const { store, collection } = await newStore();
+    await store.init(DIM);
+    const p = point({ text: 'Outage INC-4711: restart the gateway', sectionPath: ['Runbook'] });
+    const empty = point({ text: 'the of and' });
+    const mark = exchangesFor(collection).length;
+    await store.upsert([p, empty]);
+    const [up] = exchangesFor(collection).slice(mark);
+    const [withTerms, withoutTerms] = (up!.body as { points: { vector: unknown }[] }).points;
+    expect(withTerms!.vector).toEqual({ '': p.vector, [SPARSE_VECTOR]: documentSparseVector(p) });
+    expect((withTerms!.vector as Record<string, { indices: number[] }>)[SPARSE_VECTOR]!.indices).toContain(termIndex('inc-4711'));
+    expect(withoutTerms!.vector).toEqual(empty.vector);
+
+    await store.keywordSearch('INC-4711', filter({ principals: ['group:g', 'everyone'], sourceIds: ['src-a'], excludedDocumentIds: ['q'] }), 7);
+    const q = exchangesFor(collection).at(-1)!;
+    expect(opId(q)).toBe('query_points');
+    expect(q.body).toEqual({
+      query: qdrantKeywordRequests.search('INC-4711', filter({ principals: ['everyone'] }), 1)!.query,
+      using: SPARSE_VECTOR,
+      filter: {
+        must: [{ key: 'acl', match: { any: ['everyone', 'group:g'] } }, { key: 'sourceId', match: { any: ['src-a'] } }],
+        must_not: [{ key: 'documentId', match: { any: ['q'] } }],
+      },
+      limit: 7, with_payload: true, with_vector: false,
+    });
+    const quiet = exchangesFor(collection).length;
+    expect(await store.keywordSearch('INC-4711', filter({ principals: [] }), 10)).toEqual([]);
+    expect(await store.keywordSearch('the of', filter({ principals: ['everyone'] }), 10)).toEqual([]);
+    expect(await store.keywordSearch('INC-4711', filter({ principals: ['everyone'] }), 0)).toEqual([]);
+    expect(exchangesFor(collection).length).toBe(quiet);
+  });
+
+  it('gives a collection written before the keyword channel its sparse vector from stored text, re-sending no dense vector', async () => {
+    const collection = collectionName();
+    // The shape an earlier version wrote: one unnamed dense vector, no sparse vectors.
+    const legacy = Array.from({ length: 300 }, (_, i) => point({ documentId: `old-${i}`, text: i === 7 ? 'Escalate INC-4711 to the on-call' : `routine note ${i}` }));
+    mock.collections.set(collection, { size: DIM, distance: 'Cosine', indexes: new Map(QDRANT_PAYLOAD_INDEXES.map(([f, t]) => [f, t])), points: new Map(legacy.map((p) => [p.id, {
+      id: p.id, vector: p.vector, payload: { documentId: p.documentId, sourceId: p.sourceId, generation: p.generation, chunkIndex: 0, sectionPath: [], text: p.text, lastModified: p.lastModified, acl: p.acl },
+    }])) });
+    const { store } = await newStore(collection);
+    await store.init(DIM);
+    const xs = exchangesFor(collection);
+    expect(xs.map(opId)).not.toContain('upsert_points');
+    expect(xs.filter((x) => opId(x) === 'update_vectors').flatMap((x) => (x.body as { points: { vector: object }[] }).points.map((p) => Object.keys(p.vector)))).toEqual(legacy.map(() => [SPARSE_VECTOR]));
+    const hits = await store.keywordSearch('INC-4711', filter({ principals: ['everyone'] }), 5);
+    expect(hits.map((h) => h.point.documentId)).toEqual(['old-7']);
+    // Nothing left to backfill at the next start.
+    const mark = exchangesFor(collection).length;
+    await (await newStore(collection)).store.init(DIM);
+    expect(exchangesFor(collection).slice(mark).map(opId)).toEqual(['get_collection', 'scroll_points']);
   });
 
   it('sends the API key header when one is configured', async () => {
@@ -258,8 +314,8 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
       if (!injected(x)) expect(spec.validateResponse(x.method, x.path, x.status, x.response), `${x.method} ${x.path} → ${x.status}`).toEqual([]);
     }
     expect([...seen].sort()).toEqual([
-      'collection_exists', 'count_points', 'create_collection', 'create_field_index', 'delete_points',
-      'get_collection', 'query_points', 'set_payload', 'upsert_points',
+      'collection_exists', 'count_points', 'create_collection', 'create_field_index', 'create_vector_name', 'delete_points',
+      'get_collection', 'query_points', 'scroll_points', 'set_payload', 'update_vectors', 'upsert_points',
     ]);
     for (const x of mock.exchanges) {
       if (WRITE_OPS.has(opId(x))) expect(x.query.wait, `${x.method} ${x.path}`).toBe('true');

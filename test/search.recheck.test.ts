@@ -47,10 +47,11 @@ async function put(opts: { source?: Source; payload?: Partial<ChunkPoint>; row?:
   return id;
 }
 
+// Every search mode goes through the same filter and the same re-check; each case runs in all three.
+describe.each(['hybrid', 'vector', 'keyword'] as const)('the registry re-check after a %s search', (mode) => {
 const found = async (input: Partial<SearchInput> = {}, email = 'eve@acme.test', groups = ['eng']) =>
-  new Set((await search({ ctx: userCtx(h, email, groups), input: { query: QUERY, topK: 100, ...input } })).map((r) => r.documentId));
+  new Set((await search({ ctx: userCtx(h, email, groups), input: { query: QUERY, topK: 100, mode, ...input } })).map((r) => r.documentId));
 
-describe('the registry re-check after vector search', () => {
   it('returns a document that both the payload and the registry allow', async () => {
     const ok = await put({});
     expect(await found()).toContain(ok);
@@ -105,15 +106,16 @@ describe('the registry re-check after vector search', () => {
 
   it('still returns every visible chunk when many invisible ones rank higher', async () => {
     const crowd = await Promise.all(Array.from({ length: 60 }, () => put({ text: `${QUERY} ${QUERY}`, payload: { acl: ['group:eng'] }, row: { acl: ['group:other'] } })));
-    const visible = await Promise.all(Array.from({ length: 3 }, (_, i) => put({ text: `unrelated text ${i}`, payload: { acl: ['group:rare'] }, row: { acl: ['group:rare'] } })));
-    const got = await found({ topK: 5 }, 'rae@acme.test', ['rare']);
+    // One query word, so the keyword channel matches them too, far below the crowd in both channels.
+    const visible = await Promise.all(Array.from({ length: 3 }, (_, i) => put({ text: `unrelated text ${i} revenue`, payload: { acl: [`group:rare-${mode}`] }, row: { acl: [`group:rare-${mode}`] } })));
+    const got = await found({ topK: 5 }, 'rae@acme.test', [`rare-${mode}`]);
     expect(got).toEqual(new Set(visible));
     for (const id of crowd) expect(got).not.toContain(id);
   });
 
   it('gives callers without principals nothing and records the search either way', async () => {
     const before = (await h.metadata.audit.search({})).length;
-    const results = await search({ ctx: { ...userCtx(h, 'x@acme.test'), caller: { kind: 'admin-token', email: null, groups: [], isAdmin: true, isCompliance: true } }, input: { query: QUERY, topK: 10 } });
+    const results = await search({ ctx: { ...userCtx(h, 'x@acme.test'), caller: { kind: 'admin-token', email: null, groups: [], isAdmin: true, isCompliance: true } }, input: { query: QUERY, topK: 10, mode } });
     expect(results).toEqual([]);
     expect((await h.metadata.audit.search({})).length).toBe(before + 1);
   });

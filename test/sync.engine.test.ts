@@ -289,6 +289,7 @@ class ProbingVectorStore implements VectorStore {
   deleteSource(id: string) { return this.step(() => this.inner.deleteSource(id)); }
   setDocumentAcl(id: string, acl: string[]) { return this.step(() => this.inner.setDocumentAcl(id, acl)); }
   search(v: number[], f: PermissionFilter, k: number) { return this.inner.search(v, f, k); }
+  keywordSearch(q: string, f: PermissionFilter, k: number) { return this.inner.keywordSearch(q, f, k); }
   count(f?: { sourceId?: string; documentId?: string }) { return this.inner.count(f); }
   ping() { return this.inner.ping(); }
   close() { return this.inner.close(); }

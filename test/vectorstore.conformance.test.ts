@@ -143,3 +143,44 @@ describe('createVectorStore', () => {
     expect((qdrant as QdrantVectorStore).collection).toBe('abc');
   });
 });
+
+describe('LanceDB keyword channel migration', () => {
+  it('gives a table written before the keyword channel its terms from the stored text, keeping every vector', async () => {
+    const dir = await tempDir();
+    try {
+      // The table as an earlier version wrote it: no terms, no context.
+      const { Schema, Field, Utf8, Float64, Int32, FixedSizeList, Float32, List } = await import('apache-arrow');
+      const strList = () => new List(new Field('item', new Utf8(), true));
+      const schema = new Schema([
+        new Field('id', new Utf8(), false), new Field('vector', new FixedSizeList(DIM, new Field('item', new Float32(), true)), false),
+        new Field('documentId', new Utf8(), false), new Field('sourceId', new Utf8(), false), new Field('generation', new Float64(), false),
+        new Field('chunkIndex', new Int32(), false), new Field('sectionPath', strList(), false), new Field('text', new Utf8(), false),
+        new Field('lastModified', new Float64(), false), new Field('acl', strList(), false),
+      ]);
+      const old = Array.from({ length: 2_500 }, (_, i) => point({ documentId: `old-${i}`, vector: at(i / 2_500), text: i === 1234 ? 'Escalate INC-4711 now' : `routine ${i}`, sectionPath: i === 99 ? ['Breach notification'] : [] }));
+      const conn = await lancedb.connect(dir);
+      const table = await conn.createEmptyTable('chunks', schema);
+      await table.add(old.map(({ context: _c, ...p }) => p) as unknown as Record<string, unknown>[]);
+      const versionsBefore = (await table.query().select(['id', 'vector']).toArray()).map((r) => [r.id, Array.from(r.vector as Iterable<number>)]);
+      table.close();
+      conn.close();
+
+      const store = new LanceDbVectorStore({ dir });
+      await store.init(DIM);
+      expect((await store.keywordSearch('INC-4711', filter({ principals: ['everyone'] }), 5)).map((h) => h.point.documentId)).toEqual(['old-1234']);
+      expect((await store.keywordSearch('breach', filter({ principals: ['everyone'] }), 5)).map((h) => h.point.documentId)).toEqual(['old-99']);
+      expect(await store.count()).toBe(2_500);
+      await store.close();
+
+      const again = await lancedb.connect(dir);
+      const t = await again.openTable('chunks');
+      const after = new Map((await t.query().select(['id', 'vector']).toArray()).map((r) => [r.id, Array.from(r.vector as Iterable<number>)]));
+      for (const [id, v] of versionsBefore) expect(after.get(id)).toEqual(v);
+      expect(await t.countRows('terms IS NULL')).toBe(0);
+      t.close();
+      again.close();
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,12 +3,14 @@ import type { RequestContext } from '../context.ts';
 import { forbidden } from '../errors.ts';
 import { sha256 } from '../hash.ts';
 import { metrics } from '../metrics.ts';
+import { SEARCH_MODES } from '../retrieval/fusion.ts';
 import { search, type SearchInput } from '../retrieval/search.ts';
 
 /** What assistants send to search, over HTTP and MCP alike. */
 export const searchBodySchema = z.object({
   query: z.string().trim().min(1).max(4000),
   topK: z.number().int().min(1).max(100).default(10),
+  mode: z.enum(SEARCH_MODES).default('hybrid'),
   filter: z.object({
     sourceIds: z.array(z.string()).max(1000).optional(),
     modifiedAfter: z.iso.datetime({ offset: true }).optional(),
@@ -52,6 +54,7 @@ export async function runSearch(ctx: RequestContext, body: SearchBody, agentKey:
     input: {
       query: body.query,
       topK: body.topK,
+      mode: body.mode,
       agent,
       auditAction,
       filter: body.filter && {

@@ -3,6 +3,7 @@ import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
 import { runSearch, searchBodySchema } from './assistant.ts';
+import { SEARCH_MODES } from '../retrieval/fusion.ts';
 import type { AppEnv } from './env.ts';
 
 /** The MCP endpoint, mounted by the app at /mcp. */
@@ -28,6 +29,7 @@ export async function handleMcp(c: Context<AppEnv>): Promise<Response> {
       inputSchema: {
         query: z.string().min(1).describe('What to look for, in natural language'),
         topK: z.number().int().min(1).max(100).optional().describe('How many passages to return (default 10)'),
+        mode: z.enum(SEARCH_MODES).optional().describe('hybrid (default): meaning and exact words fused; vector: meaning only; keyword: BM25 on exact words, e.g. ticket numbers and error codes'),
         sourceIds: z.array(z.string()).optional().describe('Restrict to these source ids'),
         freshOnly: z.boolean().optional().describe('Leave out documents past their review date'),
       },
@@ -36,6 +38,7 @@ export async function handleMcp(c: Context<AppEnv>): Promise<Response> {
       const body = searchBodySchema.parse({
         query: args.query,
         topK: args.topK ?? 10,
+        mode: args.mode,
         filter: args.sourceIds || args.freshOnly ? { sourceIds: args.sourceIds, freshOnly: args.freshOnly } : undefined,
       });
       const results = await runSearch(ctx, body, agentKey, 'mcp.search');

@@ -66,9 +66,14 @@ export async function main(argv: string[]) {
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));
-  bench.command('quality').description('retrieval quality on a BEIR dataset folder')
+  bench.command('quality').description('retrieval quality (nDCG@10, Recall@100) of vector, keyword and hybrid search on a BEIR dataset folder')
     .requiredOption('--dataset <dir>').option('--limit <n>', 'documents to index (0 = all)', '0')
-    .action((o) => run(async () => (await import('../bench/quality.ts')).benchQuality({ dataset: o.dataset, limit: Number(o.limit) })));
+    .option('--work-dir <dir>', 'keep corpus and index here and reuse them next time (only changed chunks are embedded again)')
+    .option('--save <file>', 'write each query\'s vector and keyword rankings (for bench fusion)')
+    .action((o) => run(async () => (await import('../bench/quality.ts')).benchQuality({ dataset: o.dataset, limit: Number(o.limit), workDir: o.workDir, save: o.save })));
+  bench.command('fusion').description('compare fusion settings on the rankings saved by bench quality --save')
+    .requiredOption('--file <file>')
+    .action((o) => run(async () => (await import('../bench/quality.ts')).compareFusion({ file: o.file })));
 
   await program.parseAsync(argv);
 }

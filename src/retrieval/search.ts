@@ -3,11 +3,16 @@ import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
 import type { DocumentRecord, Source } from '../types.ts';
 import type { VectorHit } from '../vectorstore/interface.ts';
+import { DEFAULT_FUSION, fuse, type FusionOptions, type SearchMode } from './fusion.ts';
 import { callerFilter, confirmHits } from './guard.ts';
 
 export interface SearchInput {
   query: string;
   topK: number;
+  /** `hybrid` (default) fuses the dense and the BM25 keyword ranking; the others use one channel. */
+  mode?: SearchMode;
+  /** Fusion settings for `hybrid` (benchmarks compare them; the service uses the default). */
+  fusion?: FusionOptions;
   filter?: { sourceIds?: string[]; modifiedAfter?: Date; freshOnly?: boolean };
   /** Set when the request carried a valid X-Agent-Key. */
   agent?: { id: string; name: string; sourceIds: string[] };
@@ -23,6 +28,8 @@ export interface SearchResult {
   title: string;
   url: string | null;
   text: string;
+  /** The chunk widened with neighbouring text of its document: a readable passage. */
+  context: string;
   sectionPath: string[];
   score: number;
   lastModified: string;
@@ -30,24 +37,39 @@ export interface SearchResult {
 }
 
 const MAX_ROUNDS = 4;
+/**
+ * Each channel's candidate list in hybrid mode is at least this long, so the fused order of the
+ * top ten does not depend on topK (score normalisation looks at the whole candidate list).
+ */
+const FUSION_CANDIDATES = 100;
 
 /**
- * Permission-filtered semantic search. The vector store pre-filters by the caller's permission
- * filter; the registry then confirms each hit is the document's live generation and that the
- * registry's ACL passes the same filter, so a half-finished write or revocation can only hide a
- * chunk, never show one.
+ * Permission-filtered search: dense vectors, BM25 keywords, or both fused (the default). Every
+ * channel gets the one permission filter of this request and the store applies it before ranking;
+ * the registry then confirms each hit of the (fused) list is the document's live generation and
+ * that the registry's ACL passes the same filter, so a half-finished write or revocation can only
+ * hide a chunk, never show one.
  */
 export async function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
   const filter = await callerFilter(ctx, input);
   const results: SearchResult[] = [];
   if (grantsNothing(filter)) return record(ctx, input, results);
 
-  const vector = ctx.embedder.embedQuery ? await ctx.embedder.embedQuery(input.query) : (await ctx.embedder.embed([input.query]))[0]!;
+  const mode = input.mode ?? 'hybrid';
+  const vector = mode === 'keyword' ? null
+    : ctx.embedder.embedQuery ? await ctx.embedder.embedQuery(input.query) : (await ctx.embedder.embed([input.query]))[0]!;
   const now = ctx.now();
   const sources = new Map<string, Source | null>();
   let want = input.topK + 8;
   for (let round = 0; round < MAX_ROUNDS; round++) {
-    const hits = await ctx.vectors.search(vector, filter, want);
+    const depth = mode === 'hybrid' ? Math.max(want, FUSION_CANDIDATES) : want;
+    const [dense, keyword] = await Promise.all([
+      vector ? ctx.vectors.search(vector, filter, depth) : [],
+      mode === 'vector' ? [] : ctx.vectors.keywordSearch(input.query, filter, depth),
+    ]);
+    const hits = mode === 'hybrid' ? fuse(dense, keyword, input.fusion ?? DEFAULT_FUSION) : mode === 'vector' ? dense : keyword;
+    // The dense list holds every visible chunk until it runs short; the keyword list only those sharing a term.
+    const exhausted = (mode === 'keyword' ? keyword : dense).length < depth;
     results.length = 0;
     for (const { hit, doc } of await confirmHits(ctx, filter, hits)) {
       if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
@@ -59,8 +81,8 @@ export async function search({ ctx, input }: { ctx: RequestContext; input: Searc
       if (results.length === input.topK) break;
     }
     // Fewer hits than asked for means the store had no more visible chunks.
-    if (results.length >= input.topK || hits.length < want) break;
-    want *= 4;
+    if (results.length >= input.topK || exhausted) break;
+    want = depth * 4;
   }
   return record(ctx, input, results);
 }
@@ -74,6 +96,7 @@ function toResult(hit: VectorHit, doc: DocumentRecord, source: Source, freshness
     title: doc.title,
     url: doc.url,
     text: hit.point.text,
+    context: hit.point.context ?? hit.point.text,
     sectionPath: hit.point.sectionPath,
     score: hit.score,
     lastModified: doc.lastModified.toISOString(),

@@ -15,6 +15,11 @@ export interface ChunkPoint {
   chunkIndex: number;
   sectionPath: string[];
   text: string;
+  /**
+   * The chunk widened with neighbouring text of the same document (what an assistant reads);
+   * absent on chunks indexed before it existed, where readers fall back to `text`.
+   */
+  context?: string;
   /** Epoch milliseconds of the document's last modification upstream. */
   lastModified: number;
   acl: Principal[];
@@ -22,7 +27,7 @@ export interface ChunkPoint {
 
 export interface VectorHit {
   point: Omit<ChunkPoint, 'vector'>;
-  /** Cosine similarity, higher is better. */
+  /** Cosine similarity (vector search) or BM25 score (keyword search), higher is better. */
   score: number;
 }
 
@@ -42,6 +47,13 @@ export interface VectorStore {
    * built by `buildPermissionFilter` is accepted.
    */
   search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]>;
+  /**
+   * The keyword channel: the `topK` chunks that `filter` lets through ranked by BM25 over the terms
+   * of `src/text/analyzer.ts` (heading path and text), written with the chunks by `upsert` and
+   * removed with them. Same filter, same prefiltering and same fail-closed rules as `search`; only
+   * chunks sharing at least one term with the query are returned.
+   */
+  keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]>;
   /** Number of points, optionally for one source or document (for tests, stats and readiness). */
   count(filter?: { sourceId?: string; documentId?: string }): Promise<number>;
   ping(): Promise<void>;

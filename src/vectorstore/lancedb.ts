@@ -4,6 +4,9 @@ import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
+import {
+  backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, KEYWORD_REINDEX_ROWS, unindexedKeywordRows,
+} from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
@@ -23,18 +26,18 @@ function tableSchema(dimension: number): arrow.Schema {
     new arrow.Field('text', new arrow.Utf8(), false),
     new arrow.Field('lastModified', new arrow.Float64(), false),
     new arrow.Field('acl', strList(), false),
+    ...KEYWORD_COLUMNS(),
   ]);
 }
 
-const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'chunkIndex', 'sectionPath', 'text', 'lastModified', 'acl'];
+const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'chunkIndex', 'sectionPath', 'text', 'context', 'lastModified', 'acl'];
 /** Columns earlier versions stored in every chunk; the registry is their only home now. */
 const LEGACY_COLUMNS = ['title', 'url', 'sourceType'];
 
 // Arrow list cells arrive as arrow Vectors; copy them out so callers get plain arrays.
 const toStrings = (v: unknown): string[] => (v == null ? [] : Array.from(v as Iterable<string>, String));
 
-function rowToHit(row: Record<string, unknown>): VectorHit {
-  const distance = Number(row._distance);
+function rowToHit(row: Record<string, unknown>, score = 1 - Number(row._distance)): VectorHit {
   return {
     point: {
       id: String(row.id),
@@ -44,10 +47,11 @@ function rowToHit(row: Record<string, unknown>): VectorHit {
       chunkIndex: Number(row.chunkIndex),
       sectionPath: toStrings(row.sectionPath),
       text: String(row.text),
+      ...(typeof row.context === 'string' ? { context: row.context } : {}),
       lastModified: Number(row.lastModified),
       acl: toStrings(row.acl),
     },
-    score: 1 - distance,
+    score,
   };
 }
 
@@ -120,6 +124,9 @@ export class LanceDbVectorStore implements VectorStore {
     }
     const legacy = (await table.schema()).fields.map((f) => f.name).filter((n) => LEGACY_COLUMNS.includes(n));
     if (legacy.length) await table.dropColumns(legacy);
+    // Tables written before the keyword channel gain it here, from the stored text: nothing is re-embedded.
+    await backfillKeywordTerms(table);
+    await ensureKeywordIndex(table);
     this.conn = conn;
     this.table = table;
     this.dimension = dimension;
@@ -157,7 +164,7 @@ export class LanceDbVectorStore implements VectorStore {
     const table = this.requireTable();
     const run = this.writeQueue.then(async () => {
       const result = await fn(table);
-      if (++this.writesSinceOptimize >= this.optimizeEvery) {
+      if (++this.writesSinceOptimize >= this.optimizeEvery || (await this.keywordIndexBehind(table))) {
         this.writesSinceOptimize = 0;
         // Housekeeping: its failure must not fail the write that happened to trigger it.
         await this.housekeep(table).catch(() => undefined);
@@ -166,6 +173,11 @@ export class LanceDbVectorStore implements VectorStore {
     });
     this.writeQueue = run.catch(() => undefined);
     return run;
+  }
+
+  /** True when so many rows are missing from the full-text index that keyword queries would scan them (see lancedb-keyword.ts). */
+  private async keywordIndexBehind(table: lancedb.Table): Promise<boolean> {
+    return (await unindexedKeywordRows(table).catch(() => 0)) >= KEYWORD_REINDEX_ROWS;
   }
 
   /** Compacts fragments, prunes old versions, brings indexes up to date and adds the ACL index once worthwhile. */
@@ -184,7 +196,7 @@ export class LanceDbVectorStore implements VectorStore {
 
   async upsert(points: ChunkPoint[]): Promise<void> {
     if (points.length === 0) return;
-    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension)));
+    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow);
     await this.write((t) => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows as unknown as Record<string, unknown>[]));
   }
 
@@ -226,7 +238,23 @@ export class LanceDbVectorStore implements VectorStore {
       .select([...RESULT_COLUMNS, '_distance'])
       .limit(limit)
       .toArray();
-    return (rows as Record<string, unknown>[]).map(rowToHit);
+    return (rows as Record<string, unknown>[]).map((r) => rowToHit(r));
+  }
+
+  async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+    const table = this.requireTable();
+    if (typeof query !== 'string') throw new TypeError('query must be a string');
+    const where = lancePermissionPredicate(filter);
+    const match = keywordQuery(query);
+    const limit = limitOf(topK);
+    if (where === null || match === null || limit === 0) return [];
+    // `where` prefilters (LanceDB's default for full-text search), so `limit` counts visible chunks only.
+    const unindexed = await unindexedKeywordRows(table);
+    const rows = await table.query().fullTextSearch(match).where(where).select([...RESULT_COLUMNS, '_score'])
+      .limit(keywordLimit(limit, unindexed)).toArray() as Record<string, unknown>[];
+    return rows.map((r) => rowToHit(r, Number(r._score)))
+      .sort((a, b) => b.score - a.score || (a.point.id < b.point.id ? -1 : 1))
+      .slice(0, limit);
   }
 
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {

@@ -1,4 +1,6 @@
 import { assertPermissionFilter, grantsNothing, matches, type PermissionFilter, type Principal } from '../access/index.ts';
+import { queryTerms } from '../text/analyzer.ts';
+import { Bm25Index } from './bm25.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint, withoutVector } from './points.ts';
 
@@ -22,6 +24,7 @@ export class MemoryVectorStore implements VectorStore {
   readonly kind = 'memory';
   private dimension: number | undefined;
   private readonly points = new Map<string, ChunkPoint>();
+  private readonly keywords = new Bm25Index();
 
   async init(dimension: number): Promise<void> {
     if (!Number.isSafeInteger(dimension) || dimension <= 0) throw new RangeError(`Invalid vector dimension ${dimension}`);
@@ -33,18 +36,26 @@ export class MemoryVectorStore implements VectorStore {
 
   async upsert(points: ChunkPoint[]): Promise<void> {
     const prepared = dedupeById(points.map((p) => preparePoint(p, this.dimension)));
-    for (const p of prepared) this.points.set(p.id, p);
+    for (const p of prepared) {
+      this.points.set(p.id, p);
+      this.keywords.add(p.id, p);
+    }
   }
 
   async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
     const keep = opts?.keepGeneration;
     for (const [id, p] of this.points) {
-      if (p.documentId === documentId && (keep === undefined || p.generation !== keep)) this.points.delete(id);
+      if (p.documentId === documentId && (keep === undefined || p.generation !== keep)) this.drop(id);
     }
   }
 
   async deleteSource(sourceId: string): Promise<void> {
-    for (const [id, p] of this.points) if (p.sourceId === sourceId) this.points.delete(id);
+    for (const [id, p] of this.points) if (p.sourceId === sourceId) this.drop(id);
+  }
+
+  private drop(id: string): void {
+    this.points.delete(id);
+    this.keywords.remove(id);
   }
 
   async setDocumentAcl(documentId: string, acl: Principal[]): Promise<void> {
@@ -64,6 +75,18 @@ export class MemoryVectorStore implements VectorStore {
     }
     hits.sort((a, b) => b.score - a.score);
     return hits.slice(0, limit);
+  }
+
+  async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+    if (typeof query !== 'string') throw new TypeError('query must be a string');
+    assertPermissionFilter(filter);
+    const limit = limitOf(topK);
+    if (limit === 0 || grantsNothing(filter)) return [];
+    const scores = this.keywords.score(queryTerms(query), (id) => matches(filter, this.points.get(id)!));
+    return [...scores]
+      .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+      .slice(0, limit)
+      .map(([id, score]) => ({ point: withoutVector(this.points.get(id)!), score }));
   }
 
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {

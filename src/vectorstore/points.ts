@@ -33,6 +33,7 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
   for (const k of ['documentId', 'sourceId', 'text'] as const) {
     if (typeof p[k] !== 'string') throw new TypeError(`${k} must be a string`);
   }
+  if (p.context !== undefined && typeof p.context !== 'string') throw new TypeError('context must be a string');
   if (!Number.isSafeInteger(p.generation)) throw new TypeError('generation must be an integer');
   if (!Number.isSafeInteger(p.chunkIndex)) throw new TypeError('chunkIndex must be an integer');
   if (!Number.isFinite(p.lastModified)) throw new TypeError('lastModified must be epoch milliseconds');
@@ -45,6 +46,7 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
     chunkIndex: p.chunkIndex,
     sectionPath: [...p.sectionPath],
     text: p.text,
+    ...(p.context !== undefined && p.context !== p.text ? { context: p.context } : {}),
     lastModified: p.lastModified,
     acl: [...p.acl],
   };

@@ -4,6 +4,7 @@ import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 import { qdrantPermissionFilter, type FieldCondition, type QdrantFilter } from './qdrant-filter.ts';
+import { documentSparseVector, qdrantKeywordRequests, SPARSE_VECTOR } from './qdrant-keyword.ts';
 
 export { qdrantPermissionFilter, type QdrantFilter } from './qdrant-filter.ts';
 
@@ -18,6 +19,12 @@ export const QDRANT_PAYLOAD_INDEXES = [
 ] as const;
 
 const UPSERT_BATCH = 128;
+
+/** The dense vector as the default (unnamed, "") vector, with the keyword channel's sparse vector beside it when the chunk has terms. */
+function withKeywords(p: ChunkPoint): number[] | Record<string, Schemas['Vector']> {
+  const keywords = documentSparseVector(p);
+  return keywords ? { '': p.vector, [SPARSE_VECTOR]: keywords } : p.vector;
+}
 
 const byDocument = (documentId: string): FieldCondition => ({ key: 'documentId', match: { value: documentId } });
 
@@ -36,7 +43,7 @@ export const qdrantRequests = {
   upsert: (points: ChunkPoint[]) => ({
     points: points.map((p) => ({
       id: p.id,
-      vector: p.vector,
+      vector: withKeywords(p),
       payload: {
         documentId: p.documentId,
         sourceId: p.sourceId,
@@ -44,6 +51,7 @@ export const qdrantRequests = {
         chunkIndex: p.chunkIndex,
         sectionPath: p.sectionPath,
         text: p.text,
+        ...(p.context !== undefined ? { context: p.context } : {}),
         lastModified: p.lastModified,
         acl: p.acl,
       },
@@ -142,6 +150,7 @@ function hitFromScoredPoint(p: { id: string | number; score: number; payload?: R
       chunkIndex: num(pl.chunkIndex),
       sectionPath: strings(pl.sectionPath),
       text: str(pl.text),
+      ...(typeof pl.context === 'string' ? { context: pl.context } : {}),
       lastModified: num(pl.lastModified),
       acl: strings(pl.acl),
     },
@@ -183,12 +192,15 @@ export class QdrantVectorStore implements VectorStore {
     }
   }
 
-  private async collectionInfo(): Promise<{ size?: number; distance?: string; indexed: Set<string> } | null> {
+  private async collectionInfo(): Promise<{ size?: number; distance?: string; indexed: Set<string>; sparse: Set<string> } | null> {
     try {
       const info = await this.client.getCollection(this.collection);
       const vectors = info.config?.params?.vectors as { size?: number; distance?: string } | Record<string, unknown> | undefined;
       const single = vectors && typeof (vectors as { size?: unknown }).size === 'number' ? (vectors as { size: number; distance?: string }) : undefined;
-      return { size: single?.size, distance: single?.distance, indexed: new Set(Object.keys(info.payload_schema ?? {})) };
+      return {
+        size: single?.size, distance: single?.distance, indexed: new Set(Object.keys(info.payload_schema ?? {})),
+        sparse: new Set(Object.keys(info.config?.params?.sparse_vectors ?? {})),
+      };
     } catch (err) {
       if ((err as { status?: unknown }).status === 404) return null;
       throw toUpstreamError(err, 'get collection');
@@ -205,7 +217,7 @@ export class QdrantVectorStore implements VectorStore {
         // Another process created it between our check and our create: fine, it is checked below.
         if ((err as { status?: unknown }).status !== 409) throw toUpstreamError(err, 'create collection');
       }
-      info = (await this.collectionInfo()) ?? { size: dimension, distance: 'Cosine', indexed: new Set() };
+      info = (await this.collectionInfo()) ?? { size: dimension, distance: 'Cosine', indexed: new Set(), sparse: new Set() };
     }
     if (info.size !== dimension || info.distance !== 'Cosine') {
       throw new Error(`Qdrant collection "${this.collection}" holds ${info.distance ?? 'unnamed/multiple'} vectors of size ${info.size ?? 'unknown'}, ` +
@@ -216,7 +228,34 @@ export class QdrantVectorStore implements VectorStore {
       const body = qdrantRequests.createIndex(field, schema);
       await this.call('create index', () => this.client.createPayloadIndex(this.collection, { ...body, wait: true }));
     }
+    await this.addKeywordChannel(info.sparse.has(SPARSE_VECTOR));
     this.dimension = dimension;
+  }
+
+  /**
+   * Gives a collection the keyword channel's sparse vector (with Qdrant's IDF modifier) and fills
+   * it for points written before it existed, from their stored text: no dense vector is re-sent.
+   * Resumable: points still without it (say, after a crash half-way) are found by `has_vector` at
+   * every start.
+   */
+  private async addKeywordChannel(exists: boolean): Promise<void> {
+    if (!exists) {
+      try {
+        await this.client.createVectorName(this.collection, SPARSE_VECTOR, qdrantKeywordRequests.createSparseVector(), { wait: true });
+      } catch (err) {
+        // Another process added it first.
+        if ((err as { status?: unknown }).status !== 409) throw toUpstreamError(err, 'create keyword vector');
+      }
+    }
+    let offset: string | number | null = null;
+    do {
+      const page = await this.call('scroll', () => this.client.scroll(this.collection, qdrantKeywordRequests.backfillPage(offset, UPSERT_BATCH)));
+      const body = qdrantKeywordRequests.backfillVectors(page.points.map((p) => ({
+        id: p.id, sectionPath: strings(p.payload?.sectionPath), text: str(p.payload?.text),
+      })));
+      if (body.points.length) await this.call('backfill keywords', () => this.client.updateVectors(this.collection, { ...body, wait: true }));
+      offset = (page.next_page_offset ?? null) as string | number | null;
+    } while (offset !== null);
   }
 
   async upsert(points: ChunkPoint[]): Promise<void> {
@@ -251,6 +290,15 @@ export class QdrantVectorStore implements VectorStore {
     const body = qdrantRequests.search(vector, filter, topK);
     if (!body) return [];
     const result = await this.call('search', () => this.client.query(this.collection, body));
+    return result.points.map((p) => hitFromScoredPoint(p as { id: string | number; score: number; payload?: Record<string, unknown> | null }));
+  }
+
+  async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+    if (typeof query !== 'string') throw new TypeError('query must be a string');
+    if (this.dimension === undefined) throw new Error('Vector store not initialised: call init(dimension) first');
+    const body = qdrantKeywordRequests.search(query, filter, topK);
+    if (!body) return [];
+    const result = await this.call('keyword search', () => this.client.query(this.collection, body));
     return result.points.map((p) => hitFromScoredPoint(p as { id: string | number; score: number; payload?: Record<string, unknown> | null }));
   }
 

@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net';
 import type { RecordedRequest } from './qdrant-openapi.ts';
 
 type Payload = Record<string, unknown>;
-interface StoredPoint { id: string; vector: number[]; payload: Payload }
-interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string> }
+interface Sparse { indices: number[]; values: number[] }
+interface StoredPoint { id: string; vector: number[]; sparse?: Record<string, Sparse>; payload: Payload }
+interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string>; sparse?: Map<string, { modifier?: string }> }
 
 export interface MockExchange extends RecordedRequest {
   headers: http.IncomingHttpHeaders;
@@ -28,6 +29,7 @@ const values = (v: unknown): unknown[] => (Array.isArray(v) ? v : v === undefine
 
 function matchCondition(cond: Record<string, unknown>, p: StoredPoint): boolean {
   if ('must' in cond || 'should' in cond || 'must_not' in cond) return matchFilter(cond, p);
+  if (typeof cond.has_vector === 'string') return cond.has_vector === '' ? true : !!p.sparse?.[cond.has_vector];
   if (typeof cond.key !== 'string') throw new HttpError(400, `mock: unsupported condition ${JSON.stringify(cond)}`);
   const vals = values(p.payload[cond.key]);
   const match = cond.match as Record<string, unknown> | undefined;
@@ -69,7 +71,9 @@ function collectionInfo(c: Collection) {
     points_count: c.points.size,
     segments_count: 1,
     config: {
-      params: { vectors: { size: c.size, distance: c.distance }, shard_number: 1, replication_factor: 1, write_consistency_factor: 1, on_disk_payload: true },
+      params: { vectors: { size: c.size, distance: c.distance },
+        ...(c.sparse?.size ? { sparse_vectors: Object.fromEntries([...c.sparse].map(([n, cfg]) => [n, cfg.modifier ? { modifier: cfg.modifier } : {}])) } : {}),
+        shard_number: 1, replication_factor: 1, write_consistency_factor: 1, on_disk_payload: true },
       hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false },
       optimizer_config: { deleted_threshold: 0.2, vacuum_min_vector_number: 1000, default_segment_number: 0, indexing_threshold: 20000, flush_interval_sec: 5 },
       wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
@@ -183,12 +187,37 @@ export class QdrantMock {
       }
       case 'PUT /points': {
         const c = this.coll(name);
-        for (const p of body.points as { id: string | number; vector: number[]; payload?: Payload }[]) {
-          if (p.vector.length !== c.size) throw new HttpError(400, `Wrong input: Vector dimension error: expected dim: ${c.size}, got ${p.vector.length}`);
+        for (const p of body.points as { id: string | number; vector: number[] | Record<string, unknown>; payload?: Payload }[]) {
+          const { dense, sparse } = this.splitVectors(c, p.vector);
+          if (!dense) throw new HttpError(400, 'Wrong input: the default vector is missing');
+          if (dense.length !== c.size) throw new HttpError(400, `Wrong input: Vector dimension error: expected dim: ${c.size}, got ${dense.length}`);
           const id = String(p.id).toLowerCase();
-          c.points.set(id, { id, vector: c.distance === 'Cosine' ? normalize(p.vector) : p.vector, payload: structuredClone(p.payload ?? {}) });
+          c.points.set(id, { id, vector: c.distance === 'Cosine' ? normalize(dense) : dense, sparse, payload: structuredClone(p.payload ?? {}) });
         }
         return this.updated();
+      }
+      case 'PUT /points/vectors': {
+        const c = this.coll(name);
+        for (const p of body.points as { id: string | number; vector: Record<string, unknown> }[]) {
+          const stored = c.points.get(String(p.id).toLowerCase());
+          if (!stored) throw new HttpError(404, `Not found: No point with id ${p.id} found`);
+          const { dense, sparse } = this.splitVectors(c, p.vector);
+          if (dense) stored.vector = c.distance === 'Cosine' ? normalize(dense) : dense;
+          stored.sparse = { ...stored.sparse, ...sparse };
+        }
+        return this.updated();
+      }
+      case 'POST /points/scroll': {
+        const c = this.coll(name);
+        const sorted = [...c.points.values()].filter((p) => matchFilter(body.filter as Record<string, unknown>, p)).sort((a, b) => (a.id < b.id ? -1 : 1));
+        const from = body.offset == null ? 0 : sorted.findIndex((p) => p.id >= String(body.offset).toLowerCase());
+        const limit = typeof body.limit === 'number' ? body.limit : 10;
+        const page = from < 0 ? [] : sorted.slice(from, from + limit);
+        const fields = Array.isArray(body.with_payload) ? body.with_payload as string[] : null;
+        return {
+          points: page.map((p) => ({ id: p.id, payload: fields ? Object.fromEntries(fields.filter((f) => f in p.payload).map((f) => [f, structuredClone(p.payload[f])])) : structuredClone(p.payload) })),
+          next_page_offset: from >= 0 && from + limit < sorted.length ? sorted[from + limit]!.id : null,
+        };
       }
       case 'POST /points/delete': {
         const c = this.coll(name);
@@ -210,6 +239,7 @@ export class QdrantMock {
       }
       case 'POST /points/query': {
         const c = this.coll(name);
+        if (typeof body.using === 'string' && body.using !== '') return this.sparseQuery(c, body.using, body);
         const query = body.query as number[];
         if (!Array.isArray(query) || query.length !== c.size) throw new HttpError(400, 'Wrong input: query vector dimension mismatch');
         const q = c.distance === 'Cosine' ? normalize(query) : query;
@@ -224,8 +254,64 @@ export class QdrantMock {
           })),
         };
       }
-      default:
+      default: {
+        const v = /^\/vectors\/([^/]+)$/.exec(rest);
+        if (method === 'PUT' && v) {
+          const c = this.coll(name);
+          const vectorName = decodeURIComponent(v[1]!);
+          c.sparse ??= new Map();
+          if (c.sparse.has(vectorName)) throw new HttpError(409, `Wrong input: Vector with name ${vectorName} already exists`);
+          const cfg = (body as { sparse?: { modifier?: string } }).sparse;
+          if (!cfg) throw new HttpError(400, 'mock: only sparse named vectors are supported');
+          c.sparse.set(vectorName, { modifier: cfg.modifier });
+          return this.updated();
+        }
         throw new HttpError(404, `mock: no route ${method} ${path}`);
+      }
     }
+  }
+
+  /** A point's vectors: a bare array is the default vector; an object maps names ("" = default) to dense or sparse vectors. */
+  private splitVectors(c: Collection, vector: unknown): { dense?: number[]; sparse: Record<string, Sparse> } {
+    if (Array.isArray(vector)) return { dense: vector as number[], sparse: {} };
+    const sparse: Record<string, Sparse> = {};
+    let dense: number[] | undefined;
+    for (const [n, v] of Object.entries(vector as Record<string, unknown>)) {
+      if (n === '') { dense = v as number[]; continue; }
+      if (!c.sparse?.has(n)) throw new HttpError(400, `Wrong input: Not existing vector name error: ${n}`);
+      const sv = v as Sparse;
+      if (new Set(sv.indices).size !== sv.indices.length) throw new HttpError(400, 'Wrong input: sparse vector indices must be unique');
+      sparse[n] = { indices: [...sv.indices], values: [...sv.values] };
+    }
+    return { dense, sparse };
+  }
+
+  /** Sparse search as Qdrant does it: only points sharing an index score; with the `idf` modifier each index is weighted by ln(1 + (N − n + 0.5)/(n + 0.5)). */
+  private sparseQuery(c: Collection, using: string, body: Record<string, unknown>) {
+    const cfg = c.sparse?.get(using);
+    if (!cfg) throw new HttpError(400, `Wrong input: Not existing vector name error: ${using}`);
+    const q = body.query as Sparse;
+    if (!q || !Array.isArray(q.indices)) throw new HttpError(400, 'mock: sparse query expected');
+    const withVector = [...c.points.values()].filter((p) => p.sparse?.[using]);
+    const df = new Map<number, number>();
+    for (const p of withVector) for (const i of p.sparse![using]!.indices) df.set(i, (df.get(i) ?? 0) + 1);
+    const n = withVector.length;
+    const idf = (i: number) => (cfg.modifier === 'idf' ? Math.log(1 + (n - (df.get(i) ?? 0) + 0.5) / ((df.get(i) ?? 0) + 0.5)) : 1);
+    const scored = withVector
+      .filter((p) => matchFilter(body.filter as Record<string, unknown>, p))
+      .map((p) => {
+        const d = p.sparse![using]!;
+        let score = 0;
+        let overlap = false;
+        q.indices.forEach((i, k) => {
+          const j = d.indices.indexOf(i);
+          if (j >= 0) { overlap = true; score += q.values[k]! * idf(i) * d.values[j]!; }
+        });
+        return { p, score, overlap };
+      })
+      .filter((x) => x.overlap)
+      .sort((a, b) => b.score - a.score)
+      .slice(0, typeof body.limit === 'number' ? body.limit : 10);
+    return { points: scored.map(({ p, score }) => ({ id: p.id, version: 0, score, payload: body.with_payload ? structuredClone(p.payload) : null })) };
   }
 }

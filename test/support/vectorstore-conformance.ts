@@ -302,6 +302,94 @@ export function runVectorStoreConformance(name: string, factory: () => Promise<S
       expect(await store.count({ documentId: 'bystander' })).toBe(1);
     });
 
+    describe('keyword channel (BM25 over the shared analyzer)', () => {
+      const kw = async (query: string, spec: FilterSpec = { principals: ['everyone'] }, topK = 100) =>
+        (await store.keywordSearch(query, filter(spec), topK)).map((h) => h.point.documentId);
+
+      it('ranks by BM25 with stemming and stop words, keeps identifiers whole, and returns only chunks sharing a term', async () => {
+        await store.upsert([
+          point({ documentId: 'exact', text: 'Outage INC-4711 was resolved by restarting the gateways.' }),
+          point({ documentId: 'near', text: 'Ticket INC-4712 tracks the inc backlog.' }),
+          point({ documentId: 'code', text: 'The client failed with ERR_CONN_RESET after upgrading to v2.3.1; mail ops@acme.test.' }),
+          point({ documentId: 'none', text: 'Quarterly budget planning notes.' }),
+        ]);
+        expect((await kw('INC-4711'))[0]).toBe('exact');
+        expect(await kw('INC-4711')).not.toContain('none');
+        expect((await kw('inc-4711')).slice(0, 2)).toEqual(['exact', 'near']);
+        expect(await kw('restart gateway')).toEqual(['exact']);
+        expect(await kw('ERR_CONN_RESET')).toEqual(['code']);
+        expect(await kw('v2.3.1')).toEqual(['code']);
+        expect(await kw('ops@acme.test')).toEqual(['code']);
+        expect(await kw('the and of')).toEqual([]);
+        expect(await kw('')).toEqual([]);
+        expect(await kw('zzzunknownterm')).toEqual([]);
+        const [top, second] = await store.keywordSearch('INC-4711', filter({ principals: ['everyone'] }), 10);
+        expect(top!.score).toBeGreaterThan(second!.score);
+        expect(top!.score).toBeGreaterThan(0);
+      });
+
+      it('returns the best matches first, not the first matches stored, however the writes came in', async () => {
+        // Weak matches written first and in many batches, the strong ones last.
+        for (let b = 0; b < 4; b++) {
+          await store.upsert(Array.from({ length: 40 }, (_, i) => point({ documentId: `weak-${b}-${i}`, text: `gateway ${'filler words here '.repeat(1 + (i % 5))}` })));
+        }
+        await store.upsert([
+          point({ documentId: 'best', text: 'gateway timeout gateway timeout' }),
+          point({ documentId: 'second', text: 'gateway timeout in the logs of the proxy service today' }),
+        ]);
+        expect((await kw('gateway timeout', { principals: ['everyone'] }, 2))).toEqual(['best', 'second']);
+        const all = await store.keywordSearch('gateway timeout', filter({ principals: ['everyone'] }), 500);
+        expect(all).toHaveLength(162);
+        for (let i = 1; i < all.length; i++) expect(all[i - 1]!.score).toBeGreaterThanOrEqual(all[i]!.score);
+      });
+
+      it('indexes the heading path with the text and returns the stored context', async () => {
+        const p = point({ documentId: 'sec', sectionPath: ['Security policy', 'Breach notification'], text: 'Within 72 hours.', context: 'Before. Within 72 hours. After.' });
+        await store.upsert([p, point({ documentId: 'other', text: 'Unrelated.' })]);
+        const [hit] = await store.keywordSearch('breach notification', filter({ principals: ['everyone'] }), 10);
+        expect(hit!.point.documentId).toBe('sec');
+        expect(hit!.point.context).toBe('Before. Within 72 hours. After.');
+        const [viaVector] = await store.search(p.vector, filter({ principals: ['everyone'] }), 1);
+        expect(viaVector!.point.context).toBe('Before. Within 72 hours. After.');
+      });
+
+      it('applies the permission filter before ranking: every visible match, no invisible one', async () => {
+        const hidden = Array.from({ length: 60 }, (_, i) => point({ documentId: `hidden-${i}`, acl: ['group:other'], text: 'INC-4711 INC-4711 INC-4711 outage' }));
+        const visible = Array.from({ length: 5 }, (_, i) => point({ documentId: `vis-${i}`, acl: ['group:me'], text: `INC-4711 mentioned once among many other words number ${i}` }));
+        const wrongSource = point({ documentId: 'x', acl: ['group:me'], sourceId: 'src-x', text: 'INC-4711' });
+        const old = point({ documentId: 'old', acl: ['group:me'], lastModified: 10, text: 'INC-4711' });
+        const excluded = point({ documentId: 'quarantined', acl: ['group:me'], text: 'INC-4711' });
+        await store.upsert([...hidden, ...visible, wrongSource, old, excluded]);
+        const spec: FilterSpec = { principals: ['group:me'], sourceIds: ['src-a'], modifiedAfter: 1000, excludedDocumentIds: ['quarantined'] };
+        expect((await kw('INC-4711', spec, 50)).sort()).toEqual(visible.map((p) => p.documentId).sort());
+        expect(await kw('INC-4711', spec, 3)).toHaveLength(3);
+        expect(await kw('INC-4711', spec, 0)).toEqual([]);
+        expect(await kw('INC-4711', { principals: [] })).toEqual([]);
+        expect(await kw('INC-4711', { principals: ['group:me'], sourceIds: [] })).toEqual([]);
+        expect(await kw('INC-4711', { principals: ['group:me'], excludedSourceIds: ['src-a'] })).toEqual(['x']);
+        expect(await kw('INC-4711', { principals: ["group:me' OR '1'='1", 'group:Me'] })).toEqual([]);
+        const handMade = { principals: ['group:other'] } as unknown as PermissionFilter;
+        await expect(store.keywordSearch('INC-4711', handMade, 10)).rejects.toThrow(/buildPermissionFilter/);
+      });
+
+      it('follows ACL changes, re-upserts and deletions of the chunks', async () => {
+        const a = point({ documentId: 'a', acl: ['user:a@x.test'], text: 'Runbook for ERR_DISK_FULL' });
+        await store.upsert([a, point({ documentId: 'b', sourceId: 'src-b', text: 'ERR_DISK_FULL again' })]);
+        expect(await kw('ERR_DISK_FULL', { principals: ['user:a@x.test'] })).toEqual(['a']);
+        await store.setDocumentAcl('a', ['group:g']);
+        expect(await kw('ERR_DISK_FULL', { principals: ['user:a@x.test'] })).toEqual([]);
+        expect(await kw('ERR_DISK_FULL', { principals: ['group:g'] })).toEqual(['a']);
+        await store.upsert([{ ...a, acl: ['group:g'], text: 'Runbook rewritten' }]);
+        expect(await kw('ERR_DISK_FULL', { principals: ['group:g'] })).toEqual([]);
+        expect(await kw('rewritten', { principals: ['group:g'] })).toEqual(['a']);
+        await store.deleteDocument('a');
+        expect(await kw('rewritten', { principals: ['group:g'] })).toEqual([]);
+        expect(await kw('ERR_DISK_FULL')).toEqual(['b']);
+        await store.deleteSource('src-b');
+        expect(await kw('ERR_DISK_FULL')).toEqual([]);
+      });
+    });
+
     it('rejects malformed points and query vectors before storing anything', async () => {
       await expect(store.upsert([point({ id: 'chunk-1' })])).rejects.toThrow(/UUID/);
       await expect(store.upsert([point({ vector: [1, 2, 3] })])).rejects.toThrow(/dimension/);

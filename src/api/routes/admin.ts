@@ -3,11 +3,12 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { RequestContext } from '../../context.ts';
 import { conflict, notFound } from '../../errors.ts';
-import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { createSource, createSourceSchema, deleteSource, freshnessPolicySchema, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { previewPolicy } from '../../freshness/preview.ts';
 import { sourceDiagnostics } from '../../sources/diagnostics.ts';
 import type { Agent } from '../../metadata/interface.ts';
 import { notificationStatus } from '../../notifications/status.ts';
-import type { Run } from '../../types.ts';
+import type { FreshnessPolicy, Run } from '../../types.ts';
 import { hashAgentKey } from '../assistant.ts';
 import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
 
@@ -70,6 +71,13 @@ export function adminRoutes() {
     const source = await sourceOr404(ctx, c.req.param('id'));
     await deleteSource({ ctx, input: { id: source.id } });
     return c.body(null, 204);
+  });
+  // What a freshness policy would decide for the source's documents, before it is saved (console rules editor).
+  r.post('/sources/:id/freshness/preview', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    const policy = freshnessPolicySchema.parse(await jsonBody(c)) as FreshnessPolicy;
+    return c.json(await previewPolicy({ ctx, input: { sourceId: source.id, policy } }));
   });
   r.post('/sources/:id/sync', async (c) => {
     const ctx = c.get('ctx');

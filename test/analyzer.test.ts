@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { analyze, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
+
+describe('the keyword analyzer', () => {
+  it('stems English words, drops stop words and lower-cases', () => {
+    expect(analyze('The Policies are running')).toEqual(['polici', 'run']);
+    expect(analyze('policy policies')).toEqual(['polici', 'polici']);
+    expect(analyze('the and of')).toEqual([]);
+    expect(analyze('')).toEqual([]);
+  });
+
+  it('keeps identifiers whole as well as in parts', () => {
+    const terms = analyze('Incident INC-4711 raised ERR_CONN_RESET on v2.3.1; mail alice@acme.test.');
+    for (const whole of ['inc-4711', 'err_conn_reset', 'v2.3.1', 'alice@acme.test']) expect(terms).toContain(whole);
+    for (const part of ['inc', '4711', 'err', 'conn', 'reset']) expect(terms).toContain(part);
+    // A query for the identifier shares its whole term only with the documents that have it exactly.
+    expect(queryTerms('INC-4711')).toContain('inc-4711');
+    expect(analyze('INC-4712')).not.toContain('inc-4711');
+    // Plain hyphenated words are searched by their parts.
+    expect(analyze('state-of-the-art')).toEqual(['state', 'art']);
+  });
+
+  it('segments scripts without spaces and normalises compatibility forms', () => {
+    expect(analyze('東京都の会議')).toEqual(expect.arrayContaining(['東京', '会議']));
+    expect(analyze('ＩＮＣ－４７１１')).toContain('inc-4711');
+    expect(analyze("the policy's scope")).toEqual(['polici', 'scope']);
+  });
+
+  it('cuts very long terms at the length every store keeps', () => {
+    const long = `${'x'.repeat(60)}_1`;
+    expect(analyze(long).every((t) => t.length <= MAX_TERM_LENGTH)).toBe(true);
+  });
+
+  it('analyses the heading path with the chunk text', () => {
+    expect(analyze(keywordText({ sectionPath: ['Security', 'Breach'], text: 'Notify within 72 hours.' }))).toEqual(['secur', 'breach', 'notifi', 'within', '72', 'hour']);
+    expect(queryTerms('hours hours')).toEqual(['hour']);
+  });
+});
