@@ -99,7 +99,8 @@ route(/^\/alerts\/?$/, async ({ params }) => {
 // ---- Audit trail ----------------------------------------------------------------------------------
 
 const day = (d) => d.toISOString().slice(0, 10);
-const ACTIONS = ['search', 'document.fetch', 'mcp.call', 'denied'];
+const ACTIONS = ['search', 'mcp.search', 'mcp.call', 'document.fetch', 'document.access', 'access.explain', 'document.quarantine', 'document.unquarantine',
+  'source.create', 'source.update', 'source.delete', 'source.sync', 'agent.create', 'agent.update', 'agent.revoke', 'alert.acknowledge'];
 
 function documentsCell(r, names) {
   const docs = r.documents && r.documents.length ? r.documents : (r.documentIds || []).map((id) => ({ id, title: null, url: null, sourceId: null }));
