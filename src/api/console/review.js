@@ -57,7 +57,8 @@ route(/^\/alerts\/?$/, async ({ params }) => {
       field('Owner', h('input', { name: 'owner', value: q.owner, autocomplete: 'off' })),
       field('At least (days old)', h('input', { name: 'minAge', type: 'number', min: '0', value: q.minAge })),
       h('button', { type: 'submit', class: 'primary' }, 'Filter'),
-      h('button', { type: 'button', onclick: csv }, 'Download CSV')));
+      h('button', { type: 'button', onclick: csv, 'aria-describedby': 'csv-scope' }, 'Download CSV')),
+    h('p', { class: 'hint', id: 'csv-scope' }, 'The CSV holds every alert of the chosen status, source and kind; owner and age narrow the list on screen.'));
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = new window.URLSearchParams();
