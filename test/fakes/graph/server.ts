@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FakeTenant, type FakeItem, type FakeUser, type StoredPermission } from './model.ts';
 import { odataFormat, restError, siteForPath, siteRest } from './sharepoint.ts';
 import { fakeServerTls, makeAppCertificate, trustFakeTenantCa, type AppCertificateFixture } from './tls.ts';
+import { FakeGraphSubscriptions } from './subscriptions.ts';
 import { judgeTokenRequest } from './token.ts';
 
 /**
@@ -96,9 +97,13 @@ export class FakeGraph extends FakeTenant {
   private readonly downloads = new Map<string, { content: Buffer; mimeType: string }>();
   private readonly sessions = new Map<string, DeltaSession>();
   private injected: Injected[] = [];
+  /** Change-notification subscriptions (POST/PATCH/DELETE /subscriptions) and their deliveries. */
+  readonly notifications: FakeGraphSubscriptions;
 
   constructor(opts: FakeGraphOptions = {}) {
     super();
+    this.notifications = new FakeGraphSubscriptions(
+      opts.tenantId ?? '11111111-2222-3333-4444-555555555555', opts.clientId ?? 'fake-client-id', (id) => this.drives.has(id));
     this.tenantId = opts.tenantId ?? '11111111-2222-3333-4444-555555555555';
     this.clientId = opts.clientId ?? 'fake-client-id';
     this.clientSecret = opts.clientSecret === undefined ? 'fake-client-secret' : opts.clientSecret;
@@ -197,6 +202,11 @@ export class FakeGraph extends FakeTenant {
     this.injected = [];
   }
 
+  protected override driveChanged(driveId: string): void {
+    // Called from the tenant's constructor path too, before the notifier exists.
+    this.notifications?.driveChanged(driveId);
+  }
+
   /** Every issued access token becomes invalid (Graph answers 401 until a new one is fetched). */
   expireAccessTokens(): void {
     this.tokens.clear();
@@ -264,6 +274,17 @@ export class FakeGraph extends FakeTenant {
     if (inj) {
       if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
       return this.graphError(res, inj.status, inj.code, inj.message);
+    }
+    if (path.startsWith('/subscriptions')) {
+      const answer = await this.notifications.handle(req.method ?? 'GET', path, await readBody(req));
+      if (answer) {
+        if (answer.status === 204) {
+          res.writeHead(204);
+          res.end();
+          return;
+        }
+        return this.json(res, answer.status, answer.body);
+      }
     }
     if (req.method !== 'GET') return this.graphError(res, 405, 'BadRequest', 'Only GET is implemented by the fake');
     return this.route(url, path, res);
