@@ -41,7 +41,7 @@ export function markdownDoc(r: () => number, i: number): string {
  * Writes `docs` Markdown files into `folders` folders, each folder with its own ACL file
  * (a team group, plus a couple of named users), so ingest exercises the real ACL path.
  */
-export async function writeCorpus(dir: string, docs: number, folders = 20, seed = 42): Promise<string[]> {
+export async function writeCorpus(dir: string, docs: number, folders = 20, seed = 42, make: (r: () => number, i: number) => string = markdownDoc): Promise<string[]> {
   const r = rng(seed);
   const files: string[] = [];
   for (let f = 0; f < folders; f++) {
@@ -51,7 +51,7 @@ export async function writeCorpus(dir: string, docs: number, folders = 20, seed 
   }
   for (let i = 0; i < docs; i++) {
     const file = path.join(dir, `team-${i % folders}`, `doc-${String(i).padStart(5, '0')}.md`);
-    await writeFile(file, markdownDoc(r, i));
+    await writeFile(file, make(r, i));
     files.push(file);
   }
   return files;

@@ -1,14 +1,15 @@
 import path from 'node:path';
 import { loadConfig } from '../config.ts';
 import type { Services } from '../context.ts';
+import type { Embedder } from '../embedder/interface.ts';
 import { createSyncWork } from '../jobs/policy.ts';
 import { createServices } from '../services.ts';
 import type { FreshnessPolicy, RunStats, Source } from '../types.ts';
 import { benchModelEnv } from './corpus.ts';
 
 /** Services for a benchmark, with embedded stores in `<tmp>/data` unless `overrides` (or the environment) say otherwise. */
-export function benchServices(tmp: string, overrides: Record<string, string> = {}): Promise<Services> {
-  return createServices(loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', FILESYSTEM_ROOTS: tmp, ...overrides }));
+export function benchServices(tmp: string, overrides: Record<string, string> = {}, opts: { embedder?: Embedder } = {}): Promise<Services> {
+  return createServices(loadConfig({ ...process.env, ...benchModelEnv(), CLEARANCE_DATA_DIR: path.join(tmp, 'data'), LOG_LEVEL: 'warn', FILESYSTEM_ROOTS: tmp, ...overrides }), opts);
 }
 
 export function addFolderSource(s: Services, name: string, folder: string, freshness: FreshnessPolicy | null = null): Promise<Source> {

@@ -4,7 +4,9 @@ import path from 'node:path';
 import { chunkDocument, embeddingText } from '../indexer/chunker.ts';
 import { extractText } from '../extract/index.ts';
 import { closeServices } from '../services.ts';
-import { writeCorpus } from './corpus.ts';
+import { paragraph, writeCorpus } from './corpus.ts';
+import { HashEmbedder } from './hash-embedder.ts';
+import { createSyncWork } from '../jobs/policy.ts';
 import { addFolderSource, benchServices, timedSync } from './harness.ts';
 
 /**
@@ -42,6 +44,51 @@ export async function benchIngest({ docs }: { docs: number }) {
     console.log(`ingest (extract+chunk+embed+write): ${ingestSeconds.toFixed(1)} s  → ${ingestRate.toFixed(1)} chunks/s, ${(stats.seen / ingestSeconds).toFixed(1)} docs/s`);
     console.log(`model alone on the same ${texts.length} chunk texts: ${modelSeconds.toFixed(1)} s → ${modelRate.toFixed(1)} chunks/s`);
     console.log(`ingest runs at ${((ingestRate / modelRate) * 100).toFixed(0)}% of the model's own rate`);
+    await closeServices(services);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
+
+/** One short generated document (a title and a paragraph: one chunk), for the 100k-document memory run. */
+function smallDoc(r: () => number, i: number): string {
+  return `# Note ${i}\n\n${paragraph(r, 30 + Math.floor(r() * 30))}\n`;
+}
+
+/**
+ * Memory while ingesting a large source: RSS sampled after every committed page of one full sync
+ * of `docs` small generated documents. With `embedder: 'hash'` a hashed bag of words replaces the
+ * model (the real one would take hours for 100k documents on two cores), so the figure covers the
+ * pipeline, registry and vector store, not the model's own memory (which is fixed once loaded).
+ */
+export async function benchIngestMemory({ docs, embedder }: { docs: number; embedder: 'model' | 'hash' }) {
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-ingest-rss-'));
+  try {
+    const corpus = path.join(tmp, 'corpus');
+    const tWrite = performance.now();
+    await writeCorpus(corpus, docs, 50, 42, smallDoc);
+    console.log(`generated ${docs} documents in ${((performance.now() - tWrite) / 1000).toFixed(0)} s`);
+    const services = await benchServices(tmp, {}, embedder === 'hash' ? { embedder: new HashEmbedder() } : {});
+    const source = await addFolderSource(services, 'bench-rss', corpus);
+    const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+    global.gc?.();
+    const start = process.memoryUsage().rss;
+    const samples: { seen: number; rss: number }[] = [];
+    const { run } = await services.metadata.runs.start(source.id, 'full');
+    const t0 = performance.now();
+    const outcome = await createSyncWork(services)({ sourceId: source.id, runId: run.id, mode: null, attempt: 0, throttled: 0 }, {
+      signal: new AbortController().signal,
+      onProgress: (p) => samples.push({ seen: p.stats.seen, rss: process.memoryUsage().rss }),
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const done = await services.metadata.runs.get(run.id);
+    if (outcome.kind !== 'done' || done?.status !== 'succeeded') throw new Error(`benchmark sync did not succeed: ${done?.error ?? outcome.kind}`);
+    const at = (fraction: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * fraction))]!;
+    const peak = Math.max(...samples.map((s) => s.rss));
+    console.log(`embedder: ${services.embedder.modelId}${embedder === 'hash' ? ' (hashed bag of words standing in for the model)' : ''}, vectors: ${services.vectors.kind}, metadata: ${services.metadata.kind}`);
+    console.log(`documents: ${done.stats.seen}   chunks embedded: ${done.stats.chunksEmbedded}   ${seconds.toFixed(0)} s → ${(done.stats.seen / seconds).toFixed(0)} docs/s`);
+    console.log(`RSS: before the sync ${mb(start)} MB; at 10 % ${mb(at(0.1).rss)} MB, 50 % ${mb(at(0.5).rss)} MB, 90 % ${mb(at(0.9).rss)} MB, end ${mb(samples.at(-1)!.rss)} MB; peak ${mb(peak)} MB`);
+    console.log(`RSS growth from 10 % to the end: ${mb(samples.at(-1)!.rss - at(0.1).rss)} MB over ${samples.at(-1)!.seen - at(0.1).seen} documents`);
     await closeServices(services);
   } finally {
     await rm(tmp, { recursive: true, force: true });

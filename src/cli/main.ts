@@ -44,9 +44,15 @@ export async function main(argv: string[]) {
     .action(() => run(async () => (await import('./model.ts')).fetchModel()));
 
   const bench = program.command('bench').description('benchmarks that print figures');
-  bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate')
+  bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate; past 5,000 documents: RSS while ingesting small generated documents')
     .option('--docs <n>', 'documents to generate', '300')
-    .action((o) => run(async () => (await import('../bench/ingest.ts')).benchIngest({ docs: Number(o.docs) })));
+    .option('--embedder <kind>', 'memory run only: "hash" (a hashed bag of words, default past 5,000 documents) or "model"')
+    .action((o) => run(async () => {
+      const docs = Number(o.docs);
+      const m = await import('../bench/ingest.ts');
+      if (docs <= 5000 && !o.embedder) return m.benchIngest({ docs });
+      return m.benchIngestMemory({ docs, embedder: o.embedder === 'model' ? 'model' : 'hash' });
+    }));
   bench.command('search').description('search latency p50/p95 with and without the ACL filter')
     .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
     .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) })));

@@ -29,13 +29,29 @@ export interface PageInput {
   warnings: string[];
 }
 
+/** A page whose changes are planned (fetched, extracted, chunked) and, after `embedPage`, embedded. */
+export interface PreparedPage {
+  input: PageInput;
+  plans: Plan[];
+  /** The external ids the page touches (a later page that shares one must wait for this one's commit). */
+  externalIds: string[];
+}
+
 /**
  * Applies one page of changes so that re-applying it is harmless: document and chunk ids are
  * derived from (source, externalId, generation, index), and each step can be repeated.
  * A retryable upstream error aborts the page (the job retries it; its cursor was not committed).
+ * The three steps are separate so a sync can overlap them across pages (src/indexer/pipeline.ts).
  */
 export async function applyPage({ ctx, input }: { ctx: IndexerContext; input: PageInput }): Promise<void> {
-  const { source, runId, changes, stats } = input;
+  const page = await preparePage({ ctx, input });
+  await embedPage(ctx, page);
+  await commitPage(ctx, page);
+}
+
+/** Reads the registry once for the page and plans every change: fetch, extract and chunk what changed. */
+export async function preparePage({ ctx, input }: { ctx: IndexerContext; input: PageInput }): Promise<PreparedPage> {
+  const { source, changes } = input;
   // One registry read for the whole page; planning never sees its own page's writes anyway.
   const externalIds = changes.map((c) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId));
   const known = new Map((await ctx.metadata.documents.byExternalIds(source.id, externalIds)).map((d) => [d.externalId, d]));
@@ -43,8 +59,18 @@ export async function applyPage({ ctx, input }: { ctx: IndexerContext; input: Pa
     const existing = known.get(change.kind === 'upsert' ? change.doc.externalId : change.externalId) ?? null;
     return plan(ctx, source, change, existing, input.warnings);
   });
-  await embedPlans(ctx, plans, stats);
+  return { input, plans, externalIds };
+}
 
+/** Embeds what the page's plans need and the cache does not have. */
+export async function embedPage(ctx: IndexerContext, page: PreparedPage): Promise<void> {
+  await embedPlans(ctx, page.plans, page.input.stats);
+}
+
+/** Writes the page's new generations, switches the registry to them and applies the other plans. */
+export async function commitPage(ctx: IndexerContext, page: PreparedPage): Promise<void> {
+  const { input, plans } = page;
+  const { source, runId, stats } = input;
   await writeIndexed(ctx, source, plans.filter((p): p is IndexPlanWithVectors => p.kind === 'index'), runId);
 
   const touched: string[] = [];
@@ -218,17 +244,21 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats): 
   if (wanted.size === 0) return;
   const model = ctx.embedder.modelId;
   const cached = await ctx.metadata.embeddings.get(model, [...wanted.keys()]);
-  const missing = [...wanted].filter(([h]) => !cached.has(h));
+  // Similar lengths in one batch keep padding (wasted inference) small.
+  const missing = [...wanted].filter(([h]) => !cached.has(h)).sort((a, b) => a[1].length - b[1].length);
   const batch = ctx.config.EMBEDDING_BATCH_SIZE;
-  for (let i = 0; i < missing.length; i += batch) {
-    const slice = missing.slice(i, i + batch);
+  const slices: [string, string][][] = [];
+  for (let i = 0; i < missing.length; i += batch) slices.push(missing.slice(i, i + batch));
+  // Two batches in flight: the next one is queued at the embedder while this one's cache write
+  // runs, so the model never waits for the database.
+  await mapLimit(slices, 2, async (slice) => {
     const vectors = await ctx.embedder.embed(slice.map(([, t]) => t));
     const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]! }));
-    await ctx.metadata.embeddings.put(model, entries);
     for (const e of entries) cached.set(e.textHash, e.vector);
     stats.chunksEmbedded += slice.length;
     metrics.chunksEmbedded.inc(slice.length);
-  }
+    await ctx.metadata.embeddings.put(model, entries);
+  });
   for (const p of plans) {
     if (p.kind !== 'index') continue;
     (p as IndexPlanWithVectors).vectors = p.chunks.map((c) => cached.get(sha256(c.embedText))!);

@@ -1,7 +1,8 @@
 import type { Connector } from '../connectors/interface.ts';
 import { CursorExpiredError } from '../errors.ts';
 import type { RunStats, Source } from '../types.ts';
-import { applyPage, pushWarning } from './apply.ts';
+import { pushWarning } from './apply.ts';
+import { applyPages } from './pipeline.ts';
 import type { IndexerContext } from './deps.ts';
 
 /** What a sync did: the run's stats and the things a person should look at. */
@@ -35,8 +36,9 @@ export class SyncAborted extends Error {
  * did on its run (mode, stats, warnings after every page) and reports it; whether the run
  * succeeded, is retried or failed is the job layer's decision.
  *
- * Pages are applied in order and the connector's cursor is committed only after its page is
- * applied, so a crash at any point replays at most one page, harmlessly. A failure of the source
+ * Pages commit in order and the connector's cursor is committed only after its page is applied,
+ * so a crash at any point replays only pages not yet committed (at most the two the pipeline
+ * prepares ahead), harmlessly. Stages overlap across pages (pipeline.ts). A failure of the source
  * itself throws and leaves the index as the last completed page left it.
  */
 export async function runSync({ ctx, input }: { ctx: IndexerContext; input: SyncInput }): Promise<SyncReport> {
@@ -50,16 +52,20 @@ export async function runSync({ ctx, input }: { ctx: IndexerContext; input: Sync
   let page = 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      for await (const p of connector.changes({ cursor: full ? null : cursor, full })) {
-        if (signal?.aborted) throw new SyncAborted();
-        for (const w of p.warnings ?? []) pushWarning(warnings, w);
-        stats.seen += p.changes.filter((c) => c.kind !== 'delete').length;
-        await applyPage({ ctx, input: { source, runId, changes: p.changes, stats, warnings } });
-        if (p.cursor !== null) await ctx.metadata.sources.setCursor(sourceId, p.cursor);
-        page++;
-        await ctx.metadata.runs.update(runId, { stats: { ...stats }, warnings: [...warnings] });
-        input.onProgress?.({ stats: { ...stats }, page });
-      }
+      await applyPages(ctx, connector.changes({ cursor: full ? null : cursor, full }), {
+        received: (p) => {
+          if (signal?.aborted) throw new SyncAborted();
+          for (const w of p.warnings ?? []) pushWarning(warnings, w);
+          stats.seen += p.changes.filter((c) => c.kind !== 'delete').length;
+        },
+        input: (p) => ({ source, runId, changes: p.changes, stats, warnings }),
+        committed: async (p) => {
+          if (p.cursor !== null) await ctx.metadata.sources.setCursor(sourceId, p.cursor);
+          page++;
+          await ctx.metadata.runs.update(runId, { stats: { ...stats }, warnings: [...warnings] });
+          input.onProgress?.({ stats: { ...stats }, page });
+        },
+      });
       break;
     } catch (err) {
       if (err instanceof CursorExpiredError && !full && attempt === 0) {

@@ -68,17 +68,23 @@ class FetchNetworkModule implements INetworkModule {
     const limit = AbortSignal.timeout(timeout ?? this.timeoutMs);
     let res: Response;
     let text: string;
-    try {
-      res = await this.doFetch(url, {
-        method,
-        headers: options?.headers,
-        body: options?.body,
-        signal: this.signal ? AbortSignal.any([this.signal, limit]) : limit,
-      });
-      text = await res.text();
-    } catch (err) {
-      this.last.set(scope, { at: Date.now(), failure: err });
-      throw err;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        res = await this.doFetch(url, {
+          method,
+          headers: options?.headers,
+          body: options?.body,
+          signal: this.signal ? AbortSignal.any([this.signal, limit]) : limit,
+        });
+        text = await res.text();
+        break;
+      } catch (err) {
+        // A pooled keep-alive connection the server closed meanwhile fails before any answer;
+        // a client-credentials request is safe to send once more on a fresh connection.
+        if (attempt === 1 && !limit.aborted && !this.signal?.aborted && /ECONNRESET|UND_ERR_SOCKET|other side closed/i.test(describeFetchError(err))) continue;
+        this.last.set(scope, { at: Date.now(), failure: err });
+        throw err;
+      }
     }
     let body: Record<string, unknown> = {};
     try {
