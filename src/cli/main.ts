@@ -63,6 +63,11 @@ export async function main(argv: string[]) {
   bench.command('confluence').description('Confluence sync: API calls and time, full vs incremental after a 1% change (fake site)')
     .option('--pages <n>', 'pages in the fake space', '2000').option('--latency <ms>', 'latency added to every API call', '0')
     .action((o) => run(async () => (await import('../bench/confluence.ts')).benchConfluence({ pages: Number(o.pages), latencyMs: Number(o.latency) })));
+  bench.command('notify').description('notification-to-searchable latency p50/p95 per source kind (fake Graph, Drive, Confluence; watched folder)')
+    .option('--changes <n>', 'content edits per source kind', '50')
+    .option('--kinds <list>', 'comma-separated source kinds', 'sharepoint,google_drive,confluence,filesystem')
+    .option('--debounce-ms <n>', 'NOTIFICATION_DEBOUNCE_MS', '2000')
+    .action((o) => run(async () => (await import('../bench/notify.ts')).benchNotify({ changes: Number(o.changes), kinds: String(o.kinds).split(','), debounceMs: Number(o.debounceMs) })));
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));
