@@ -64,9 +64,14 @@ async function syncNow(source, mode) {
 
 route(/^\/sources\/?$/, async ({ live }) => {
   const body = h('div');
+  let shown = '';
   const draw = async () => {
     const { sources } = await api('/v1/sources');
     const runs = await Promise.all(sources.map((s) => api(`/v1/sources/${s.id}/runs`).then((r) => r.runs[0], () => null)));
+    // Repaint only on change, so focus and open details survive the polling.
+    const signature = JSON.stringify([sources, runs]);
+    if (signature === shown) return;
+    shown = signature;
     body.replaceChildren(table(['Source', 'Type', 'Schedule', 'Last run', 'Actions'], sources.map((s, i) => [
       h('div', {}, h('a', { href: `#/sources/${s.id}` }, s.name), h('br'), configSummary(s), isEnabled(s) ? null : h('div', {}, pill('disabled', 'warn'))),
       TYPES[s.type] ? TYPES[s.type].label : s.type,
@@ -257,9 +262,13 @@ route(/^\/sources\/([0-9a-f-]{36})$/, async ({ match, live }) => {
         h('button', { type: 'button', class: 'danger', onclick: remove }, 'Remove…')));
   };
 
+  let shownRuns = '';
   const drawRuns = async () => {
     const { runs } = await api(`/v1/sources/${id}/runs`);
     const active = runs.find(isActive);
+    const signature = JSON.stringify(runs);
+    if (signature === shownRuns) return active;
+    shownRuns = signature;
     progress.replaceChildren(h('h2', { id: 'progress-title' }, 'Current sync'), active
       ? h('div', { class: 'panel' }, runPill(active.status), ' started ', time(active.startedAt || active.createdAt), h('br'),
         h('progress', { 'aria-label': 'sync progress' }), stats(active.stats))

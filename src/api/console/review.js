@@ -57,7 +57,8 @@ route(/^\/alerts\/?$/, async ({ params }) => {
       field('Owner', h('input', { name: 'owner', value: q.owner, autocomplete: 'off' })),
       field('At least (days old)', h('input', { name: 'minAge', type: 'number', min: '0', value: q.minAge })),
       h('button', { type: 'submit', class: 'primary' }, 'Filter'),
-      h('button', { type: 'button', onclick: csv }, 'Download CSV')));
+      h('button', { type: 'button', onclick: csv, 'aria-describedby': 'csv-scope' }, 'Download CSV')),
+    h('p', { class: 'hint', id: 'csv-scope' }, 'The CSV holds every alert of the chosen status, source and kind; owner and age narrow the list on screen.'));
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const next = new window.URLSearchParams();
@@ -99,7 +100,8 @@ route(/^\/alerts\/?$/, async ({ params }) => {
 // ---- Audit trail ----------------------------------------------------------------------------------
 
 const day = (d) => d.toISOString().slice(0, 10);
-const ACTIONS = ['search', 'document.fetch', 'mcp.call', 'denied'];
+const ACTIONS = ['search', 'mcp.search', 'mcp.call', 'document.fetch', 'document.access', 'access.explain', 'document.quarantine', 'document.unquarantine',
+  'source.create', 'source.update', 'source.delete', 'source.sync', 'agent.create', 'agent.update', 'agent.revoke', 'alert.acknowledge'];
 
 function documentsCell(r, names) {
   const docs = r.documents && r.documents.length ? r.documents : (r.documentIds || []).map((id) => ({ id, title: null, url: null, sourceId: null }));
