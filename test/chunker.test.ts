@@ -10,7 +10,6 @@ const haveModel = modelAvailable();
 
 const fake = new FakeEmbedder({ maxTokens: 128 });
 const fakeOpts = { maxTokens: 128, countTokens: (t: string) => fake.countTokens(t) };
-const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
 const sentence = (i: number) => `Sentence ${i} explains how parental leave is requested, approved and recorded.`;
 const paragraph = (from: number, n: number) => Array.from({ length: n }, (_, i) => sentence(from + i)).join(' ');
