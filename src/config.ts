@@ -77,6 +77,8 @@ export const envSchema = z
      */
     PURGE_DELAY_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
+    /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
+    AUDIT_RETENTION_DAYS: int(365, 0, 36_500),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_MODE === 'oidc' && env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {

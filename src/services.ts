@@ -6,6 +6,7 @@ import { createEmbedder } from './embedder/index.ts';
 import type { Embedder } from './embedder/interface.ts';
 import { errorMessage } from './errors.ts';
 import { registerFreshnessJobs } from './freshness/jobs.ts';
+import { registerAuditRetention } from './governance/retention.ts';
 import { createJobRunner } from './jobs/index.ts';
 import { createSyncWork } from './jobs/policy.ts';
 import { RENEWER_NAME, subscriptionManager } from './notifications/lifecycle.ts';
@@ -39,6 +40,7 @@ export async function createServices(config: Config, opts: { embedder?: Embedder
  */
 export async function startWorkers(services: Services): Promise<void> {
   await step('REDIS_URL', () => registerFreshnessJobs(services.jobs, services));
+  await step('REDIS_URL', () => registerAuditRetention(services.jobs, services));
   // Subscriptions and channels are renewed by one worker at a time (a repeatable job).
   const manager = subscriptionManager(services);
   await services.jobs.registerRepeatable(RENEWER_NAME, services.config.NOTIFICATION_RENEW_SECONDS * 1000, () => manager.maintainAll());

@@ -29,6 +29,8 @@ export interface Source {
   schedule: { intervalSeconds: number } | null;
   freshness: FreshnessPolicy | null;
   status: 'active' | 'paused' | 'deleting';
+  /** False: disabled by an admin (kill switch): its documents are hidden from every search and it does not sync. */
+  enabled: boolean;
   createdAt: Date;
   updatedAt: Date;
 }

@@ -381,9 +381,10 @@ function metadataStoreSuite(name: string, factory: Factory) {
     });
 
     it('caps audit search at 100 by default and 1000 at most', async () => {
+      // Straight into the table (hashes are not what this test is about); newer records have higher seq.
       await driver.query(
-        `INSERT INTO audit (id, at, user_name, action, document_ids)
-         SELECT 'bulk-' || i, now() - (i || ' seconds')::interval, 'u@x.test', 'search', '{}' FROM generate_series(1, 1005) AS i`);
+        `INSERT INTO audit_log (seq, id, at, actor, action, outcome, document_ids, prev_hash, hash)
+         SELECT 2000 - i, 'bulk-' || i, now() - (i || ' seconds')::interval, 'u@x.test', 'search', 'ok', '{}', '', '' FROM generate_series(1, 1005) AS i`);
       expect(await store.audit.search({})).toHaveLength(100);
       expect(await store.audit.search({ limit: 5000 })).toHaveLength(1000);
       expect(await store.audit.search({ limit: 0 })).toHaveLength(1);
@@ -402,7 +403,10 @@ function metadataStoreSuite(name: string, factory: Factory) {
       await expect(store.agents.create('dup', 'hash-a', [])).rejects.toMatchObject({ status: 409 });
       expect(await store.agents.delete(a.id)).toBe(true);
       expect(await store.agents.delete(a.id)).toBe(false);
-      expect(await store.agents.byKeyHash('hash-a')).toBeNull();
+      // Revoked keys are kept (so their use is recognised and audited as revoked), marked as such.
+      expect((await store.agents.byKeyHash('hash-a'))?.revokedAt).toBeInstanceOf(Date);
+      expect((await store.agents.setExpiry(b.id, new Date('2030-01-01T00:00:00Z')))?.expiresAt).toEqual(new Date('2030-01-01T00:00:00Z'));
+      expect(await store.agents.setExpiry('nope', null)).toBeNull();
     });
 
     it('deleteSource removes everything that belongs to the source and nothing else', async () => {

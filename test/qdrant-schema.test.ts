@@ -23,8 +23,8 @@ const WRITE_OPS = new Set(['upsert_points', 'delete_points', 'set_payload', 'cre
 const opId = (x: MockExchange) => String(spec.findOperation(x.method, x.path)?.op.operationId);
 const exchangesFor = (collection: string) => mock.exchanges.filter((x) => x.path.startsWith(`/collections/${collection}`));
 
-async function newStore(collection = collectionName(), apiKey?: string) {
-  const store = new QdrantVectorStore({ url: mock.url, collection, apiKey });
+async function newStore(collection = collectionName(), apiKey?: string, exactMaxPoints?: number) {
+  const store = new QdrantVectorStore({ url: mock.url, collection, apiKey, exactMaxPoints });
   return { store, collection };
 }
 
@@ -43,6 +43,15 @@ describe('the OpenAPI validator is not vacuous', () => {
     expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/payload', query: { wait: 'true' }, body: qdrantRequests.setDocumentAcl('d', ['group:x']) })).toEqual([]);
     expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/count', query: {}, body: qdrantRequests.count({ sourceId: 's', documentId: 'd' }) })).toEqual([]);
     expect(spec.validateRequest({ method: 'PUT', path: '/collections/c', query: {}, body: qdrantRequests.createCollection(384) })).toEqual([]);
+    expect(spec.validateRequest({ method: 'PATCH', path: '/collections/c', query: {}, body: qdrantRequests.updateCollection() })).toEqual([]);
+    const f = filter({ principals: ['group:g'], excludedDocumentIds: ['d'] });
+    expect(spec.validateRequest({ method: 'POST', path: '/collections/c/points/count', query: {}, body: qdrantRequests.visibleEstimate(f) })).toEqual([]);
+    expect(spec.validateRequest({ method: 'POST', path: P, query: {}, body: qdrantRequests.search(QUERY, f, 10, 'exact') })).toEqual([]);
+    // The settings themselves are checked, not only their presence.
+    const wrong = { ...qdrantRequests.createCollection(384), quantization_config: { scalar: { type: 'int4' } } };
+    expect(spec.validateRequest({ method: 'PUT', path: '/collections/c', query: {}, body: wrong })).not.toEqual([]);
+    const badParams = { ...good, params: { ...good.params, quantization: { rescore: 'yes' } } };
+    expect(spec.validateRequest({ method: 'POST', path: P, query: {}, body: badParams })).not.toEqual([]);
   });
 
   it.each([
@@ -118,7 +127,11 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     await store.init(DIM);
     const xs = exchangesFor(collection);
     expect(xs.map(opId)).toEqual(['get_collection', 'create_collection', 'get_collection', ...QDRANT_PAYLOAD_INDEXES.map(() => 'create_field_index'), 'create_vector_name', 'scroll_points']);
-    expect(xs[1]!.body).toEqual({ vectors: { size: DIM, distance: 'Cosine' } });
+    expect(xs[1]!.body).toEqual({
+      vectors: { size: DIM, distance: 'Cosine', on_disk: true },
+      hnsw_config: { m: 16, ef_construct: 128, full_scan_threshold: 10_000, payload_m: 16 },
+      quantization_config: { scalar: { type: 'int8', quantile: 0.99, always_ram: true } },
+    });
     expect(xs.slice(3, 3 + QDRANT_PAYLOAD_INDEXES.length).map((x) => x.body)).toEqual(QDRANT_PAYLOAD_INDEXES.map(([field_name, field_schema]) => ({ field_name, field_schema })));
     // The keyword channel: a sparse vector whose IDF Qdrant computes.
     expect(xs.at(-2)!.path).toBe(`/collections/${collection}/vectors/${SPARSE_VECTOR}`);
@@ -137,6 +150,38 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     const mark = exchangesFor(collection).length;
     await (await newStore(collection)).store.init(DIM);
     expect(exchangesFor(collection).slice(mark).map((x) => x.body ?? null).slice(0, 2)).toEqual([null, { field_name: 'acl', field_schema: 'keyword' }]);
+
+    // A collection made before the index settings existed gets them once (Qdrant re-indexes in the background).
+    delete mock.collections.get(collection)!.quantization;
+    const mark2 = exchangesFor(collection).length;
+    await (await newStore(collection)).store.init(DIM);
+    await (await newStore(collection)).store.init(DIM);
+    const later = exchangesFor(collection).slice(mark2).filter((x) => opId(x) !== 'scroll_points');
+    expect(later.map(opId)).toEqual(['get_collection', 'update_collection', 'get_collection']);
+    expect(later[1]!.body).toEqual({
+      hnsw_config: { m: 16, ef_construct: 128, full_scan_threshold: 10_000, payload_m: 16 },
+      quantization_config: { scalar: { type: 'int8', quantile: 0.99, always_ram: true } },
+    });
+  });
+
+  it('searches exactly when few points pass the filter, through HNSW with rescored quantized vectors otherwise', async () => {
+    const { store, collection } = await newStore(collectionName(), undefined, 5);
+    await store.init(DIM);
+    await store.upsert([...Array.from({ length: 8 }, () => point({ acl: ['group:big'] })), point({ acl: ['group:small'] })]);
+    const mark = exchangesFor(collection).length;
+    await store.search(QUERY, filter({ principals: ['group:big'] }), 3);
+    await store.search(QUERY, filter({ principals: ['group:small'] }), 3);
+    await store.search(QUERY, filter({ principals: ['group:big'] }), 3);
+    const xs = exchangesFor(collection).slice(mark);
+    // One cheap estimate per filter (then cached), the query with its plan.
+    expect(xs.map(opId)).toEqual(['count_points', 'query_points', 'count_points', 'query_points', 'query_points']);
+    expect(xs[0]!.body).toEqual({ filter: { must: [{ key: 'acl', match: { any: ['group:big'] } }] }, exact: false });
+    const params = (x: MockExchange) => (x.body as { params: unknown }).params;
+    const quantization = { ignore: false, rescore: true, oversampling: 2 };
+    expect(params(xs[1]!)).toEqual({ hnsw_ef: 128, exact: false, quantization });
+    expect(params(xs[3]!)).toEqual({ hnsw_ef: 128, exact: true, quantization });
+    expect(params(xs[4]!)).toEqual({ hnsw_ef: 128, exact: false, quantization });
+    expect((qdrantRequests.search(QUERY, filter({ principals: ['everyone'] }), 500)!.params).hnsw_ef).toBe(500);
   });
 
   it('tolerates another process creating the collection first', async () => {
@@ -154,7 +199,8 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     await store.init(DIM);
     const mark = exchangesFor(collection).length;
     await store.search(QUERY, filter({ principals: ['user:a@x.test', 'group:g', 'user:a@x.test'], sourceIds: ['s1', 's2'], modifiedAfter: 1234 }), 7);
-    const [q] = exchangesFor(collection).slice(mark);
+    const [estimate, q] = exchangesFor(collection).slice(mark);
+    expect(opId(estimate!)).toBe('count_points');
     expect(opId(q!)).toBe('query_points');
     expect(q!.body).toEqual({
       query: QUERY,
@@ -163,6 +209,7 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
         { key: 'sourceId', match: { any: ['s1', 's2'] } },
         { key: 'lastModified', range: { gte: 1234 } },
       ] },
+      params: { hnsw_ef: 128, exact: true, quantization: { ignore: false, rescore: true, oversampling: 2 } },
       limit: 7, with_payload: true, with_vector: false,
     });
     await store.search(QUERY, filter({ principals: ['everyone'], excludedSourceIds: ['off'], excludedDocumentIds: ['q1', 'q2'] }), 3);
@@ -315,7 +362,7 @@ describe('Qdrant adapter against the schema-validating stand-in', () => {
     }
     expect([...seen].sort()).toEqual([
       'collection_exists', 'count_points', 'create_collection', 'create_field_index', 'create_vector_name', 'delete_points',
-      'get_collection', 'query_points', 'scroll_points', 'set_payload', 'update_vectors', 'upsert_points',
+      'get_collection', 'query_points', 'scroll_points', 'set_payload', 'update_collection', 'update_vectors', 'upsert_points',
     ]);
     for (const x of mock.exchanges) {
       if (WRITE_OPS.has(opId(x))) expect(x.query.wait, `${x.method} ${x.path}`).toBe('true');

@@ -95,7 +95,7 @@ describe('LanceDB specifics', () => {
   it('adds the ACL index once the table is large enough, and filters identically through it', async () => {
     const dir = await tempDir();
     dirs.push(dir);
-    const store = new LanceDbVectorStore({ dir, optimizeEvery: 2, aclIndexFromRows: 10 });
+    const store = new LanceDbVectorStore({ dir, optimizeEvery: 2, aclIndexFromRows: 10, indexCheckIntervalMs: 0 });
     await store.init(DIM);
     const listAclIndexes = async () => {
       const conn = await lancedb.connect(dir);
@@ -108,9 +108,12 @@ describe('LanceDB specifics', () => {
     const pts = Array.from({ length: 12 }, (_, i) => point({ vector: at(i / 12), acl: [`group:g${i % 3}`, "user:o'neil@x.test"] }));
     await store.upsert(pts.slice(0, 6));
     await store.upsert(pts.slice(6, 8));
+    await store.indexingSettled();
     expect(await listAclIndexes()).toEqual([]);
     await store.upsert(pts.slice(8, 11));
     await store.upsert(pts.slice(11));
+    // Built in the background after the write that crossed the threshold.
+    await store.indexingSettled();
     expect(await listAclIndexes()).toEqual(['LabelList']);
     await store.upsert([point({ vector: at(0.01), acl: ['group:g1'] })]);
     const got = await store.search(QUERY, filter({ principals: ['group:g1'] }), 100);

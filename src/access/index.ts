@@ -1,2 +1,3 @@
 export * from './principals.ts';
 export * from './filter.ts';
+export * from './explain.ts';

@@ -9,7 +9,9 @@ import { authorize } from './guard.ts';
 import { mcpRoutes } from './mcp.ts';
 import { problemResponse } from './problem.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { adminRoutes, auditRoutes } from './routes/admin.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { governanceRoutes } from './routes/governance.ts';
+import { auditTrail, recordDenied } from './audit-trail.ts';
 import { freshnessRoutes } from './routes/freshness.ts';
 import { notificationRoutes } from './routes/notifications.ts';
 import { exposeSubscriptionExpiry } from '../notifications/status.ts';
@@ -64,7 +66,12 @@ export function createApp(services: Services, auth: Authenticator) {
     const header = c.req.header('authorization');
     if (!header) throw unauthorized();
     const caller = await auth.authenticate(header);
-    authorize(caller, c.req.method, c.req.path);
+    try {
+      authorize(caller, c.req.method, c.req.path);
+    } catch (err) {
+      await recordDenied(services.metadata, c, caller, (err as Error).message);
+      throw err;
+    }
     c.set('ctx', requestContext(services, caller, c.get('requestId')));
     await next();
   };
@@ -74,6 +81,7 @@ export function createApp(services: Services, auth: Authenticator) {
   if (receivers) app.route('/v1/notifications', receivers);
   app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : limit(c, next)));
   app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : authed(c, next)));
+  app.use('/v1/*', (c, next) => (receivers && c.req.path.startsWith('/v1/notifications/') ? next() : auditTrail(c, next)));
   app.use('/mcp', limit, authed);
   app.use('/mcp/*', limit, authed);
 
@@ -89,7 +97,7 @@ export function createApp(services: Services, auth: Authenticator) {
 
   app.route('/', opsRoutes(services));
   app.route('/v1', adminRoutes());
-  app.route('/v1', auditRoutes());
+  app.route('/v1', governanceRoutes());
   app.route('/v1', freshnessRoutes());
   app.route('/v1', searchRoutes());
   app.route('/mcp', mcpRoutes());

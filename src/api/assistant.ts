@@ -23,16 +23,32 @@ export type SearchBody = z.infer<typeof searchBodySchema>;
 /** Agent keys are stored as their sha256 only. */
 export const hashAgentKey = (key: string) => sha256(key);
 
-/** Resolves X-Agent-Key; an unknown key is refused rather than silently ignored. */
-export async function resolveAgent(ctx: RequestContext, key: string | undefined): Promise<SearchInput['agent']> {
+/**
+ * Resolves X-Agent-Key; an unknown, revoked or expired key, or one asked for sources it does not
+ * cover, is refused rather than silently ignored, and the refusal is audited (one record).
+ */
+export async function resolveAgent(ctx: RequestContext, key: string | undefined, attempt: { action: string; query?: string | null; target?: string | null; requestedSourceIds?: string[] }): Promise<SearchInput['agent']> {
   if (key === undefined) return undefined;
   const agent = await ctx.metadata.agents.byKeyHash(hashAgentKey(key.trim()));
-  if (!agent) throw forbidden('unknown agent key');
-  return { id: agent.id, name: agent.name, sourceIds: agent.sourceIds };
+  const now = ctx.now();
+  const refusal = !agent ? 'unknown agent key'
+    : agent.revokedAt ? 'agent key revoked'
+      : agent.expiresAt && agent.expiresAt.getTime() <= now.getTime() ? 'agent key expired'
+        : attempt.requestedSourceIds?.some((id) => !agent.sourceIds.includes(id)) ? 'agent key does not cover the requested sources'
+          : null;
+  if (refusal) {
+    await ctx.metadata.audit.append({
+      user: ctx.caller.email, agent: agent?.name ?? null, action: attempt.action, target: attempt.target ?? null, outcome: 'denied',
+      query: attempt.query ?? null, documentIds: [], details: { reason: refusal, ...(agent ? { agentId: agent.id } : {}), ...(attempt.requestedSourceIds ? { requestedSourceIds: attempt.requestedSourceIds } : {}) },
+      requestId: ctx.requestId,
+    });
+    throw forbidden(refusal);
+  }
+  return { id: agent!.id, name: agent!.name, sourceIds: agent!.sourceIds };
 }
 
-export async function runSearch(ctx: RequestContext, body: SearchBody, agentKey: string | undefined) {
-  const agent = await resolveAgent(ctx, agentKey);
+export async function runSearch(ctx: RequestContext, body: SearchBody, agentKey: string | undefined, auditAction = 'search') {
+  const agent = await resolveAgent(ctx, agentKey, { action: auditAction, query: body.query, requestedSourceIds: body.filter?.sourceIds });
   const results = await search({
     ctx,
     input: {
@@ -40,6 +56,7 @@ export async function runSearch(ctx: RequestContext, body: SearchBody, agentKey:
       topK: body.topK,
       mode: body.mode,
       agent,
+      auditAction,
       filter: body.filter && {
         sourceIds: body.filter.sourceIds,
         modifiedAfter: body.filter.modifiedAfter ? new Date(body.filter.modifiedAfter) : undefined,

@@ -3,12 +3,13 @@ import type pino from 'pino';
 import type { RequestContext } from '../context.ts';
 import { AppError, badRequest } from '../errors.ts';
 import type { Caller } from '../types.ts';
+import type { AuditNote } from './audit-trail.ts';
 
 /**
  * What every route module needs from the app, in a leaf module so that routes never import the
  * app that mounts them.
  */
-export type AppEnv = { Variables: { requestId: string; ctx: RequestContext; log: pino.Logger } };
+export type AppEnv = { Variables: { requestId: string; ctx: RequestContext; log: pino.Logger; audit?: AuditNote } };
 
 export interface Authenticator {
   authenticate(authorization: string | undefined): Promise<Caller>;

@@ -15,6 +15,7 @@ const OPEN_TO: { method: string; path: RegExp; role: Exclude<Role, 'admin'> }[] 
   { method: '*', path: /^\/v1\/audit(\/|$)/, role: 'compliance' },
   { method: '*', path: /^\/v1\/access(\/|$)/, role: 'compliance' },
   { method: '*', path: /^\/v1\/documents\/[^/]+\/(access|quarantine)\/?$/, role: 'compliance' },
+  { method: 'GET', path: /^\/v1\/quarantine\/?$/, role: 'compliance' },
 ];
 
 export function requiredRole(method: string, path: string): Role {

@@ -41,7 +41,7 @@ export async function handleMcp(c: Context<AppEnv>): Promise<Response> {
         mode: args.mode,
         filter: args.sourceIds || args.freshOnly ? { sourceIds: args.sourceIds, freshOnly: args.freshOnly } : undefined,
       });
-      const results = await runSearch(ctx, body, agentKey);
+      const results = await runSearch(ctx, body, agentKey, 'mcp.search');
       return {
         content: [{ type: 'text' as const, text: JSON.stringify({ results }, null, 2) }],
         structuredContent: { results },

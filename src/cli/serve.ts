@@ -7,14 +7,12 @@ import { closeServices, createServices, startWorkers } from '../services.ts';
 /** `clearance serve` (API and workers in one process) and `clearance api` (the API alone). */
 export async function serve(opts: { api: boolean; workers: boolean }) {
   const config = loadConfig();
+  // Loud on purpose, and before the slow start-up: a service nobody can call looks healthy from outside.
+  const authProblem = opts.api ? whoCannotAuthenticate(config) : null;
+  if (authProblem) process.stderr.write(`\n  WARNING: ${authProblem}\n\n`);
   const services = await createServices(config);
   const { log } = services;
-  const authProblem = opts.api ? whoCannotAuthenticate(config) : null;
-  if (authProblem) {
-    // Loud on purpose: a service nobody can call looks healthy from the outside.
-    log.warn(authProblem);
-    process.stderr.write(`\n  WARNING: ${authProblem}\n\n`);
-  }
+  if (authProblem) log.warn(authProblem);
   if (opts.api && !opts.workers && services.jobs.kind === 'in-process') {
     log.warn('REDIS_URL is not set: this API process runs the sync jobs itself');
     opts.workers = true;

@@ -50,6 +50,8 @@ export interface ChangePage {
 export interface GroupMembers {
   groupId: string;
   memberEmails: string[];
+  /** Groups nested directly in this one, when the source says (only used to explain access). */
+  memberGroupIds?: string[];
 }
 
 export interface ConnectorContext {

@@ -78,7 +78,7 @@ export async function runSync({ ctx, input }: { ctx: IndexerContext; input: Sync
     // Memberships are replaced wholesale, so the connector must refresh every group we know of,
     // not only those an incremental run happened to see in ACLs.
     const knownGroupIds = await ctx.metadata.groups.ids(sourceId);
-    for await (const g of connector.groups({ knownGroupIds })) groups.push({ groupId: g.groupId, memberEmails: g.memberEmails.map((e) => e.toLowerCase()) });
+    for await (const g of connector.groups({ knownGroupIds })) groups.push({ groupId: g.groupId, memberEmails: g.memberEmails.map((e) => e.toLowerCase()), memberGroupIds: g.memberGroupIds });
     await ctx.metadata.groups.replace(sourceId, groups);
   }
   if (full || connector.enumeratesEverything) {

@@ -267,7 +267,7 @@ export class BullMqJobRunner implements JobRunner {
       if (id?.startsWith('schedule-') && !known.has(id)) await this.controlQueue.removeJobScheduler(id);
     }
     for (const source of sources) {
-      await this.setSchedule(source.id, source.status === 'active' ? source.schedule?.intervalSeconds ?? null : null);
+      await this.setSchedule(source.id, source.status === 'active' && source.enabled ? source.schedule?.intervalSeconds ?? null : null);
       await this.withSourceLock(source.id, async () => {
         const active = await metadata.runs.active(source.id);
         if (active) await this.ensureJob(active);
@@ -321,7 +321,7 @@ export class BullMqJobRunner implements JobRunner {
       if (this.closing) return;
       const source = await this.deps.metadata.sources.get(data.sourceId);
       // A schedule outliving its source (deleted or paused from a process that lost Redis) ends here.
-      if (!source || source.status !== 'active') {
+      if (!source || source.status !== 'active' || !source.enabled) {
         await this.controlQueue.removeJobScheduler(scheduleId(data.sourceId));
         return;
       }

@@ -101,7 +101,7 @@ export class InProcessJobRunner implements JobRunner {
     const { metadata } = this.deps;
     // Runs left queued or running by a previous process (crash, restart) are picked up again.
     for (const source of await metadata.sources.list()) {
-      if (source.schedule && source.status === 'active') await this.setSchedule(source.id, source.schedule.intervalSeconds);
+      if (source.schedule && source.status === 'active' && source.enabled) await this.setSchedule(source.id, source.schedule.intervalSeconds);
       const active = await metadata.runs.active(source.id);
       if (active && !this.queue.some((j) => j.runId === active.id)) {
         await metadata.runs.update(active.id, { status: 'queued' });

@@ -86,6 +86,8 @@ export function createSyncWork(services: Services): SyncWork {
 
     const source = await metadata.sources.get(job.sourceId);
     if (!source) return finish({ kind: 'failed', error: `source ${job.sourceId} no longer exists` });
+    // Disabled by an admin (kill switch): nothing of it is read until it is enabled again.
+    if (!source.enabled) return finish({ kind: 'failed', error: 'source is disabled' });
     const runLog = log.child({ sourceId: source.id, runId: job.runId });
     const startedAt = services.now();
     await metadata.runs.update(job.runId, { status: 'running', startedAt, error: null });

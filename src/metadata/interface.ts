@@ -25,7 +25,7 @@ export interface NewSource {
   freshness: FreshnessPolicy | null;
 }
 
-export type SourcePatch = Partial<Omit<NewSource, 'type'>> & { status?: Source['status'] };
+export type SourcePatch = Partial<Omit<NewSource, 'type'>> & { status?: Source['status']; enabled?: boolean };
 
 export interface SourceStore {
   create(input: NewSource): Promise<Source>;
@@ -82,9 +82,22 @@ export interface RunStore {
 
 // ---- Source groups ---------------------------------------------------------------------------
 
+/** A source group the user belongs to, and the nested groups that put them there (innermost first). */
+export interface GroupMembership {
+  principal: Principal;
+  via: Principal[];
+}
+
 export interface GroupStore {
-  /** Transitive memberships of the source's groups, replaced wholesale (one sync's view). */
-  replace(sourceId: string, groups: { groupId: string; memberEmails: string[] }[]): Promise<void>;
+  /**
+   * Transitive memberships of the source's groups, replaced wholesale (one sync's view).
+   * `memberGroupIds`, when the connector knows them, are the groups nested directly in this one.
+   */
+  replace(sourceId: string, groups: { groupId: string; memberEmails: string[]; memberGroupIds?: string[] }[]): Promise<void>;
+  /** Every source group containing the email, each with the chain of nested groups leading to it. */
+  membershipsOf(email: string | null): Promise<GroupMembership[]>;
+  /** Emails of the (transitive) members of one source group. */
+  members(sourceId: string, groupId: string): Promise<string[]>;
   /** `sgroup:<sourceId>/<groupId>` for every source group that contains the email (none for null). */
   principalsOf(email: string | null): Promise<Principal[]>;
   /** Ids of the source's groups that currently have at least one member. */
@@ -101,29 +114,114 @@ export interface EmbeddingCache {
 
 // ---- Audit -----------------------------------------------------------------------------------
 
-export interface AuditRecord {
+/** A document as an audit record remembers it: what the caller received, by name, at that time. */
+export interface AuditDocument {
   id: string;
-  at: Date;
+  title: string | null;
+  url: string | null;
+  sourceId: string | null;
+}
+
+export type AuditOutcome = 'ok' | 'denied' | 'error';
+
+/** What a caller hands to `append`; the store assigns position, id, time and the chain hashes. */
+export interface AuditEntry {
+  /** Who acted: the caller's email, `admin-token` for the bootstrap token, null when unknown. */
   user: string | null;
   agent: string | null;
   action: string;
+  /** What the action was about: a document, source or agent id, or the route of a denied request. */
+  target?: string | null;
+  outcome?: AuditOutcome;
   query: string | null;
   documentIds: string[];
+  /** Titles and URLs of the returned documents, so a reviewer reads names, not ids. */
+  documents?: AuditDocument[];
+  sourceIds?: string[];
+  details?: Record<string, unknown> | null;
   requestId: string | null;
+  /** Tests and imports only; the store's clock otherwise. */
+  at?: Date;
+}
+
+export interface AuditRecord {
+  /** Position in the chain: 1, 2, 3… with no gaps (pruning removes a prefix). */
+  seq: number;
+  id: string;
+  at: Date;
+  /** The acting user (same as `actor`; kept for clients of the first audit API). */
+  user: string | null;
+  actor: string | null;
+  agent: string | null;
+  action: string;
+  target: string | null;
+  outcome: AuditOutcome;
+  query: string | null;
+  documentIds: string[];
+  documents: AuditDocument[];
+  sourceIds: string[];
+  details: Record<string, unknown> | null;
+  requestId: string | null;
+  prevId: string | null;
+  prevHash: string;
+  hash: string;
 }
 
 export interface AuditQuery {
   user?: string;
   agent?: string;
+  action?: string;
+  documentId?: string;
+  sourceId?: string;
+  outcome?: AuditOutcome;
   from?: Date;
   to?: Date;
+  /** Records with seq below this (paging backwards from the newest). */
+  beforeSeq?: number;
   limit?: number;
 }
 
+export interface AuditVerification {
+  ok: boolean;
+  /** Records checked (the whole retained chain). */
+  records: number;
+  /** The first record that was changed, or whose removal broke the chain. */
+  firstBrokenId?: string;
+  firstBrokenSeq?: number;
+  reason?: string;
+}
+
 export interface AuditStore {
-  append(rec: Omit<AuditRecord, 'id' | 'at'> & { at?: Date }): Promise<void>;
+  /** Appends one record at the head of the hash chain; concurrent writers (any process) are serialised. */
+  append(rec: AuditEntry): Promise<AuditRecord>;
   /** Newest first. `user` matches case-insensitively, `from`/`to` are inclusive; limit 100 by default, at most 1000. */
   search(q: AuditQuery): Promise<AuditRecord[]>;
+  /** Walks the retained chain from its anchor and reports the first broken record. */
+  verify(): Promise<AuditVerification>;
+  /** Deletes records older than `before` from the tail of the chain, moving the anchor so the rest still verifies. */
+  prune(before: Date): Promise<number>;
+}
+
+// ---- Kill switches ---------------------------------------------------------------------------
+
+export interface Quarantine {
+  documentId: string;
+  sourceId: string;
+  externalId: string;
+  reason: string;
+  actor: string | null;
+  at: Date;
+}
+
+export interface KillSwitchStore {
+  /** What nobody may see right now: disabled sources and quarantined documents (one round trip, read on every search). */
+  hidden(): Promise<{ sourceIds: string[]; documentIds: string[] }>;
+  /** Keyed by the document's upstream id, so it holds across later syncs (even a delete and re-add). */
+  quarantine(doc: { id: string; sourceId: string; externalId: string }, reason: string, actor: string | null): Promise<Quarantine>;
+  /** False when the document was not quarantined. */
+  release(documentId: string): Promise<boolean>;
+  quarantineOf(documentId: string): Promise<Quarantine | null>;
+  quarantined(): Promise<Quarantine[]>;
 }
 
 // ---- Agent keys ------------------------------------------------------------------------------
@@ -133,14 +231,22 @@ export interface Agent {
   name: string;
   sourceIds: string[];
   createdAt: Date;
+  /** After this instant the key is refused. */
+  expiresAt: Date | null;
+  /** Set once the key is revoked; a revoked key is kept so its use is recognised (and audited) as such. */
+  revokedAt: Date | null;
 }
 
 export interface AgentStore {
   /** The key itself is never stored, only its sha256. */
-  create(name: string, keyHash: string, sourceIds: string[]): Promise<Agent>;
+  create(name: string, keyHash: string, sourceIds: string[], expiresAt?: Date | null): Promise<Agent>;
+  /** Revoked and expired agents included: the caller decides what to refuse and how to record it. */
   byKeyHash(keyHash: string): Promise<Agent | null>;
+  get(id: string): Promise<Agent | null>;
   list(): Promise<Agent[]>;
-  /** Revokes an agent key; false when there was no such agent. */
+  /** Sets or clears the expiry; null when there is no such agent. */
+  setExpiry(id: string, expiresAt: Date | null): Promise<Agent | null>;
+  /** Revokes an agent key at once; false when there was no such agent or it was already revoked. */
   delete(id: string): Promise<boolean>;
 }
 
@@ -207,6 +313,7 @@ export interface MetadataStore {
   readonly embeddings: EmbeddingCache;
   readonly audit: AuditStore;
   readonly agents: AgentStore;
+  readonly switches: KillSwitchStore;
   readonly notifications: NotificationStore;
   /** Applies pending migrations (idempotent, safe to call from several processes at once). */
   migrate(): Promise<void>;

@@ -184,6 +184,77 @@ DROP INDEX IF EXISTS runs_active_idx;
 CREATE UNIQUE INDEX runs_one_active_idx ON runs (source_id) WHERE status IN ('queued', 'running');
 `;
 
+// The hash-chained audit trail replaces the first, unchained table (kept, renamed, never written
+// again). Records are ordered by seq; audit_chain's one row is the head every writer locks and the
+// anchor that retention pruning moves forward.
+const auditChain = `
+ALTER TABLE audit RENAME TO audit_unchained;
+CREATE TABLE audit_log (
+  seq          bigint PRIMARY KEY,
+  id           text NOT NULL UNIQUE,
+  at           timestamptz NOT NULL,
+  actor        text,
+  agent        text,
+  action       text NOT NULL,
+  target       text,
+  outcome      text NOT NULL,
+  query        text,
+  document_ids text[] NOT NULL DEFAULT '{}',
+  documents    jsonb NOT NULL DEFAULT '[]'::jsonb,
+  source_ids   text[] NOT NULL DEFAULT '{}',
+  details      jsonb,
+  request_id   text,
+  prev_id      text,
+  prev_hash    text NOT NULL,
+  hash         text NOT NULL
+);
+CREATE INDEX audit_log_at_idx ON audit_log (at);
+CREATE INDEX audit_log_actor_idx ON audit_log (lower(actor), seq);
+CREATE INDEX audit_log_agent_idx ON audit_log (agent, seq);
+CREATE INDEX audit_log_action_idx ON audit_log (action, seq);
+CREATE INDEX audit_log_documents_idx ON audit_log USING gin (document_ids);
+CREATE TABLE audit_chain (
+  id          integer PRIMARY KEY CHECK (id = 1),
+  head_seq    bigint NOT NULL,
+  head_id     text,
+  head_hash   text NOT NULL,
+  anchor_seq  bigint NOT NULL,
+  anchor_id   text,
+  anchor_hash text NOT NULL
+);
+INSERT INTO audit_chain VALUES (1, 0, NULL, repeat('0', 64), 0, NULL, repeat('0', 64));
+`;
+
+// Kill switches: a disabled source's documents and quarantined documents are hidden from every
+// search and fetch. Quarantine is keyed by the upstream id, not the row, so it outlives a
+// document being deleted and re-added by later syncs. Agent keys are revoked (kept, so a revoked
+// key is recognised and audited as such) and may expire.
+const killSwitches = `
+ALTER TABLE sources ADD COLUMN enabled boolean NOT NULL DEFAULT true;
+CREATE TABLE document_quarantine (
+  source_id   text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  external_id text NOT NULL,
+  document_id text NOT NULL,
+  reason      text NOT NULL,
+  actor       text,
+  at          timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (source_id, external_id)
+);
+ALTER TABLE agents ADD COLUMN expires_at timestamptz;
+ALTER TABLE agents ADD COLUMN revoked_at timestamptz;
+`;
+
+// Which source groups directly contain which (nested groups), so "why can erin read this" can name
+// the chain of groups; visibility itself keeps using the flattened source_groups.
+const groupNesting = `
+CREATE TABLE source_group_nesting (
+  source_id       text NOT NULL REFERENCES sources(id) ON DELETE CASCADE,
+  group_id        text NOT NULL,
+  member_group_id text NOT NULL,
+  PRIMARY KEY (source_id, group_id, member_group_id)
+);
+`;
+
 /**
  * Change notifications (issue 14): subscriptions/channels registered with the sources, pending
  * sync requests (at most one per source: a notification during a running sync), per-source
@@ -235,6 +306,9 @@ export const migrations: Migration[] = [
   { version: 1, name: 'initial', sql: initial },
   { version: 2, name: 'freshness alerts', sql: freshness },
   { version: 3, name: 'one active run per source', sql: oneActiveRun },
+  { version: 10, name: 'hash-chained audit trail', sql: auditChain },
+  { version: 11, name: 'kill switches', sql: killSwitches },
+  { version: 12, name: 'source group nesting', sql: groupNesting },
   { version: 20, name: 'change notifications', sql: notifications },
 ];
 

@@ -13,6 +13,7 @@ function mapSource(r: Row): Source {
     schedule: r.schedule == null ? null : toJson<{ intervalSeconds: number }>(r.schedule),
     freshness: r.freshness == null ? null : toJson<FreshnessPolicy>(r.freshness),
     status: r.status as Source['status'],
+    enabled: r.enabled !== false,
     createdAt: toDate(r.created_at),
     updatedAt: toDate(r.updated_at),
   };
@@ -52,6 +53,7 @@ export class SqlSourceStore extends SqlAggregate implements SourceStore {
       .set('schedule', patch.schedule === undefined ? undefined : json(patch.schedule))
       .set('freshness', patch.freshness === undefined ? undefined : json(patch.freshness))
       .set('status', patch.status)
+      .set('enabled', patch.enabled)
       .raw('updated_at = now()');
     try {
       const rows = await this.db.query(`UPDATE sources SET ${a} WHERE id = $1 RETURNING *`, a.params);

@@ -10,6 +10,7 @@ import { migrate } from './migrations.ts';
 import { SqlNotificationStore } from './notifications.ts';
 import { SqlRunStore } from './runs.ts';
 import { SqlSourceStore } from './sources.ts';
+import { SqlKillSwitchStore } from './switches.ts';
 
 /** The metadata store over either SQL driver; both speak the same dialect, so there is one code path. */
 export class SqlMetadataStore implements MetadataStore {
@@ -21,6 +22,7 @@ export class SqlMetadataStore implements MetadataStore {
   readonly embeddings: SqlEmbeddingCache;
   readonly audit: SqlAuditStore;
   readonly agents: SqlAgentStore;
+  readonly switches: SqlKillSwitchStore;
   readonly notifications: SqlNotificationStore;
 
   constructor(private readonly driver: SqlDriver) {
@@ -32,6 +34,7 @@ export class SqlMetadataStore implements MetadataStore {
     this.embeddings = new SqlEmbeddingCache(driver);
     this.audit = new SqlAuditStore(driver);
     this.agents = new SqlAgentStore(driver);
+    this.switches = new SqlKillSwitchStore(driver);
     this.notifications = new SqlNotificationStore(driver);
   }
 

@@ -10,13 +10,19 @@ export interface SearchScope {
   agent?: { sourceIds: string[] };
 }
 
-/** The caller's permission filter for this request: the one builder, fed with everything the caller is. */
-export async function callerFilter(ctx: RequestContext, scope: SearchScope): Promise<PermissionFilter> {
-  const groupPrincipals = await ctx.metadata.groups.principalsOf(ctx.caller.email);
+/**
+ * The caller's permission filter for this request: the one builder, fed with everything the caller
+ * is. The kill switches (disabled sources, quarantined documents) are read here on every request,
+ * so flipping one takes effect on the next search without touching a vector.
+ */
+export async function callerFilter(ctx: Pick<RequestContext, 'metadata' | 'caller'>, scope: SearchScope): Promise<PermissionFilter> {
+  const [groupPrincipals, hidden] = await Promise.all([ctx.metadata.groups.principalsOf(ctx.caller.email), ctx.metadata.switches.hidden()]);
   return buildPermissionFilter({
     principals: callerPrincipals(ctx.caller, groupPrincipals),
     agentSourceIds: scope.agent?.sourceIds,
     requestedSourceIds: scope.filter?.sourceIds,
+    excludedSourceIds: hidden.sourceIds,
+    excludedDocumentIds: hidden.documentIds,
     modifiedAfter: scope.filter?.modifiedAfter,
   });
 }

@@ -16,6 +16,8 @@ export interface SearchInput {
   filter?: { sourceIds?: string[]; modifiedAfter?: Date; freshOnly?: boolean };
   /** Set when the request carried a valid X-Agent-Key. */
   agent?: { id: string; name: string; sourceIds: string[] };
+  /** The audit record's action: `search` over HTTP, `mcp.search` for the MCP tool. */
+  auditAction?: string;
 }
 
 export interface SearchResult {
@@ -102,13 +104,18 @@ function toResult(hit: VectorHit, doc: DocumentRecord, source: Source, freshness
   };
 }
 
+/** One audit record per search: who, through which agent, what was asked, and which documents came back (by name). */
 async function record(ctx: RequestContext, input: SearchInput, results: SearchResult[]): Promise<SearchResult[]> {
+  const documents = [...new Map(results.map((r) => [r.documentId, { id: r.documentId, title: r.title, url: r.url, sourceId: r.sourceId }])).values()];
   await ctx.metadata.audit.append({
     user: ctx.caller.email,
     agent: input.agent?.name ?? null,
-    action: 'search',
+    action: input.auditAction ?? 'search',
     query: input.query,
-    documentIds: [...new Set(results.map((r) => r.documentId))],
+    documentIds: documents.map((d) => d.id),
+    documents,
+    sourceIds: [...new Set(documents.map((d) => d.sourceId))],
+    details: { topK: input.topK, results: results.length, ...(input.filter?.sourceIds ? { requestedSourceIds: input.filter.sourceIds } : {}) },
     requestId: ctx.requestId,
   });
   return results;

@@ -44,11 +44,13 @@ export const patchSourceSchema = z.object({
   schedule: scheduleSchema.nullable().optional(),
   freshness: freshnessPolicySchema.nullable().optional(),
   status: z.enum(['active', 'paused']).optional(),
+  /** Kill switch: false hides every document of the source from search at once and stops its syncs. */
+  enabled: z.boolean().optional(),
 }).strict();
 
 /** The public shape: credentials never leave the service, and a webhook URL (a bearer secret for Slack) is masked. */
 export function publicSource(s: Source) {
-  return { id: s.id, name: s.name, type: s.type, config: s.config, schedule: s.schedule, freshness: maskWebhook(s.freshness), status: s.status, createdAt: s.createdAt, updatedAt: s.updatedAt };
+  return { id: s.id, name: s.name, type: s.type, config: s.config, schedule: s.schedule, freshness: maskWebhook(s.freshness), status: s.status, enabled: s.enabled, createdAt: s.createdAt, updatedAt: s.updatedAt };
 }
 
 /** A policy read from GET and sent back unchanged carries the masked URL: keep the stored one. */
@@ -128,10 +130,11 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
     schedule: patch.schedule === undefined ? undefined : patch.schedule,
     freshness: patch.freshness === undefined ? undefined : keepMaskedWebhook(patch.freshness as FreshnessPolicy | null, existing.freshness),
     status: patch.status,
+    enabled: patch.enabled,
   });
   if (!updated) throw notFound('Source');
-  if (patch.schedule !== undefined || patch.status) {
-    await ctx.jobs.setSchedule(updated.id, updated.status === 'active' ? updated.schedule?.intervalSeconds ?? null : null);
+  if (patch.schedule !== undefined || patch.status || patch.enabled !== undefined) {
+    await ctx.jobs.setSchedule(updated.id, updated.status === 'active' && updated.enabled ? updated.schedule?.intervalSeconds ?? null : null);
   }
   if (patch.status || patch.config || patch.credentials) await subscriptionManager(ctx).ensure(updated);
   // A new policy applies to what is already indexed: re-evaluate now, without a re-sync.

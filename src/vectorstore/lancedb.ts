@@ -4,10 +4,12 @@ import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
+import { DEFAULT_LANCE_INDEX_SETTINGS, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
 import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, KEYWORD_REINDEX_ROWS, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
+import { choosePlan, VisibleRowsCache, type SearchPlan } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
 export { lancePermissionPredicate, sqlString } from './lancedb-filter.ts';
@@ -67,23 +69,40 @@ export interface LanceDbOptions {
   /** Compact fragments and prune old versions after this many writes (each write adds a fragment). */
   optimizeEvery?: number;
   /**
-   * Row count from which the housekeeping step adds a label-list index on `acl`. Measured at 50k
-   * 384-d chunks: filtered search 56 ms → 30 ms. Below a few thousand rows a scan is as fast.
+   * Row count from which the scalar indexes (`acl` label list, `sourceId`, `documentId`) are built.
+   * Measured at 50k 384-d chunks: filtered search 56 ms → 30 ms. Below a few thousand rows a scan is as fast.
    */
   aclIndexFromRows?: number;
+  /** The approximate vector index and the search plan (see lancedb-index.ts and plan.ts). */
+  index?: Partial<LanceIndexSettings>;
+  /** How often, at most, writes look at whether the indexes need work (ms). */
+  indexCheckIntervalMs?: number;
+  /** Told about index work done or failed in the background (the store itself never logs). */
+  onIndexEvent?: (event: { ok: true; report: IndexWorkReport } | { ok: false; error: unknown }) => void;
   /** Deleted rows leave the disk within about delay + grace (see lancedb-purge.ts). Defaults: 30 s, 30 s. */
   purgeDelayMs?: number;
   purgeGraceMs?: number;
 }
 
-/** Embedded vector store: one LanceDB table in a local directory, cosine distance, exact (flat) search. */
+/**
+ * Embedded vector store: one LanceDB table in a local directory, cosine distance. Small tables are
+ * searched exactly; past a size threshold the vector column gets an approximate index built in
+ * the background, and each search picks exact or approximate from how much the filter lets through.
+ */
 export class LanceDbVectorStore implements VectorStore {
   readonly kind = 'lancedb';
   private readonly dir: string;
   private readonly tableName: string;
   private readonly optimizeEvery: number;
-  private readonly aclIndexFromRows: number;
-  private aclIndexed = false;
+  private readonly indexSettings: LanceIndexSettings;
+  private readonly indexCheckIntervalMs: number;
+  private readonly onIndexEvent: LanceDbOptions['onIndexEvent'];
+  private indexing: Promise<void> | undefined;
+  private lastIndexCheck = 0;
+  private closing = false;
+  /** Compaction rewrites fragments and would pre-empt (or be pre-empted by) an index commit. */
+  private buildingIndex = false;
+  private readonly visibleRows = new VisibleRowsCache({ ttlMs: 30_000 });
   private conn: lancedb.Connection | undefined;
   private table: lancedb.Table | undefined;
   private dimension: number | undefined;
@@ -99,7 +118,10 @@ export class LanceDbVectorStore implements VectorStore {
     this.purger = new PurgeScheduler(() => this.purge(), { delayMs: opts.purgeDelayMs ?? 30_000, graceMs: this.purgeGraceMs });
     this.tableName = opts.table ?? 'chunks';
     this.optimizeEvery = opts.optimizeEvery ?? 200;
-    this.aclIndexFromRows = opts.aclIndexFromRows ?? 20_000;
+    this.indexSettings = { ...DEFAULT_LANCE_INDEX_SETTINGS, ...opts.index };
+    if (opts.aclIndexFromRows !== undefined) this.indexSettings.scalarIndexFromRows = opts.aclIndexFromRows;
+    this.indexCheckIntervalMs = opts.indexCheckIntervalMs ?? 10_000;
+    this.onIndexEvent = opts.onIndexEvent;
   }
 
   async init(dimension: number): Promise<void> {
@@ -136,7 +158,9 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   /** One purge pass now: deleted rows' text and vectors leave the data files (see lancedb-purge.ts). */
-  purge(): Promise<PurgeReport> {
+  async purge(): Promise<PurgeReport> {
+    // Its compaction would pre-empt (or be pre-empted by) an index build's commit: go after it.
+    await this.indexingSettled();
     return purgeTable(this.requireTable(), (fn) => this.write(fn), { graceMs: this.purgeGraceMs });
   }
 
@@ -172,6 +196,7 @@ export class LanceDbVectorStore implements VectorStore {
       return result;
     });
     this.writeQueue = run.catch(() => undefined);
+    void run.then(() => this.scheduleIndexing(), () => undefined);
     return run;
   }
 
@@ -180,16 +205,10 @@ export class LanceDbVectorStore implements VectorStore {
     return (await unindexedKeywordRows(table).catch(() => 0)) >= KEYWORD_REINDEX_ROWS;
   }
 
-  /** Compacts fragments, prunes old versions, brings indexes up to date and adds the ACL index once worthwhile. */
+  /** Compacts fragments, prunes old versions and brings existing indexes up to date with new rows. */
   private async housekeep(table: lancedb.Table): Promise<void> {
-    if (!this.aclIndexed) {
-      const indices = await table.listIndices();
-      this.aclIndexed = indices.some((i) => i.columns.includes('acl'));
-      if (!this.aclIndexed && (await table.countRows()) >= this.aclIndexFromRows) {
-        await table.createIndex('acl', { config: lancedb.Index.labelList() });
-        this.aclIndexed = true;
-      }
-    }
+    // Deferred, not lost: the index work runs housekeeping when it is done.
+    if (this.buildingIndex) return;
     // Readers only hold a version for one query, so versions older than a few minutes are garbage.
     await table.optimize({ cleanupOlderThan: new Date(Date.now() - 5 * 60_000) });
   }
@@ -229,15 +248,10 @@ export class LanceDbVectorStore implements VectorStore {
     const where = lancePermissionPredicate(filter);
     const limit = limitOf(topK);
     if (where === null || limit === 0) return [];
-    const rows = await table
-      .vectorSearch(vector)
-      .distanceType('cosine')
-      .where(where)
-      // Exact search: with an ANN index a filtered query could miss visible chunks.
-      .bypassVectorIndex()
-      .select([...RESULT_COLUMNS, '_distance'])
-      .limit(limit)
-      .toArray();
+    const plan = await this.planFor(table, where);
+    let query = table.vectorSearch(vector).distanceType('cosine').where(where);
+    query = plan === 'exact' ? query.bypassVectorIndex() : this.annQuery(query);
+    const rows = await query.select([...RESULT_COLUMNS, '_distance']).limit(limit).toArray();
     return (rows as Record<string, unknown>[]).map((r) => rowToHit(r));
   }
 
@@ -257,6 +271,93 @@ export class LanceDbVectorStore implements VectorStore {
       .slice(0, limit);
   }
 
+  /**
+   * Exact when the whole table, or what the filter lets through, is small enough to scan (the
+   * prefilter resolves through the scalar indexes, so the scan touches only visible rows);
+   * approximate otherwise. Without a vector index the approximate query is a scan too.
+   */
+  private async planFor(table: lancedb.Table, where: string): Promise<SearchPlan> {
+    const { exactMaxRows } = this.indexSettings;
+    const total = await this.visibleRows.get('', () => table.countRows());
+    if (total <= exactMaxRows) return 'exact';
+    return choosePlan(await this.visibleRows.get(where, () => table.countRows(where)), exactMaxRows);
+  }
+
+  /** The approximate query; rows not yet in the index are brute-forced by LanceDB and merged in. */
+  private annQuery(query: lancedb.VectorQuery): lancedb.VectorQuery {
+    const s = this.indexSettings;
+    if (s.kind === 'ivf_hnsw_sq') return query.ef(s.ef).refineFactor(s.refineFactor);
+    query = query.nprobes(s.nprobes);
+    return s.kind === 'ivf_pq' ? query.refineFactor(s.refineFactor) : query;
+  }
+
+  /** After writes, at most every `indexCheckIntervalMs`: starts index work in the background if the table has outgrown its indexes. */
+  private scheduleIndexing(): void {
+    if (this.indexing || this.closing || Date.now() - this.lastIndexCheck < this.indexCheckIntervalMs) return;
+    this.lastIndexCheck = Date.now();
+    void this.exclusive(() => this.indexOnce()).then(
+      (report) => { if (report) this.onIndexEvent?.({ ok: true, report }); },
+      // Retried at the next check; searches stay correct (and exact) meanwhile.
+      (error: unknown) => this.onIndexEvent?.({ ok: false, error }),
+    );
+  }
+
+  /** One index job at a time per store: two builds of the same index would only race to commit. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = fn();
+    const guard: Promise<void> = run.then(() => undefined, () => undefined).finally(() => {
+      if (this.indexing === guard) this.indexing = undefined;
+    });
+    this.indexing = guard;
+    return run;
+  }
+
+  private async indexOnce(): Promise<IndexWorkReport | undefined> {
+    const table = this.requireTable();
+    const state = await readIndexState(table);
+    const actions = planIndexWork(state, this.indexSettings);
+    let report: IndexWorkReport | undefined;
+    if (actions.length) {
+      this.buildingIndex = true;
+      try {
+        report = await runIndexWork(table, actions);
+      } finally {
+        this.buildingIndex = false;
+      }
+    }
+    // Rows outside the vector index are brute-forced on every search; past a bound (or after a
+    // build, during which writes went on) fold them in: optimize() adds them to the partitions.
+    if (report?.actions.some((a) => a.type === 'vector') || (state.vector.length && state.unindexedRows >= this.indexSettings.maxUnindexedRows)) {
+      await this.write((t) => this.housekeep(t));
+    }
+    return report;
+  }
+
+  /**
+   * Waits for background index work, then brings the indexes fully up to date: builds what is
+   * due and adds unindexed rows to existing indexes. For benchmarks and operators; the store does
+   * this on its own as writes come in.
+   */
+  async buildIndexes(): Promise<{ built: IndexWorkReport | undefined; optimizeSeconds: number }> {
+    while (this.indexing) await this.indexing;
+    await this.writeQueue;
+    const built = await this.exclusive(() => this.indexOnce());
+    const t0 = performance.now();
+    await this.write((t) => this.housekeep(t));
+    this.visibleRows.clear();
+    return { built, optimizeSeconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** Resolves when the background index work started so far has finished (for tests and shutdown). */
+  async indexingSettled(): Promise<void> {
+    await this.indexing;
+  }
+
+  /** What the table's indexes look like now (for benchmarks, stats and tests). */
+  async indexStatus() {
+    return readIndexState(this.requireTable());
+  }
+
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
     const parts: string[] = [];
     if (filter?.sourceId !== undefined) parts.push(`sourceId = ${sqlString(filter.sourceId)}`);
@@ -269,7 +370,10 @@ export class LanceDbVectorStore implements VectorStore {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.purger.close();
+    // An index build cannot be interrupted; the table handle must outlive it.
+    await this.indexing;
     await this.writeQueue;
     this.table?.close();
     this.conn?.close();

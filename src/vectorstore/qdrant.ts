@@ -4,6 +4,7 @@ import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 import { qdrantPermissionFilter, type FieldCondition, type QdrantFilter } from './qdrant-filter.ts';
+import { choosePlan, VisibleRowsCache, type SearchPlan } from './plan.ts';
 import { documentSparseVector, qdrantKeywordRequests, SPARSE_VECTOR } from './qdrant-keyword.ts';
 
 export { qdrantPermissionFilter, type QdrantFilter } from './qdrant-filter.ts';
@@ -19,6 +20,22 @@ export const QDRANT_PAYLOAD_INDEXES = [
 ] as const;
 
 const UPSERT_BATCH = 128;
+
+/**
+ * Index settings of the collection, the counterpart of the LanceDB store's ANN index: an HNSW
+ * graph (with extra links per indexed payload value, so filtered searches stay connected), int8
+ * scalar quantization kept in RAM with the full vectors on disk, and rescoring of an oversampled
+ * candidate list on the full vectors.
+ */
+export const QDRANT_INDEX = {
+  hnsw: { m: 16, ef_construct: 128, full_scan_threshold: 10_000, payload_m: 16 },
+  quantization: { scalar: { type: 'int8' as const, quantile: 0.99, always_ram: true } },
+  /** Search-time HNSW candidate list and rescoring. */
+  hnswEf: 128,
+  oversampling: 2,
+  /** A filter that lets through at most this many points is searched exactly (payload index, then brute force). */
+  exactMaxPoints: 20_000,
+};
 
 /** The dense vector as the default (unnamed, "") vector, with the keyword channel's sparse vector beside it when the chunk has terms. */
 function withKeywords(p: ChunkPoint): number[] | Record<string, Schemas['Vector']> {
@@ -36,7 +53,17 @@ const byDocument = (documentId: string): FieldCondition => ({ key: 'documentId',
  * a search; the compiler catches it instead.
  */
 export const qdrantRequests = {
-  createCollection: (dimension: number) => ({ vectors: { size: dimension, distance: 'Cosine' as const } }) satisfies Schemas['CreateCollection'],
+  createCollection: (dimension: number) => ({
+    vectors: { size: dimension, distance: 'Cosine' as const, on_disk: true },
+    hnsw_config: { ...QDRANT_INDEX.hnsw },
+    quantization_config: structuredClone(QDRANT_INDEX.quantization),
+  }) satisfies Schemas['CreateCollection'],
+
+  /** For a collection made before the index settings existed: Qdrant re-indexes it in the background. */
+  updateCollection: () => ({
+    hnsw_config: { ...QDRANT_INDEX.hnsw },
+    quantization_config: structuredClone(QDRANT_INDEX.quantization),
+  }) satisfies Schemas['UpdateCollection'],
 
   createIndex: (field: string, schema: 'keyword' | 'integer' | 'float') => ({ field_name: field, field_schema: schema }) satisfies Schemas['CreateFieldIndex'],
 
@@ -69,11 +96,22 @@ export const qdrantRequests = {
   setDocumentAcl: (documentId: string, acl: Principal[]) => ({ payload: { acl }, filter: { must: [byDocument(documentId)] } }) satisfies Schemas['SetPayload'],
 
   /** `null` when nothing can match (the permission filter grants nothing, topK <= 0): then nothing is sent. */
-  search: (vector: number[], filter: PermissionFilter, topK: number) => {
+  search: (vector: number[], filter: PermissionFilter, topK: number, plan: SearchPlan = 'ann') => {
     const limit = limitOf(topK);
     const f = qdrantPermissionFilter(filter);
     if (!f || limit === 0) return null;
-    return { query: vector, filter: f, limit, with_payload: true, with_vector: false } satisfies Schemas['QueryRequest'];
+    const params = {
+      hnsw_ef: Math.max(QDRANT_INDEX.hnswEf, limit),
+      exact: plan === 'exact',
+      quantization: { ignore: false, rescore: true, oversampling: QDRANT_INDEX.oversampling },
+    };
+    return { query: vector, filter: f, params, limit, with_payload: true, with_vector: false } satisfies Schemas['QueryRequest'];
+  },
+
+  /** How many points a filter lets through, estimated from the payload indexes (cheap, not exact). `null` as for search. */
+  visibleEstimate: (filter: PermissionFilter) => {
+    const f = qdrantPermissionFilter(filter);
+    return f ? ({ filter: f, exact: false } satisfies Schemas['CountRequest']) : null;
   },
 
   count: (filter?: { sourceId?: string; documentId?: string }) => {
@@ -164,6 +202,8 @@ export interface QdrantOptions {
   collection: string;
   /** Per-request timeout in milliseconds. */
   timeoutMs?: number;
+  /** Filters letting through at most this many points are searched exactly (default QDRANT_INDEX.exactMaxPoints). */
+  exactMaxPoints?: number;
 }
 
 /** Production vector store: one Qdrant collection, cosine distance, ACLs as an indexed keyword array. */
@@ -172,9 +212,12 @@ export class QdrantVectorStore implements VectorStore {
   readonly collection: string;
   private readonly client: QdrantClient;
   private dimension: number | undefined;
+  private readonly visiblePoints = new VisibleRowsCache({ ttlMs: 30_000 });
+  private readonly exactMaxPoints: number;
 
   constructor(opts: QdrantOptions) {
     this.collection = opts.collection;
+    this.exactMaxPoints = opts.exactMaxPoints ?? QDRANT_INDEX.exactMaxPoints;
     this.client = new QdrantClient({
       url: opts.url,
       apiKey: opts.apiKey,
@@ -192,14 +235,14 @@ export class QdrantVectorStore implements VectorStore {
     }
   }
 
-  private async collectionInfo(): Promise<{ size?: number; distance?: string; indexed: Set<string>; sparse: Set<string> } | null> {
+  private async collectionInfo(): Promise<{ size?: number; distance?: string; indexed: Set<string>; sparse: Set<string>; quantized: boolean } | null> {
     try {
       const info = await this.client.getCollection(this.collection);
       const vectors = info.config?.params?.vectors as { size?: number; distance?: string } | Record<string, unknown> | undefined;
       const single = vectors && typeof (vectors as { size?: unknown }).size === 'number' ? (vectors as { size: number; distance?: string }) : undefined;
       return {
         size: single?.size, distance: single?.distance, indexed: new Set(Object.keys(info.payload_schema ?? {})),
-        sparse: new Set(Object.keys(info.config?.params?.sparse_vectors ?? {})),
+        sparse: new Set(Object.keys(info.config?.params?.sparse_vectors ?? {})), quantized: !!info.config?.quantization_config,
       };
     } catch (err) {
       if ((err as { status?: unknown }).status === 404) return null;
@@ -217,11 +260,14 @@ export class QdrantVectorStore implements VectorStore {
         // Another process created it between our check and our create: fine, it is checked below.
         if ((err as { status?: unknown }).status !== 409) throw toUpstreamError(err, 'create collection');
       }
-      info = (await this.collectionInfo()) ?? { size: dimension, distance: 'Cosine', indexed: new Set(), sparse: new Set() };
+      info = (await this.collectionInfo()) ?? { size: dimension, distance: 'Cosine', indexed: new Set(), sparse: new Set(), quantized: true };
     }
     if (info.size !== dimension || info.distance !== 'Cosine') {
       throw new Error(`Qdrant collection "${this.collection}" holds ${info.distance ?? 'unnamed/multiple'} vectors of size ${info.size ?? 'unknown'}, ` +
         `but this service needs Cosine vectors of size ${dimension}; set QDRANT_COLLECTION to another name or re-create it`);
+    }
+    if (!info.quantized) {
+      await this.call('update collection', () => this.client.updateCollection(this.collection, qdrantRequests.updateCollection()));
     }
     for (const [field, schema] of QDRANT_PAYLOAD_INDEXES) {
       if (info.indexed.has(field)) continue;
@@ -287,10 +333,22 @@ export class QdrantVectorStore implements VectorStore {
 
   async search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
     assertVector(vector, this.dimension, 'query vector');
-    const body = qdrantRequests.search(vector, filter, topK);
-    if (!body) return [];
+    if (!qdrantRequests.search(vector, filter, topK)) return [];
+    const body = qdrantRequests.search(vector, filter, topK, await this.planFor(filter))!;
     const result = await this.call('search', () => this.client.query(this.collection, body));
     return result.points.map((p) => hitFromScoredPoint(p as { id: string | number; score: number; payload?: Record<string, unknown> | null }));
+  }
+
+  /**
+   * Exact (payload index, then brute force over what it lets through) when the filter is very
+   * selective: HNSW with a filter that few points pass can miss visible points. See plan.ts.
+   */
+  private async planFor(filter: PermissionFilter): Promise<SearchPlan> {
+    const body = qdrantRequests.visibleEstimate(filter);
+    if (!body) return 'exact';
+    const visible = await this.visiblePoints.get(JSON.stringify(body.filter), async () =>
+      (await this.call('count', () => this.client.count(this.collection, body))).count);
+    return choosePlan(visible, this.exactMaxPoints);
   }
 
   async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {

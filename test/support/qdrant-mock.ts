@@ -11,7 +11,10 @@ import type { RecordedRequest } from './qdrant-openapi.ts';
 type Payload = Record<string, unknown>;
 interface Sparse { indices: number[]; values: number[] }
 interface StoredPoint { id: string; vector: number[]; sparse?: Record<string, Sparse>; payload: Payload }
-interface Collection { size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string>; sparse?: Map<string, { modifier?: string }> }
+interface Collection {
+  size: number; distance: string; points: Map<string, StoredPoint>; indexes: Map<string, string>; sparse?: Map<string, { modifier?: string }>;
+  quantization?: unknown; hnsw?: Record<string, unknown>;
+}
 
 export interface MockExchange extends RecordedRequest {
   headers: http.IncomingHttpHeaders;
@@ -74,7 +77,8 @@ function collectionInfo(c: Collection) {
       params: { vectors: { size: c.size, distance: c.distance },
         ...(c.sparse?.size ? { sparse_vectors: Object.fromEntries([...c.sparse].map(([n, cfg]) => [n, cfg.modifier ? { modifier: cfg.modifier } : {}])) } : {}),
         shard_number: 1, replication_factor: 1, write_consistency_factor: 1, on_disk_payload: true },
-      hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false },
+      hnsw_config: { m: 16, ef_construct: 100, full_scan_threshold: 10000, max_indexing_threads: 0, on_disk: false, ...c.hnsw },
+      ...(c.quantization ? { quantization_config: c.quantization } : {}),
       optimizer_config: { deleted_threshold: 0.2, vacuum_min_vector_number: 1000, default_segment_number: 0, indexing_threshold: 20000, flush_interval_sec: 5 },
       wal_config: { wal_capacity_mb: 32, wal_segments_ahead: 0 },
     },
@@ -175,7 +179,16 @@ export class QdrantMock {
       case 'PUT ': {
         if (this.collections.has(name)) throw new HttpError(409, `Wrong input: Collection \`${name}\` already exists!`);
         const vectors = body.vectors as { size: number; distance: string };
-        this.collections.set(name, { size: vectors.size, distance: vectors.distance, points: new Map(), indexes: new Map() });
+        this.collections.set(name, {
+          size: vectors.size, distance: vectors.distance, points: new Map(), indexes: new Map(),
+          quantization: body.quantization_config ?? undefined, hnsw: (body.hnsw_config as Record<string, unknown> | undefined) ?? undefined,
+        });
+        return true;
+      }
+      case 'PATCH ': {
+        const c = this.coll(name);
+        if (body.quantization_config !== undefined) c.quantization = body.quantization_config;
+        if (body.hnsw_config) c.hnsw = { ...c.hnsw, ...(body.hnsw_config as Record<string, unknown>) };
         return true;
       }
       case 'DELETE ': return this.collections.delete(name);

@@ -2,24 +2,29 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { RequestContext } from '../../context.ts';
-import { notFound } from '../../errors.ts';
-import { createSource, createSourceSchema, deleteSource, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { conflict, notFound } from '../../errors.ts';
+import { createSource, createSourceSchema, deleteSource, freshnessPolicySchema, patchSourceSchema, publicSource, updateSource } from '../../sources/service.ts';
+import { previewPolicy } from '../../freshness/preview.ts';
 import { sourceDiagnostics } from '../../sources/diagnostics.ts';
+import type { Agent } from '../../metadata/interface.ts';
 import { notificationStatus } from '../../notifications/status.ts';
-import type { Run } from '../../types.ts';
+import type { FreshnessPolicy, Run } from '../../types.ts';
 import { hashAgentKey } from '../assistant.ts';
 import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
 
 const uuid = z.uuid();
 const syncSchema = z.object({ mode: z.enum(['incremental', 'full']).optional() }).strict();
-const auditQuery = z.object({
-  user: z.string().optional(),
-  agent: z.string().optional(),
-  from: z.iso.datetime({ offset: true }).optional(),
-  to: z.iso.datetime({ offset: true }).optional(),
-  limit: z.coerce.number().int().min(1).max(1000).optional(),
-});
-const agentSchema = z.object({ name: z.string().trim().min(1).max(200), sourceIds: z.array(z.uuid()).max(1000) }).strict();
+export const agentSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  sourceIds: z.array(z.uuid()).max(1000),
+  expiresAt: z.iso.datetime({ offset: true }).nullable().optional(),
+}).strict();
+export const agentPatchSchema = z.object({ expiresAt: z.iso.datetime({ offset: true }).nullable() }).strict();
+
+export function publicAgent(a: Agent, now: Date) {
+  const status = a.revokedAt ? 'revoked' : a.expiresAt && a.expiresAt.getTime() <= now.getTime() ? 'expired' : 'active';
+  return { id: a.id, name: a.name, sourceIds: a.sourceIds, createdAt: a.createdAt, expiresAt: a.expiresAt, revokedAt: a.revokedAt, status };
+}
 
 export function publicRun(r: Run) {
   const { warnings, ...rest } = r;
@@ -57,6 +62,8 @@ export function adminRoutes() {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
     const patch = patchSourceSchema.parse(await jsonBody(c));
+    if (patch.enabled !== undefined && patch.enabled !== source.enabled) c.set('audit', { action: patch.enabled ? 'source.enable' : 'source.disable', details: { fields: Object.keys(patch) } });
+    else c.set('audit', { details: { fields: Object.keys(patch) } });
     return c.json(publicSource(await updateSource({ ctx, input: { id: source.id, patch } })));
   });
   r.delete('/sources/:id', async (c) => {
@@ -65,10 +72,18 @@ export function adminRoutes() {
     await deleteSource({ ctx, input: { id: source.id } });
     return c.body(null, 204);
   });
+  // What a freshness policy would decide for the source's documents, before it is saved (console rules editor).
+  r.post('/sources/:id/freshness/preview', async (c) => {
+    const ctx = c.get('ctx');
+    const source = await sourceOr404(ctx, c.req.param('id'));
+    const policy = freshnessPolicySchema.parse(await jsonBody(c)) as FreshnessPolicy;
+    return c.json(await previewPolicy({ ctx, input: { sourceId: source.id, policy } }));
+  });
   r.post('/sources/:id/sync', async (c) => {
     const ctx = c.get('ctx');
     const source = await sourceOr404(ctx, c.req.param('id'));
     const { mode } = syncSchema.parse(await optionalJsonBody(c));
+    if (!source.enabled) throw conflict('the source is disabled; enable it before syncing');
     const { runId, deduplicated } = await ctx.jobs.enqueueSync(source.id, mode);
     return c.json({ runId, deduplicated }, 202);
   });
@@ -87,23 +102,41 @@ export function adminRoutes() {
     const input = agentSchema.parse(await jsonBody(c));
     // The key is shown once; only its hash is stored.
     const key = `clr_${randomBytes(24).toString('base64url')}`;
-    const agent = await c.get('ctx').metadata.agents.create(input.name, hashAgentKey(key), input.sourceIds);
-    return c.json({ ...agent, key }, 201);
+    const ctx = c.get('ctx');
+    const agent = await ctx.metadata.agents.create(input.name, hashAgentKey(key), input.sourceIds, input.expiresAt ? new Date(input.expiresAt) : null);
+    c.set('audit', { target: agent.id, details: { name: agent.name, sourceIds: agent.sourceIds, expiresAt: input.expiresAt ?? null } });
+    return c.json({ ...publicAgent(agent, ctx.now()), key }, 201);
   });
-  r.get('/agents', async (c) => c.json({ agents: await c.get('ctx').metadata.agents.list() }));
-  return r;
-}
-
-/** The audit trail (compliance reviewers and admins). */
-export function auditRoutes() {
-  const r = new Hono<AppEnv>();
-  r.get('/audit', async (c) => {
-    const q = auditQuery.parse(c.req.query());
-    const records = await c.get('ctx').metadata.audit.search({
-      user: q.user?.toLowerCase(), agent: q.agent, limit: q.limit,
-      from: q.from ? new Date(q.from) : undefined, to: q.to ? new Date(q.to) : undefined,
-    });
-    return c.json({ records });
+  r.get('/agents', async (c) => {
+    const ctx = c.get('ctx');
+    return c.json({ agents: (await ctx.metadata.agents.list()).map((a) => publicAgent(a, ctx.now())) });
+  });
+  r.get('/agents/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const id = c.req.param('id');
+    const agent = uuid.safeParse(id).success ? await ctx.metadata.agents.get(id) : null;
+    if (!agent) throw notFound('Agent');
+    return c.json(publicAgent(agent, ctx.now()));
+  });
+  // An expiry (or none); a revoked key stays revoked.
+  r.patch('/agents/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const id = c.req.param('id');
+    const { expiresAt } = agentPatchSchema.parse(await jsonBody(c));
+    c.set('audit', { details: { expiresAt } });
+    const agent = uuid.safeParse(id).success ? await ctx.metadata.agents.setExpiry(id, expiresAt ? new Date(expiresAt) : null) : null;
+    if (!agent) throw notFound('Agent');
+    return c.json(publicAgent(agent, ctx.now()));
+  });
+  // Revokes at once: the key's next use is refused (and audited as a revoked key).
+  r.delete('/agents/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const id = c.req.param('id');
+    const agent = uuid.safeParse(id).success ? await ctx.metadata.agents.get(id) : null;
+    if (!agent) throw notFound('Agent');
+    await ctx.metadata.agents.delete(id);
+    c.set('audit', { details: { name: agent.name } });
+    return c.body(null, 204);
   });
   return r;
 }

@@ -1,6 +1,7 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Services } from '../../context.ts';
+import type { NotificationSubscription } from '../../metadata/interface.ts';
 import { AppError, badRequest } from '../../errors.ts';
 import { receiveConfluence, type ConfluenceCandidate } from '../../notifications/confluence.ts';
 import { receiveDrive } from '../../notifications/google-drive.ts';
@@ -11,6 +12,9 @@ import { sourceCredentials } from '../../sources/connector.ts';
 import { problemResponse } from '../problem.ts';
 import { RateLimited, RateLimiter } from '../rate-limit.ts';
 
+/** How long a looked-up subscription (or its absence) is remembered; at most this many are. */
+const LOOKUP_CACHE_MS = 5_000;
+const LOOKUP_CACHE_SIZE = 10_000;
 /** How long a Confluence source's webhook secret is kept in memory between notifications. */
 const SECRET_CACHE_MS = 10_000;
 
@@ -32,7 +36,19 @@ export function notificationRoutes(services: Services, intake = new Notification
       throw err;
     }
   };
-  const lookup = (kind: string, externalId: string) => services.metadata.notifications.subscriptionByExternalId(kind, externalId);
+  // Storms repeat the same subscription id: a short-lived cache keeps them off the store. A
+  // subscription removed meanwhile can at most cost one sync that finds its source gone.
+  const cache = new Map<string, { at: number; sub: Promise<NotificationSubscription | null> }>();
+  const lookup = (kind: string, externalId: string) => {
+    const key = `${kind}:${externalId}`;
+    const hit = cache.get(key);
+    if (hit && Date.now() - hit.at < LOOKUP_CACHE_MS) return hit.sub;
+    if (cache.size >= LOOKUP_CACHE_SIZE) cache.clear();
+    const sub = services.metadata.notifications.subscriptionByExternalId(kind, externalId);
+    cache.set(key, { at: Date.now(), sub });
+    sub.catch(() => cache.delete(key));
+    return sub;
+  };
   const now = () => services.now();
 
   let secrets: { at: number; list: ConfluenceCandidate[] } | null = null;

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import type { Services } from '../../context.ts';
 import { errorMessage } from '../../errors.ts';
 import { registry } from '../../metrics.ts';
-import { consoleHtml } from '../console.ts';
+import { consoleRoutes } from '../console.ts';
 
 export function opsRoutes(services: Services) {
   const r = new Hono();
@@ -26,6 +26,6 @@ export function opsRoutes(services: Services) {
     return c.json({ status: ok ? 'ready' : 'not ready', checks }, ok ? 200 : 503);
   });
   r.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
-  r.get('/', (c) => c.html(consoleHtml));
+  r.route('/', consoleRoutes());
   return r;
 }

@@ -14,6 +14,7 @@ import {
 } from './items.ts';
 import { mapPermissions, toResolvedAcl, type DrivePermission, type MappedAcl } from './permissions.ts';
 import { hash, resolveUnits, type Unit } from './units.ts';
+import { driveChangeWatch } from './channels.ts';
 
 /**
  * The cursor (opaque to the engine). Per unit: the change feed's page token, the in-scope folders
@@ -522,6 +523,7 @@ export function createGoogleDriveConnector({ sourceId, config, credentials, tuni
 
   return {
     type: 'google_drive',
+    watch: driveChangeWatch(api, async () => (await resolveUnits(api, cfg, new GroupExpander(api, cfg.domain))).units),
     enumeratesEverything: false,
     api,
 

@@ -15,6 +15,7 @@ import {
 import { PermissionMapper, type GraphPermission, type MappedAcl } from './permissions.ts';
 import { SharePointRest } from './rest.ts';
 import { SiteGroupReader, isSiteGroupKey, ownersOf, parseSiteGroupKey, type SiteRef } from './sitegroups.ts';
+import { graphChangeWatch } from './subscriptions.ts';
 
 /**
  * Asks delta for deletions as `deleted` items, for items whose permissions changed even where
@@ -420,6 +421,7 @@ export function createSharePointConnector({ sourceId, config, credentials, tunin
     enumeratesEverything: false,
     graph,
     tokens,
+    watch: graphChangeWatch(graph, async () => (await listDrives()).map((d) => d.id)),
 
     /**
      * A token, every configured site and drive, and with a certificate SharePoint REST on each of

@@ -74,6 +74,29 @@ export class GraphApi {
     return (await res.json()) as T;
   }
 
+  /**
+   * A write (subscriptions: POST, PATCH, DELETE) through the same chain; the JSON answer, or null
+   * for 204. Error statuses come back as the typed GraphError.
+   */
+  async write<T>(method: 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<T | null> {
+    const control = new RequestControl();
+    let res: Response;
+    try {
+      const req = this.client.api(path).headers({ accept: 'application/json' }).middlewareOptions([control]).responseType(ResponseType.RAW);
+      res = (await (method === 'POST' ? req.post(body) : method === 'PATCH' ? req.patch(body) : req.delete())) as Response;
+    } catch (err) {
+      if (control.error !== undefined) throw control.error;
+      throw new GraphError(`Graph ${method} ${shortPath(this.resolve(path))} failed: ${(err as Error).message}`, { retryable: false, cause: err });
+    }
+    if (res.status >= 400) {
+      const e = this.error(path, res, undefined, await res.text().catch(() => ''));
+      throw new GraphError(e.message.replace(/^Graph GET/, `Graph ${method}`), { retryable: e.retryable, status: e.status, code: e.code, retryAfterSeconds: e.retryAfterSeconds });
+    }
+    if (res.status === 204) return null;
+    const text = await res.text();
+    return text ? (JSON.parse(text) as T) : null;
+  }
+
   /** Every page of a collection, following @odata.nextLink; the last page carries any deltaLink. */
   async *pages<T>(pathOrUrl: string, headers?: Record<string, string>): AsyncGenerator<GraphPage<T>> {
     let next: string | undefined = pathOrUrl;

@@ -429,8 +429,13 @@ export class FakeWorkspace {
   /** Records a change of the item itself. Children of a changed folder are not reported. */
   touch(f: FakeFile, drives: Array<string | null> = [f.driveId]): void {
     f.version++;
-    this.changes.push({ seq: ++this.seq, fileId: f.id, drives: [...new Set(drives.filter((d): d is string => !!d))], time: this.now() });
+    const ds = [...new Set(drives.filter((d): d is string => !!d))];
+    this.changes.push({ seq: ++this.seq, fileId: f.id, drives: ds, time: this.now() });
+    this.fileChanged(f, ds);
   }
+
+  /** Called after every recorded change (the server notifies watch channels). */
+  protected fileChanged(_f: FakeFile, _drives: string[]): void {}
 
   /** A permission change reports the item; inherited grants below it change without their own change. */
   private touchPermissions(f: FakeFile): void {

@@ -1,3 +1,4 @@
+import { FakeDriveChannels } from './channels.ts';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -89,12 +90,19 @@ export class FakeGoogle extends FakeWorkspace {
   private readonly tokens = new Map<string, IssuedToken>();
   private readonly known = new Map<string, Set<string>>();
   private injected: Injected[] = [];
+  /** changes.watch channels and their deliveries. */
+  readonly notifications = new FakeDriveChannels();
 
   constructor(opts: FakeGoogleOptions = {}) {
     super(opts.domain ?? 'acme.test');
     this.pageSize = opts.pageSize ?? 100;
     this.latencyMs = opts.latencyMs ?? 0;
     this.tokenLifetimeSeconds = opts.tokenLifetimeSeconds ?? 3600;
+  }
+
+  /** A shared drive's channel fires for its changes; a user's own channel for changes to files they can see. */
+  protected override fileChanged(f: FakeFile, drives: string[]): void {
+    this.notifications?.changed((user, driveId) => (driveId ? drives.includes(driveId) : drives.length === 0 && this.canAccess(user, f)));
   }
 
   async listen(): Promise<this> {
@@ -201,6 +209,18 @@ export class FakeGoogle extends FakeWorkspace {
         injected.remaining--;
         if (injected.retryAfter !== null) res.setHeader('retry-after', String(injected.retryAfter));
         throw new HttpError(injected.status, injected.reason, injected.status === 403 ? 'User Rate Limit Exceeded' : 'Rate limit or backend error');
+      }
+      if (req.method === 'POST' && (path === '/drive/v3/changes/watch' || path === '/drive/v3/channels/stop')) {
+        const body = await readBody(req);
+        const a = path.endsWith('/watch')
+          ? this.notifications.watch(token.subject, url.searchParams, body, (t) => this.readToken(t) !== null)
+          : this.notifications.stop(token.subject, body);
+        if (a.status === 204) {
+          res.writeHead(204);
+          res.end();
+          return;
+        }
+        return this.json(res, a.status, a.body);
       }
       if (req.method !== 'GET') throw new HttpError(405, 'methodNotAllowed', 'Only reads are served');
       if (kind === 'directory') return this.directory(token, path, url.searchParams, res);

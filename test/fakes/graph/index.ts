@@ -13,7 +13,7 @@
  *   …mutate (updateContent, rename, move, delete, setPermissions, addLink, addGroupMember…), sync again…
  *   await graph.close();
  */
-export { FakeGraph, startFakeGraph, type FakeGraphOptions, type RequestLogEntry } from './server.ts';
+export { FakeGraph, startFakeGraph, type ChaosOptions, type FakeGraphOptions, type FaultKind, type RequestLogEntry } from './server.ts';
 export {
   FakeTenant, type FakeDrive, type FakeGrant, type FakeGroup, type FakeItem, type FakeSite, type FakeSiteGroup, type FakeSiteGroupMember, type FakeUser,
 } from './model.ts';

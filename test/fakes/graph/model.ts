@@ -530,7 +530,7 @@ export class FakeTenant {
       modifiedBy: null,
       own: null,
       deleted: false,
-      seq: ++this.seq,
+      seq: (this.driveChanged(init.driveId), ++this.seq),
       sharedChanged: false,
       order: n,
     };
@@ -538,7 +538,11 @@ export class FakeTenant {
     return item;
   }
 
+  /** Called after every change to a drive's items (the server notifies its subscriptions). */
+  protected driveChanged(_driveId: string): void {}
+
   private touch(item: FakeItem, opts: { ancestors: boolean }): void {
+    this.driveChanged(item.driveId);
     item.seq = ++this.seq;
     item.sharedChanged = false;
     if (opts.ancestors) this.touchAncestors(item);
@@ -554,6 +558,7 @@ export class FakeTenant {
 
   /** Only the item itself shows up in delta, not the descendants that inherit from it. */
   private sharingChanged(item: FakeItem): void {
+    this.driveChanged(item.driveId);
     item.seq = ++this.seq;
     item.sharedChanged = true;
     item.metaVersion++;

@@ -3,9 +3,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { rng } from '../../../src/bench/corpus.ts';
 import { FakeTenant, type FakeItem, type FakeUser, type StoredPermission } from './model.ts';
 import { odataFormat, restError, siteForPath, siteRest } from './sharepoint.ts';
 import { fakeServerTls, makeAppCertificate, trustFakeTenantCa, type AppCertificateFixture } from './tls.ts';
+import { FakeGraphSubscriptions } from './subscriptions.ts';
 import { judgeTokenRequest } from './token.ts';
 
 /**
@@ -49,6 +51,8 @@ export interface RequestLogEntry {
   prefer: string | null;
   /** Token requests: how the app authenticated and the resource asked for (set when granted). */
   token?: { credential: 'secret' | 'certificate'; resource: string };
+  /** Set when chaos made this request misbehave. */
+  fault?: FaultKind;
 }
 
 interface Injected {
@@ -59,6 +63,23 @@ interface Injected {
   retryAfter: number | null;
   remaining: number;
   /** Applies to the token endpoint instead of the APIs. */
+  token?: boolean;
+}
+
+/** What a misbehaving upstream does to one request (see FakeGraph.chaos). */
+export type FaultKind = '429' | '500' | '503' | 'reset' | 'stall' | 'truncate';
+
+export interface ChaosOptions {
+  /** Share of requests that misbehave, 0..1. */
+  rate: number;
+  /** The same seed gives the same sequence of decisions. */
+  seed: number;
+  kinds?: FaultKind[];
+  /** How long a stalled request hangs before its connection is dropped (set above the client's timeout). */
+  stallMs?: number;
+  /** Retry-After on 429s (and on half the 503s). */
+  retryAfterSeconds?: number;
+  /** Whether the token endpoint misbehaves too (default true). */
   token?: boolean;
 }
 
@@ -96,9 +117,14 @@ export class FakeGraph extends FakeTenant {
   private readonly downloads = new Map<string, { content: Buffer; mimeType: string }>();
   private readonly sessions = new Map<string, DeltaSession>();
   private injected: Injected[] = [];
+  private chaosOpts: (ChaosOptions & { random: () => number }) | null = null;
+  /** Change-notification subscriptions (POST/PATCH/DELETE /subscriptions) and their deliveries. */
+  readonly notifications: FakeGraphSubscriptions;
 
   constructor(opts: FakeGraphOptions = {}) {
     super();
+    this.notifications = new FakeGraphSubscriptions(
+      opts.tenantId ?? '11111111-2222-3333-4444-555555555555', opts.clientId ?? 'fake-client-id', (id) => this.drives.has(id));
     this.tenantId = opts.tenantId ?? '11111111-2222-3333-4444-555555555555';
     this.clientId = opts.clientId ?? 'fake-client-id';
     this.clientSecret = opts.clientSecret === undefined ? 'fake-client-secret' : opts.clientSecret;
@@ -197,6 +223,81 @@ export class FakeGraph extends FakeTenant {
     this.injected = [];
   }
 
+  /**
+   * From now on a share of all requests (Graph, downloads, SharePoint REST, and the token endpoint
+   * unless `token: false`) misbehave the way real upstreams do: 429 with Retry-After, 500, 503,
+   * the connection reset before any answer, a stall past the client's timeout, or a body cut off
+   * halfway (the connection drops after the headers promised more). `null` stops it.
+   */
+  chaos(opts: ChaosOptions | null): void {
+    this.chaosOpts = opts && { ...opts, random: rng(opts.seed) };
+  }
+
+  /** Requests chaos made misbehave, by kind. */
+  faultCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.requests) if (r.fault) out[r.fault] = (out[r.fault] ?? 0) + 1;
+    return out;
+  }
+
+  private pickFault(kind: RequestLogEntry['kind']): FaultKind | null {
+    const c = this.chaosOpts;
+    if (!c || (kind === 'token' && c.token === false)) return null;
+    if (c.random() >= c.rate) return null;
+    const kinds = c.kinds ?? ['429', '500', '503', 'reset', 'stall', 'truncate'];
+    return kinds[Math.floor(c.random() * kinds.length)]!;
+  }
+
+  /** Answers (or fails to answer) a request chaos picked; false for 'truncate', which lets the real answer start. */
+  private async misbehave(fault: FaultKind, req: IncomingMessage, res: ServerResponse, kind: RequestLogEntry['kind']): Promise<boolean> {
+    const retryAfter = String(this.chaosOpts?.retryAfterSeconds ?? 1);
+    const fail = (status: number, code: string, message: string) => {
+      if (kind === 'token') return this.json(res, status, { error: 'temporarily_unavailable', error_description: `AADSTS90033: ${message}`, error_codes: [90033] });
+      if (kind === 'sharepoint') {
+        const a = restError(odataFormat(req.headers.accept), status, '-1, Microsoft.SharePoint.Client.ServerException', message);
+        return this.json(res, a.status, a.body);
+      }
+      return this.graphError(res, status, code, message);
+    };
+    switch (fault) {
+      case '429':
+        res.setHeader('retry-after', retryAfter);
+        fail(429, 'TooManyRequests', 'Too many requests');
+        return true;
+      case '500':
+        fail(500, 'generalException', 'An unspecified error has occurred.');
+        return true;
+      case '503':
+        if (this.chaosOpts!.random() < 0.5) res.setHeader('retry-after', retryAfter);
+        fail(503, 'serviceNotAvailable', 'Service unavailable');
+        return true;
+      case 'reset':
+        req.socket.destroy();
+        return true;
+      case 'stall':
+        await sleep(this.chaosOpts?.stallMs ?? 5000);
+        req.socket.destroy();
+        return true;
+      case 'truncate': {
+        const end = res.end.bind(res);
+        res.end = ((chunk?: unknown) => {
+          const body = chunk === undefined || typeof chunk === 'function' ? Buffer.alloc(0) : Buffer.from(chunk as string | Uint8Array);
+          if (!res.headersSent && !res.hasHeader('content-length')) res.setHeader('content-length', body.length);
+          if (body.length < 2) return end(chunk as string);
+          res.write(body.subarray(0, body.length >> 1));
+          setImmediate(() => req.socket.destroy());
+          return res;
+        }) as typeof res.end;
+        return false;
+      }
+    }
+  }
+
+  protected override driveChanged(driveId: string): void {
+    // Called from the tenant's constructor path too, before the notifier exists.
+    this.notifications?.driveChanged(driveId);
+  }
+
   /** Every issued access token becomes invalid (Graph answers 401 until a new one is fetched). */
   expireAccessTokens(): void {
     this.tokens.clear();
@@ -233,7 +334,15 @@ export class FakeGraph extends FakeTenant {
       entry.endedAt = Date.now();
     });
 
-    if (api === 'graph' && /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname)) {
+    const isToken = api === 'graph' && /^\/[^/]+\/oauth2\/v2\.0\/token$/.test(url.pathname);
+    const kind = isToken ? 'token' : api === 'graph' && url.pathname.startsWith('/download/') ? 'download' : api;
+    const fault = this.pickFault(kind);
+    if (fault) {
+      entry.fault = fault;
+      if (await this.misbehave(fault, req, res, kind)) return;
+    }
+
+    if (isToken) {
       entry.kind = 'token';
       return this.token(req, res, decodeURIComponent(url.pathname.split('/')[1]!), entry);
     }
@@ -264,6 +373,17 @@ export class FakeGraph extends FakeTenant {
     if (inj) {
       if (inj.retryAfter !== null) res.setHeader('retry-after', String(inj.retryAfter));
       return this.graphError(res, inj.status, inj.code, inj.message);
+    }
+    if (path.startsWith('/subscriptions')) {
+      const answer = await this.notifications.handle(req.method ?? 'GET', path, await readBody(req));
+      if (answer) {
+        if (answer.status === 204) {
+          res.writeHead(204);
+          res.end();
+          return;
+        }
+        return this.json(res, answer.status, answer.body);
+      }
     }
     if (req.method !== 'GET') return this.graphError(res, 405, 'BadRequest', 'Only GET is implemented by the fake');
     return this.route(url, path, res);
