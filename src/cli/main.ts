@@ -49,7 +49,8 @@ export async function main(argv: string[]) {
     .action((o) => run(async () => (await import('../bench/ingest.ts')).benchIngest({ docs: Number(o.docs) })));
   bench.command('search').description('search latency p50/p95 with and without the ACL filter')
     .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
-    .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) })));
+    .option('--synthetic', 'random unit vectors for the indexed chunks instead of embedding them (queries are still embedded)')
+    .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries), synthetic: !!o.synthetic })));
   bench.command('load').description('the search API under many concurrent callers: closed and open loop vs one at a time')
     .option('--chunks <n>', 'synthetic chunks in the index', '100000').option('--concurrency <n>', 'callers at once', '50')
     .option('--seconds <n>', 'length of each loaded run', '30').option('--single <n>', 'requests sent one at a time', '200')
