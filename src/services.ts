@@ -55,6 +55,9 @@ export async function startWorkers(services: Services): Promise<void> {
 /** Per-process helpers started with the workers and stopped with the services. */
 const workerExtras = new WeakMap<Services, FilesystemWatchers>();
 
+/** The folder watchers this process runs (null when it runs no workers). */
+export const filesystemWatchers = (s: Services): FilesystemWatchers | null => workerExtras.get(s) ?? null;
+
 async function step<T>(variable: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

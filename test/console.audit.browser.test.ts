@@ -164,6 +164,24 @@ describe.runIf(chromiumAvailable())('audit and access in the console', () => {
     expect(await page.locator('.error-box').textContent()).toContain('no entry of the document\'s permissions names this person');
   }, 60_000);
 
+  it('quarantines the page from its access panel, which then explains the denial, and lifts it', async () => {
+    // The reviewer is still on the access panel of Erin's page.
+    await page.getByRole('button', { name: 'Quarantine…' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Quarantine this document?' });
+    await confirm.getByLabel('Reason (kept in the audit trail)').fill('Prices under legal review');
+    await confirm.getByRole('button', { name: 'Quarantine' }).click();
+    await page.getByText(/quarantined.*by rita@acme\.test: Prices under legal review/).waitFor();
+    await page.getByLabel('Person (email)').fill('erin@acme.test');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await page.getByText('No: erin@acme.test cannot read this document.').waitFor();
+    expect(await page.locator('.error-box').textContent()).toContain('the document is quarantined');
+    await page.getByRole('button', { name: 'Lift quarantine' }).click();
+    await page.getByRole('button', { name: 'Quarantine…' }).waitFor();
+    await page.getByLabel('Person (email)').fill('erin@acme.test');
+    await page.getByRole('button', { name: 'Explain' }).click();
+    await page.getByText('Yes: erin@acme.test can read this document.').waitFor();
+  }, 60_000);
+
   it('lets an admin create an agent key, shown once, and revoke it', async () => {
     const admin = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     admin.setDefaultTimeout(30_000);

@@ -271,7 +271,58 @@ describe('governance API', () => {
       expect((await (await req(`/v1/agents/${id}`, { token: ADMIN })).json()).status).toBe('active');
     });
 
+    it('document fetch: the first fetch after quarantine or disabling the source is a 404', async () => {
+      const fetch = async () => (await req(`/v1/documents/${docs.Salaries}`, { token: tokens.dana! })).status;
+      expect(await fetch()).toBe(200);
+      await req(`/v1/documents/${docs.Salaries}/quarantine`, { token: tokens.carl!, body: { reason: 'x' } });
+      expect(await fetch()).toBe(404);
+      await req(`/v1/documents/${docs.Salaries}/quarantine`, { token: tokens.carl!, method: 'DELETE' });
+      expect(await fetch()).toBe(200);
+      await req(`/v1/sources/${sourceId}`, { token: ADMIN, method: 'PATCH', body: { enabled: false } });
+      expect(await fetch()).toBe(404);
+      await req(`/v1/sources/${sourceId}`, { token: ADMIN, method: 'PATCH', body: { enabled: true } });
+      expect(await fetch()).toBe(200);
+    });
+
     const explain2 = async (user: string, doc: string) =>
       (await req(`/v1/access/explain?user=${encodeURIComponent(user)}&documentId=${doc}&groups=hr`, { token: tokens.carl! })).json();
+  });
+
+  describe('document fetch', () => {
+    it('returns metadata and chunks in order to a reader, audited once with the document', async () => {
+      let body!: { documentId: string; title: string; chunks: { index: number; text: string }[]; freshness: { status: string } };
+      const recs = await produced(async () => { body = await (await req(`/v1/documents/${docs['On-call']}`, { token: tokens.erin! })).json(); });
+      expect(body).toMatchObject({ documentId: docs['On-call'], title: 'On-call', sourceId, sourceType: 'filesystem', freshness: { status: 'fresh' } });
+      expect(body.chunks.map((c) => c.index)).toEqual(body.chunks.map((_, i) => i));
+      expect(body.chunks.map((c) => c.text).join(' ')).toContain('incident commander');
+      expect(recs).toMatchObject([{ action: 'document.fetch', outcome: 'ok', actor: 'erin@acme.test', target: docs['On-call'], documents: [{ id: docs['On-call'], title: 'On-call' }] }]);
+    });
+
+    it('answers a document the caller may not read exactly like one that does not exist (and audits the refusal)', async () => {
+      let hidden!: Response;
+      const recs = await produced(async () => { hidden = await req(`/v1/documents/${docs.Salaries}`, { token: tokens.erin! }); });
+      const missing = await req('/v1/documents/00000000-0000-4000-8000-000000000000', { token: tokens.erin! });
+      expect([hidden.status, missing.status]).toEqual([404, 404]);
+      const strip = (b: { instance?: string }) => ({ ...b, instance: undefined });
+      expect(strip(await hidden.json())).toEqual(strip(await missing.json()));
+      expect(recs).toMatchObject([{ action: 'document.fetch', outcome: 'denied', documents: [] }]);
+    });
+
+    it('limits an agent key to its sources', async () => {
+      const { key } = await (await req('/v1/agents', { token: ADMIN, body: { name: 'second-only', sourceIds: [other] } })).json();
+      expect((await req(`/v1/documents/${docs['On-call']}`, { token: tokens.erin!, headers: { 'x-agent-key': key } })).status).toBe(404);
+      expect((await req(`/v1/documents/${docs.Handbook}`, { token: tokens.erin!, headers: { 'x-agent-key': key } })).status).toBe(200);
+    });
+
+    it('is an MCP tool under the same rule, one audit record per call', async () => {
+      const call = (doc: string) => mcp(tokens.erin!, { jsonrpc: '2.0', id: 9, method: 'tools/call', params: { name: 'fetch_document', arguments: { documentId: doc } } });
+      let res!: { result: { structuredContent?: { document: { title: string } }; isError?: boolean } };
+      let recs = await produced(async () => { res = await (await call(docs['On-call']!)).json(); });
+      expect(res.result.structuredContent?.document.title).toBe('On-call');
+      expect(recs).toMatchObject([{ action: 'mcp.fetch_document', outcome: 'ok' }]);
+      recs = await produced(async () => { res = await (await call(docs.Salaries!)).json(); });
+      expect(res.result.isError).toBe(true);
+      expect(recs).toMatchObject([{ action: 'mcp.fetch_document', outcome: 'denied' }]);
+    });
   });
 });

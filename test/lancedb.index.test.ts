@@ -44,6 +44,7 @@ class EagerlyIndexed implements VectorStore {
   search(...a: Parameters<VectorStore['search']>) { return this.inner.search(...a); }
   keywordSearch(...a: Parameters<VectorStore['keywordSearch']>) { return this.inner.keywordSearch(...a); }
   count(f?: { sourceId?: string; documentId?: string }) { return this.inner.count(f); }
+  documentChunks(id: string, generation: number) { return this.inner.documentChunks(id, generation); }
   ping() { return this.inner.ping(); }
   close() { return this.inner.close(); }
 }

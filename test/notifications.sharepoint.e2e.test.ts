@@ -136,6 +136,14 @@ describe('SharePoint notifications end to end', () => {
     await msUntil(async () => !(await w.visible(bob.mail!, 'widget')).includes(docId(memo)), 10_000, 'the revocation through the new subscription');
   });
 
+  it('disabling the source deletes its subscription upstream; enabling it subscribes again', async () => {
+    expect((await w.admin(`/v1/sources/${sourceId}`, { enabled: false }, 'PATCH')).status).toBe(200);
+    expect([...g.notifications.live()]).toHaveLength(0);
+    expect(await w.h.metadata.notifications.subscriptions(sourceId)).toHaveLength(0);
+    expect((await w.admin(`/v1/sources/${sourceId}`, { enabled: true }, 'PATCH')).status).toBe(200);
+    expect([...g.notifications.live()]).toHaveLength(1);
+  });
+
   it('removing the source deletes its subscription upstream', async () => {
     const res = await w.admin(`/v1/sources/${sourceId}`, undefined, 'DELETE');
     expect(res.status).toBe(204);

@@ -291,6 +291,7 @@ class ProbingVectorStore implements VectorStore {
   search(v: number[], f: PermissionFilter, k: number) { return this.inner.search(v, f, k); }
   keywordSearch(q: string, f: PermissionFilter, k: number) { return this.inner.keywordSearch(q, f, k); }
   count(f?: { sourceId?: string; documentId?: string }) { return this.inner.count(f); }
+  documentChunks(id: string, generation: number) { return this.inner.documentChunks(id, generation); }
   ping() { return this.inner.ping(); }
   close() { return this.inner.close(); }
 }

@@ -2,7 +2,8 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import { runSearch, searchBodySchema } from './assistant.ts';
+import { fetchDocument } from '../retrieval/documents.ts';
+import { resolveAgent, runSearch, searchBodySchema } from './assistant.ts';
 import { SEARCH_MODES } from '../retrieval/fusion.ts';
 import type { AppEnv } from './env.ts';
 
@@ -45,6 +46,22 @@ export async function handleMcp(c: Context<AppEnv>): Promise<Response> {
       return {
         content: [{ type: 'text' as const, text: JSON.stringify({ results }, null, 2) }],
         structuredContent: { results },
+      };
+    },
+  );
+  server.registerTool(
+    'fetch_document',
+    {
+      title: 'Fetch a permitted document',
+      description: 'The full text of one document the current user may read (by the documentId a search returned), as its chunks in order, with title, URL and freshness.',
+      inputSchema: { documentId: z.string().min(1).max(200).describe('A documentId from search results') },
+    },
+    async (args) => {
+      const agent = await resolveAgent(ctx, agentKey, { action: 'mcp.fetch_document', target: args.documentId });
+      const document = await fetchDocument({ ctx, input: { documentId: args.documentId, agent, auditAction: 'mcp.fetch_document' } });
+      return {
+        content: [{ type: 'text' as const, text: `# ${document.title}\n${document.url ?? ''}\n\n${document.chunks.map((ch) => ch.text).join('\n\n')}` }],
+        structuredContent: { document },
       };
     },
   );

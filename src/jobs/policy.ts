@@ -211,7 +211,7 @@ export class SyncRequests {
   private async drainNow(sourceId: string): Promise<SyncRequestOutcome> {
     const { metadata, debounceMs } = this.deps;
     const source = await metadata.sources.get(sourceId);
-    if (!source || source.status !== 'active') {
+    if (!source || source.status !== 'active' || source.enabled === false) {
       if (source) await metadata.notifications.takeSyncRequest(sourceId);
       return 'ignored';
     }

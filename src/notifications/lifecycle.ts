@@ -76,7 +76,7 @@ export class SubscriptionManager {
     const store = metadata.notifications;
     const subs = await store.subscriptions(source.id);
     const base = config.PUBLIC_BASE_URL;
-    if (!base || source.status !== 'active') {
+    if (!base || source.status !== 'active' || source.enabled === false) {
       if (subs.length) {
         const watch = await this.watchOf(source).catch(() => undefined);
         for (const s of subs) await this.removeOne(watch, s);

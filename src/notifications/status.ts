@@ -23,7 +23,7 @@ export async function notificationStatus(services: Services, source: Source) {
   const last = runs.find((r) => r.notifiedAt && r.startedAt);
   const ms = (a: Date | null | undefined, b: Date | null | undefined) => (a && b ? Math.max(0, a.getTime() - b.getTime()) : null);
   return {
-    enabled: (pushed || watched) && source.status === 'active',
+    enabled: (pushed || watched) && source.status === 'active' && source.enabled !== false,
     mode: watched ? 'watch' : pushed ? 'push' : 'off',
     address: pushed ? notificationAddress(config.PUBLIC_BASE_URL!, source.type) + (source.type === 'confluence' ? `?source=${source.id}` : '') : null,
     accepted: counts.accepted,

@@ -32,7 +32,7 @@ export class FilesystemWatchers {
     const { metadata, config, log } = this.services;
     const wanted = new Map<string, string>();
     for (const s of await metadata.sources.list().catch(() => [])) {
-      if (s.type !== 'filesystem' || s.status !== 'active' || s.config.watch !== true) continue;
+      if (s.type !== 'filesystem' || s.status !== 'active' || s.enabled === false || s.config.watch !== true) continue;
       try {
         wanted.set(s.id, await checkFilesystemPath(String(s.config.path ?? ''), config));
       } catch (err) {

@@ -136,7 +136,8 @@ export async function updateSource({ ctx, input }: { ctx: RequestContext; input:
   if (patch.schedule !== undefined || patch.status || patch.enabled !== undefined) {
     await ctx.jobs.setSchedule(updated.id, updated.status === 'active' && updated.enabled ? updated.schedule?.intervalSeconds ?? null : null);
   }
-  if (patch.status || patch.config || patch.credentials) await subscriptionManager(ctx).ensure(updated);
+  // Disabling or pausing a source deletes its subscriptions upstream; enabling it subscribes again.
+  if (patch.status || patch.enabled !== undefined || patch.config || patch.credentials) await subscriptionManager(ctx).ensure(updated);
   // A new policy applies to what is already indexed: re-evaluate now, without a re-sync.
   if (patch.freshness !== undefined) void triggerEvaluation(ctx, updated.id);
   return updated;

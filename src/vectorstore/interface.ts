@@ -54,6 +54,11 @@ export interface VectorStore {
    * chunks sharing at least one term with the query are returned.
    */
   keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]>;
+  /**
+   * The chunks of one generation of a document, in chunk order (document fetch). No permission
+   * filter here: the caller has already decided, from the registry, that the document is visible.
+   */
+  documentChunks(documentId: string, generation: number): Promise<Omit<ChunkPoint, 'vector'>[]>;
   /** Number of points, optionally for one source or document (for tests, stats and readiness). */
   count(filter?: { sourceId?: string; documentId?: string }): Promise<number>;
   ping(): Promise<void>;

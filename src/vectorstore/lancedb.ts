@@ -358,6 +358,17 @@ export class LanceDbVectorStore implements VectorStore {
     return readIndexState(this.requireTable());
   }
 
+  async documentChunks(documentId: string, generation: number): Promise<Omit<ChunkPoint, 'vector'>[]> {
+    if (!Number.isSafeInteger(generation)) throw new TypeError('generation must be an integer');
+    const rows = await this.requireTable().query()
+      .where(`documentId = ${sqlString(documentId)} AND generation = ${generation}`)
+      .select(RESULT_COLUMNS)
+      // A plain query has no natural end; a document never has this many chunks.
+      .limit(1_000_000)
+      .toArray();
+    return (rows as Record<string, unknown>[]).map((r) => rowToHit({ ...r, _distance: 0 }).point).sort((a, b) => a.chunkIndex - b.chunkIndex);
+  }
+
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
     const parts: string[] = [];
     if (filter?.sourceId !== undefined) parts.push(`sourceId = ${sqlString(filter.sourceId)}`);

@@ -89,6 +89,13 @@ export class MemoryVectorStore implements VectorStore {
       .map(([id, score]) => ({ point: withoutVector(this.points.get(id)!), score }));
   }
 
+  async documentChunks(documentId: string, generation: number): Promise<Omit<ChunkPoint, 'vector'>[]> {
+    return [...this.points.values()]
+      .filter((p) => p.documentId === documentId && p.generation === generation)
+      .sort((a, b) => a.chunkIndex - b.chunkIndex)
+      .map(withoutVector);
+  }
+
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {
     let n = 0;
     for (const p of this.points.values()) {

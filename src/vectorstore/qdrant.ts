@@ -114,6 +114,14 @@ export const qdrantRequests = {
     return f ? ({ filter: f, exact: false } satisfies Schemas['CountRequest']) : null;
   },
 
+  documentChunks: (documentId: string, generation: number, offset?: string | number) => ({
+    filter: { must: [byDocument(documentId), { key: 'generation', match: { value: generation } }] },
+    limit: 256,
+    with_payload: true,
+    with_vector: false,
+    ...(offset !== undefined ? { offset } : {}),
+  }) satisfies Schemas['ScrollRequest'],
+
   count: (filter?: { sourceId?: string; documentId?: string }) => {
     const must: FieldCondition[] = [];
     if (filter?.sourceId !== undefined) must.push({ key: 'sourceId', match: { value: filter.sourceId } });
@@ -358,6 +366,21 @@ export class QdrantVectorStore implements VectorStore {
     if (!body) return [];
     const result = await this.call('keyword search', () => this.client.query(this.collection, body));
     return result.points.map((p) => hitFromScoredPoint(p as { id: string | number; score: number; payload?: Record<string, unknown> | null }));
+  }
+
+  async documentChunks(documentId: string, generation: number): Promise<Omit<ChunkPoint, 'vector'>[]> {
+    if (!Number.isSafeInteger(generation)) throw new TypeError('generation must be an integer');
+    const out: Omit<ChunkPoint, 'vector'>[] = [];
+    let offset: string | number | undefined;
+    for (;;) {
+      const body = qdrantRequests.documentChunks(documentId, generation, offset);
+      const page = await this.call('scroll', () => this.client.scroll(this.collection, body));
+      for (const p of page.points) out.push(hitFromScoredPoint({ ...(p as { id: string | number; payload?: Record<string, unknown> | null }), score: 0 }).point);
+      const next = page.next_page_offset;
+      if (next === null || next === undefined || typeof next === 'object') break;
+      offset = next;
+    }
+    return out.sort((a, b) => a.chunkIndex - b.chunkIndex);
   }
 
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {

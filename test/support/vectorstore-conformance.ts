@@ -58,6 +58,8 @@ export const filter = (f: FilterSpec): PermissionFilter => buildPermissionFilter
   modifiedAfter: f.modifiedAfter === undefined ? undefined : new Date(f.modifiedAfter),
 });
 
+const withoutVec = ({ vector: _v, ...rest }: ChunkPoint) => rest;
+
 export function runVectorStoreConformance(name: string, factory: () => Promise<StoreHandle>): void {
   describe(`VectorStore conformance: ${name}`, () => {
     let handle: StoreHandle;
@@ -228,6 +230,17 @@ export function runVectorStoreConformance(name: string, factory: () => Promise<S
       expect(await store.count({ documentId: 'e' })).toBe(1);
       await store.deleteDocument('never-existed');
       expect(await store.count()).toBe(1);
+    });
+
+    it('returns one generation of a document in chunk order, every field but the vector (document fetch)', async () => {
+      const many = Array.from({ length: 300 }, (_, i) => point({ documentId: "d'1", generation: 2, chunkIndex: 299 - i, text: `part ${299 - i}`, sectionPath: ['A', `s${i}`] }));
+      await store.upsert([...many, point({ documentId: "d'1", generation: 1, chunkIndex: 0 }), point({ documentId: 'other', generation: 2 })]);
+      const chunks = await store.documentChunks("d'1", 2);
+      expect(chunks.map((c) => c.chunkIndex)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      expect(chunks[5]).toEqual({ ...withoutVec(many[294]!) });
+      expect(chunks[0]).not.toHaveProperty('vector');
+      expect(await store.documentChunks("d'1", 7)).toEqual([]);
+      expect(await store.documentChunks('nope', 2)).toEqual([]);
     });
 
     it('deletes every chunk of a source and nothing else', async () => {

@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { notFound } from '../../errors.ts';
 import { csvRow } from '../../freshness/csv.ts';
 import type { AuditQuery, AuditRecord } from '../../metadata/interface.ts';
+import { fetchDocument } from '../../retrieval/documents.ts';
 import { documentAccess, explainDocumentAccess } from '../../retrieval/explain.ts';
+import { resolveAgent } from '../assistant.ts';
 import { actorOf } from '../audit-trail.ts';
 import { jsonBody, type AppEnv } from '../env.ts';
 
@@ -101,6 +103,14 @@ export function governanceRoutes() {
     const out = await explainDocumentAccess({ ctx: c.get('ctx'), input: { user: q.user, documentId: q.documentId, groups, agentId: q.agentId || undefined } });
     c.set('audit', { target: q.documentId, details: { user: out.user, groups, allowed: out.allowed, ...(out.denial ? { denial: out.denial } : {}) } });
     return c.json(out);
+  });
+
+  // Assistants (the user role): a readable document's metadata and chunks; 404 otherwise.
+  r.get('/documents/:id', async (c) => {
+    const ctx = c.get('ctx');
+    const id = c.req.param('id');
+    const agent = await resolveAgent(ctx, c.req.header('x-agent-key'), { action: 'document.fetch', target: id });
+    return c.json(await fetchDocument({ ctx, input: { documentId: id, agent } }));
   });
 
   r.get('/documents/:id/access', async (c) => {

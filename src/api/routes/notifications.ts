@@ -56,7 +56,7 @@ export function notificationRoutes(services: Services, intake = new Notification
     if (!secrets || Date.now() - secrets.at > SECRET_CACHE_MS) {
       const list: ConfluenceCandidate[] = [];
       for (const source of await services.metadata.sources.list()) {
-        if (source.type !== 'confluence' || source.status !== 'active') continue;
+        if (source.type !== 'confluence' || source.status !== 'active' || source.enabled === false) continue;
         const creds = await sourceCredentials(services, source.id).catch(() => null);
         if (typeof creds?.webhookSecret === 'string') list.push({ source, secret: creds.webhookSecret });
       }

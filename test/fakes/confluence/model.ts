@@ -99,6 +99,14 @@ export class FakeConfluenceSite {
     this.apiUser = this.addUser(apiEmail, { name: 'Clearance indexer' });
   }
 
+  /** Called after each change a Confluence webhook can announce (the server posts the events). */
+  protected event(_name: string, _subject: { content?: FakeContent; attachment?: FakeAttachment; space?: FakeSpace }): void {}
+
+  private contentEvent(c: FakeContent, action: string): void {
+    const kind = c.type === 'blogpost' ? 'blog' : c.type === 'page' ? 'page' : null;
+    if (kind) this.event(`${kind}_${action}`, { content: c });
+  }
+
   /** Strictly increasing timestamps, so "modified since" questions have exact answers. */
   now(): Date {
     this.lastTime = Math.max(this.lastTime + 1, Date.now());
@@ -184,6 +192,7 @@ export class FakeConfluenceSite {
     };
     this.contents.set(c.id, c);
     if (type === 'page' && !parent && !space.homepageId) space.homepageId = c.id;
+    this.contentEvent(c, 'created');
     return c;
   }
 
@@ -209,6 +218,7 @@ export class FakeConfluenceSite {
     c.version++;
     c.modifiedAt = this.now();
     if (by) c.lastModifierId = by.accountId;
+    this.contentEvent(c, 'updated');
   }
 
   editBody(c: FakeContent, body: string, opts: { by?: FakeUser } = {}): void {
@@ -256,6 +266,7 @@ export class FakeConfluenceSite {
       for (const x of [c, ...this.descendants(c)]) x.spaceId = space.id;
       c.parentId = null;
     }
+    this.contentEvent(c, 'moved');
   }
 
   /** Trash (or purge) lifts the page's children to its parent, as Confluence does. */
@@ -263,33 +274,40 @@ export class FakeConfluenceSite {
     for (const k of this.children(c)) k.parentId = c.parentId;
     c.status = 'trashed';
     c.parentId = null;
+    this.contentEvent(c, 'trashed');
   }
 
   purge(c: FakeContent): void {
     if (c.status !== 'trashed') this.trash(c);
     this.contents.delete(c.id);
     for (const a of this.attachments.values()) if (a.containerId === c.id) this.attachments.delete(a.id);
+    this.contentEvent(c, 'removed');
   }
 
   restore(c: FakeContent, parent: FakeContent | null = null): void {
     c.status = 'current';
     c.parentId = parent?.id ?? null;
+    this.contentEvent(c, 'restored');
   }
 
   archive(c: FakeContent): void {
     for (const x of [c, ...this.descendants(c)]) x.status = 'archived';
+    this.contentEvent(c, 'archived');
   }
 
   setReadRestriction(c: FakeContent, who: { users?: FakeUser[]; groups?: FakeGroup[] }): void {
     c.read = { users: new Set((who.users ?? []).map((u) => u.accountId)), groups: new Set((who.groups ?? []).map((g) => g.id)) };
+    this.event('content_restrictions_updated', { content: c });
   }
 
   setEditRestriction(c: FakeContent, who: { users?: FakeUser[]; groups?: FakeGroup[] }): void {
     c.update = { users: new Set((who.users ?? []).map((u) => u.accountId)), groups: new Set((who.groups ?? []).map((g) => g.id)) };
+    this.event('content_restrictions_updated', { content: c });
   }
 
   clearReadRestriction(c: FakeContent): void {
     c.read = { users: new Set(), groups: new Set() };
+    this.event('content_restrictions_updated', { content: c });
   }
 
   // ---- attachments -------------------------------------------------------------------------
@@ -301,6 +319,7 @@ export class FakeConfluenceSite {
       modifiedAt: at, createdAt: at, authorId: (opts.by ?? this.apiUser).accountId, status: 'current',
     };
     this.attachments.set(a.id, a);
+    this.event('attachment_created', { attachment: a });
     return a;
   }
 
@@ -308,10 +327,12 @@ export class FakeConfluenceSite {
     a.bytes = Buffer.from(bytes);
     a.version++;
     a.modifiedAt = this.now();
+    this.event('attachment_updated', { attachment: a });
   }
 
   deleteAttachment(a: FakeAttachment): void {
     this.attachments.delete(a.id);
+    this.event('attachment_removed', { attachment: a });
   }
 
   // ---- derived -----------------------------------------------------------------------------

@@ -1,3 +1,4 @@
+import { FakeConfluenceWebhooks } from './webhooks.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,6 +67,14 @@ export class FakeConfluence extends FakeConfluenceSite {
   url = '';
   private server: Server | null = null;
   private injected: Injected[] = [];
+
+  /** Webhooks registered by the admin (an app, an Automation rule, or Data Center's REST API). */
+  readonly webhooks = new FakeConfluenceWebhooks((spaceId) => [...this.spaces.values()].find((x) => x.id === spaceId)?.key ?? '', (id) => this.contents.get(id));
+
+  protected override event(name: string, subject: Parameters<FakeConfluenceWebhooks['emit']>[1]): void {
+    // Called while the site is being built too, before the webhooks exist.
+    this.webhooks?.emit(name, subject);
+  }
 
   constructor(opts: FakeConfluenceOptions = {}) {
     super(opts.apiEmail ?? 'indexer@acme.test');
