@@ -251,3 +251,25 @@ describe('LanceDB vector index in the background', () => {
     }
   }, 60_000);
 });
+
+describe('LanceDB bulk insert', () => {
+  it('appends new points with every field intact, searchable and counted like upserted ones', async () => {
+    const dir = await tempDir();
+    const store = new LanceDbVectorStore({ dir });
+    try {
+      await store.init(DIM);
+      const r = rng(5);
+      const pts = Array.from({ length: 30 }, (_, i) => point({ vector: randomVector(r), acl: [`group:g${i % 3}`], sectionPath: ['A', 'B'], generation: 3 }));
+      await store.insertNew(pts.slice(0, 20));
+      await store.upsert(pts.slice(20));
+      expect(await store.count()).toBe(30);
+      const [hit] = await store.search(pts[4]!.vector, filter({ principals: pts[4]!.acl }), 1);
+      const { vector: _v, ...expected } = pts[4]!;
+      expect(hit!.point).toMatchObject(expected);
+      expect(await store.search(pts[4]!.vector, filter({ principals: ['group:none'] }), 5)).toEqual([]);
+    } finally {
+      await store.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { Agent } from 'undici';
 import { mintDevToken } from '../identity/dev.ts';
 import { closeServices } from '../services.ts';
+import { LanceDbVectorStore } from '../vectorstore/lancedb.ts';
 import { benchModelEnv, paragraph, percentile, rng } from './corpus.ts';
 import { benchServices } from './harness.ts';
 import { seedSyntheticIndex } from './seed.ts';
@@ -61,8 +62,16 @@ export async function benchLoad(opts: { chunks: number; concurrency: number; sec
     const model = s.embedder.modelId;
     process.stdout.write(`seeding ${opts.chunks} chunks (${s.vectors.kind}, ${s.metadata.kind}, model ${model})…`);
     await seedSyntheticIndex(s, { chunks: opts.chunks, groups: GROUPS, onProgress: (n) => { if (n % 20_000 === 0) process.stdout.write(` ${n}`); } });
-    await closeServices(s);
     process.stdout.write(` done in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+    // The API process only reads, so it never starts index work: finish what the seeding writes began.
+    if (s.vectors instanceof LanceDbVectorStore) {
+      const t1 = performance.now();
+      const { built } = await s.vectors.buildIndexes();
+      const status = await s.vectors.indexStatus();
+      console.log(`indexes brought up to date in ${((performance.now() - t1) / 1000).toFixed(1)} s (${built?.actions.length ?? 0} built now): ` +
+        `vector ${status.vector.map((v) => v.name).join(', ') || 'none'}, scalar ${[...status.scalar].sort().join(', ')}, ${status.unindexedRows} rows unindexed`);
+    }
+    await closeServices(s);
 
     const port = await freePort();
     const env = {

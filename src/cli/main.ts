@@ -47,10 +47,19 @@ export async function main(argv: string[]) {
   bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate')
     .option('--docs <n>', 'documents to generate', '300')
     .action((o) => run(async () => (await import('../bench/ingest.ts')).benchIngest({ docs: Number(o.docs) })));
-  bench.command('search').description('search latency p50/p95 with and without the ACL filter')
+  bench.command('search').description('search latency p50/p95 with and without the ACL filter; --synthetic: latency and recall@10 per visible fraction at scale')
     .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
-    .option('--synthetic', 'random unit vectors for the indexed chunks instead of embedding them (queries are still embedded)')
-    .action((o) => run(async () => (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries), synthetic: !!o.synthetic })));
+    .option('--synthetic', 'synthetic unit vectors of the model\'s dimension written straight into the store (no embedding)')
+    .option('--distribution <d>', 'synthetic vectors: clustered (topics, like real embeddings) or uniform (no neighbour structure)', 'clustered')
+    .option('--dir <path>', 'synthetic: keep the seeded store here and reuse it next time')
+    .option('--nprobes <n>', 'synthetic, embedded: IVF partitions probed per approximate search')
+    .option('--exact-max-rows <n>', 'synthetic, embedded: filters letting through at most this many rows are searched exactly')
+    .action((o) => run(async () => {
+      if (!o.synthetic) return (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) });
+      if (o.distribution !== 'clustered' && o.distribution !== 'uniform') throw new Error('--distribution must be clustered or uniform');
+      const index = { ...(o.nprobes ? { nprobes: Number(o.nprobes) } : {}), ...(o.exactMaxRows ? { exactMaxRows: Number(o.exactMaxRows) } : {}) };
+      return (await import('../bench/search-synthetic.ts')).benchSearchSynthetic({ chunks: Number(o.chunks), queries: Number(o.queries), distribution: o.distribution, dir: o.dir, index });
+    }));
   bench.command('load').description('the search API under many concurrent callers: closed and open loop vs one at a time')
     .option('--chunks <n>', 'synthetic chunks in the index', '100000').option('--concurrency <n>', 'callers at once', '50')
     .option('--seconds <n>', 'length of each loaded run', '30').option('--single <n>', 'requests sent one at a time', '200')
@@ -64,6 +73,11 @@ export async function main(argv: string[]) {
   bench.command('confluence').description('Confluence sync: API calls and time, full vs incremental after a 1% change (fake site)')
     .option('--pages <n>', 'pages in the fake space', '2000').option('--latency <ms>', 'latency added to every API call', '0')
     .action((o) => run(async () => (await import('../bench/confluence.ts')).benchConfluence({ pages: Number(o.pages), latencyMs: Number(o.latency) })));
+  bench.command('notify').description('notification-to-searchable latency p50/p95 per source kind (fake Graph, Drive, Confluence; watched folder)')
+    .option('--changes <n>', 'content edits per source kind', '50')
+    .option('--kinds <list>', 'comma-separated source kinds', 'sharepoint,google_drive,confluence,filesystem')
+    .option('--debounce-ms <n>', 'NOTIFICATION_DEBOUNCE_MS', '2000')
+    .action((o) => run(async () => (await import('../bench/notify.ts')).benchNotify({ changes: Number(o.changes), kinds: String(o.kinds).split(','), debounceMs: Number(o.debounceMs) })));
   bench.command('freshness').description('policy evaluation rate')
     .option('--docs <n>', 'documents', '100000')
     .action((o) => run(async () => (await import('../bench/freshness.ts')).benchFreshness({ docs: Number(o.docs) })));

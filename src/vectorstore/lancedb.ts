@@ -219,6 +219,16 @@ export class LanceDbVectorStore implements VectorStore {
     await this.write((t) => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows as unknown as Record<string, unknown>[]));
   }
 
+  /**
+   * Bulk load of points whose ids are new to the table (benchmarks seeding millions of rows): a
+   * plain append, without the merge on `id` that makes each upsert read the whole id column.
+   */
+  async insertNew(points: ChunkPoint[]): Promise<void> {
+    if (points.length === 0) return;
+    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow);
+    await this.write((t) => t.add(rows as unknown as Record<string, unknown>[]));
+  }
+
   async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
     let predicate = `documentId = ${sqlString(documentId)}`;
     const keep = opts?.keepGeneration;
