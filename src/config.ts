@@ -33,6 +33,11 @@ export const envSchema = z
     OPENAI_API_KEY: optionalString,
     OPENAI_BASE_URL: optionalUrl('OPENAI_BASE_URL'),
     EMBEDDING_BATCH_SIZE: int(32, 1, 2048),
+    /**
+     * Characters of the readable passage (`context`) returned with each search result: the chunk
+     * widened with neighbouring text of its document. Applies to documents indexed from then on.
+     */
+    SEARCH_CONTEXT_CHARS: int(1500, 0, 20_000),
     OIDC_ISSUER: optionalUrl('OIDC_ISSUER'),
     OIDC_AUDIENCE: optionalString,
     OIDC_JWKS_URL: optionalUrl('OIDC_JWKS_URL'),

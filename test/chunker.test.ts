@@ -10,7 +10,6 @@ const haveModel = modelAvailable();
 
 const fake = new FakeEmbedder({ maxTokens: 128 });
 const fakeOpts = { maxTokens: 128, countTokens: (t: string) => fake.countTokens(t) };
-const words = (s: string) => s.split(/\s+/).filter(Boolean);
 
 const sentence = (i: number) => `Sentence ${i} explains how parental leave is requested, approved and recorded.`;
 const paragraph = (from: number, n: number) => Array.from({ length: n }, (_, i) => sentence(from + i)).join(' ');
@@ -66,15 +65,47 @@ describe('chunkDocument structure', () => {
     expect(embeddingText(undefined, { text: 'x', sectionPath: [] })).toBe('x');
   });
 
-  it('splits long sections with a small overlap and loses no text', async () => {
+  it('splits long sections at sentence boundaries without overlap and loses no text', async () => {
     const text = `# Policy\n\n${paragraph(0, 10)}\n\n${paragraph(10, 10)}`;
     const chunks = await chunkDocument({ text, format: 'markdown', title: 'Leave' }, fakeOpts);
     expect(chunks.length).toBeGreaterThan(2);
     for (const c of chunks) expect(fake.countTokens(embeddingText('Leave', c))).toBeLessThanOrEqual(128);
-    const all = chunks.map((c) => c.text).join(' ');
-    for (let i = 0; i < 20; i++) expect(all).toContain(sentence(i));
-    const overlaps = chunks.slice(1).filter((c, i) => words(chunks[i].text).slice(-3).join(' ') !== '' && c.text.includes(words(chunks[i].text).slice(-3).join(' ')));
-    expect(overlaps.length).toBeGreaterThan(0);
+    expect(chunks.map((c) => c.text).join(' ').replace(/\s+/g, ' ')).toBe(`${paragraph(0, 10)} ${paragraph(10, 10)}`);
+    for (const c of chunks) expect(c.text).toMatch(/^Sentence \d+ .*recorded\.$/s);
+  });
+
+  it('keeps a sentence introducing a list or table with it, and merges fragments within a section', async () => {
+    const table = ['| Severity | Definition | Response |', '| --- | --- | --- |',
+      ...Array.from({ length: 6 }, (_, i) => `| SEV${i} | ${'customers cannot book shipments '.repeat(2)}| page the on-call within ${i * 5} minutes |`)].join('\n');
+    const text = `# Runbook\n\n## Declare\n\n${paragraph(0, 3)}\n\n1. Run the bot in the incidents channel.\n2. Pick a severity:\n\n${table}\n\nShort tail.`;
+    const chunks = await chunkDocument({ text, format: 'markdown', title: 'Runbook' }, fakeOpts);
+    const intro = chunks.find((c) => c.text.includes('Pick a severity:'))!;
+    expect(intro.text).toContain('| Severity | Definition | Response |\n| --- | --- | --- |\n| SEV0 |');
+    expect(chunks.some((c) => c.text === 'Short tail.')).toBe(false);
+    expect(chunks.filter((c) => /^\| ---/.test(c.text))).toEqual([]);
+    for (const c of chunks) expect(fake.countTokens(embeddingText('Runbook', c))).toBeLessThanOrEqual(128);
+    // List items with wrapped continuation lines stay whole.
+    const list = `# L\n\n${Array.from({ length: 12 }, (_, i) => `${i + 1}. **Step ${i}** — do the thing number ${i} carefully and\n   write down what happened in the tracker.`).join('\n')}`;
+    for (const c of await chunkDocument({ text: list, format: 'markdown' }, fakeOpts)) {
+      expect(c.text).toMatch(/^1?\d\. \*\*Step/);
+      expect(c.text).toMatch(/tracker\.$/);
+    }
+  });
+
+  it('gives each chunk a passage widened with its neighbours, within the configured size', async () => {
+    const text = `# Policy\n\n${paragraph(0, 40)}`;
+    const chunks = await chunkDocument({ text, format: 'markdown', title: 'Leave' }, { ...fakeOpts, passageChars: 600 });
+    expect(chunks.length).toBeGreaterThan(4);
+    for (const [i, c] of chunks.entries()) {
+      expect(c.passage).toContain(c.text);
+      expect(c.passage.length).toBeLessThanOrEqual(Math.max(600, c.text.length));
+      if (i > 0 && c.text.length + chunks[i - 1]!.text.length + 2 <= 600) expect(c.passage).toContain(chunks[i - 1]!.text);
+    }
+    const whole = await chunkDocument({ text, format: 'markdown', title: 'Leave' }, fakeOpts);
+    expect(Math.max(...whole.map((c) => c.passage.length))).toBeLessThanOrEqual(1500);
+    expect(whole[2]!.passage.length).toBeGreaterThan(whole[2]!.text.length + 100);
+    const none = await chunkDocument({ text, format: 'markdown', title: 'Leave' }, { ...fakeOpts, passageChars: 0 });
+    for (const c of none) expect(c.passage).toBe(c.text);
   });
 
   it('keeps chunks near the target size even when the model allows far more', async () => {

@@ -75,8 +75,12 @@ export async function benchQuality({ dataset, limit, workDir, save }: { dataset:
     const existing = (await s.metadata.sources.list()).find((x) => x.name === 'quality');
     const source = existing ?? (await addFolderSource(s, 'quality', corpus));
     console.log(`ingesting ${chosen.length} documents from ${dataset} (${reuse ? 'incremental, reusing ' + tmp : 'full'}) …`);
-    const { stats, seconds: ingest } = await timedSync(s, source.id, (st, secs) =>
-      console.log(`  ${secs.toFixed(0)} s: ${st.seen}/${chosen.length} documents seen, ${st.chunksEmbedded} chunks embedded`));
+    let last = -1;
+    const { stats, seconds: ingest } = await timedSync(s, source.id, (st, secs) => {
+      if (st.seen === last) return;
+      last = st.seen;
+      console.log(`  ${secs.toFixed(0)} s: ${st.seen}/${chosen.length} documents seen, ${st.chunksEmbedded} chunks embedded`);
+    });
     const chunks = await s.vectors.count({ sourceId: source.id });
     console.log(`ingest done in ${ingest.toFixed(0)} s: ${stats.seen} documents seen, ${stats.chunksEmbedded} chunks embedded, ${chunks} chunks in the index`);
 

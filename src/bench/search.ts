@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { chunkIdFor, documentIdFor } from '../indexer/hash.ts';
 import { buildPermissionFilter } from '../access/index.ts';
+import { fuse, SEARCH_MODES } from '../retrieval/fusion.ts';
 import { search } from '../retrieval/search.ts';
 import { closeServices } from '../services.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
 import { paragraph, percentile, rng } from './corpus.ts';
+import { randomUnitVector } from './seed.ts';
 import { addFolderSource, benchServices } from './harness.ts';
 
 const GROUPS = 50;
@@ -20,7 +22,7 @@ const USERS = 500;
  * and every chunk also carries `group:all-staff`, so the "unfiltered" baseline runs the same code
  * path with a filter that excludes nothing.
  */
-export async function benchSearch({ chunks, queries }: { chunks: number; queries: number }) {
+export async function benchSearch({ chunks, queries, synthetic = false }: { chunks: number; queries: number; synthetic?: boolean }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-search-'));
   try {
     const s = await benchServices(tmp, { QDRANT_COLLECTION: `bench_${Date.now()}` });
@@ -28,7 +30,9 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
     const texts = Array.from({ length: chunks }, () => paragraph(r, 40));
     const t0 = performance.now();
     const vectors: number[][] = [];
-    for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
+    // --synthetic: random unit vectors for the index (exact search costs the same for any vector), real query embeddings.
+    if (synthetic) for (let i = 0; i < texts.length; i++) vectors.push(randomUnitVector(r, s.embedder.dimension));
+    else for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
     const embedSeconds = (performance.now() - t0) / 1000;
     // Four chunks per document; the registry rows make the end-to-end path (registry re-check) real.
     const source = await addFolderSource(s, 'bench', tmp, { maxAgeDays: 365 });
@@ -79,6 +83,36 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
     };
     const e2eAll = await e2e(() => ['all-staff']);
     const e2eAcl = await e2e((i) => [`g${i % GROUPS}`, `g${(i + 7) % GROUPS}`]);
+    // Per search mode, store level, with the ACL filter: the dense search, the BM25 search, and both
+    // (run together, as the service does) plus fusion. Hybrid asks each channel for 100 candidates.
+    const aclFilter = (i: number) => buildPermissionFilter({ principals: [`user:u${i % USERS}@acme.test`, `group:g${i % GROUPS}`, `group:g${(i + 7) % GROUPS}`] });
+    const perMode: Record<string, number[]> = {};
+    for (const mode of SEARCH_MODES) {
+      const ms: number[] = [];
+      for (let i = 0; i < queries; i++) {
+        const f = aclFilter(i);
+        const t = performance.now();
+        if (mode === 'vector') await s.vectors.search(queryVectors[i]!, f, 10);
+        else if (mode === 'keyword') await s.vectors.keywordSearch(queryTexts[i]!, f, 10);
+        else {
+          const [d, k] = await Promise.all([s.vectors.search(queryVectors[i]!, f, 100), s.vectors.keywordSearch(queryTexts[i]!, f, 100)]);
+          fuse(d, k).slice(0, 10);
+        }
+        ms.push(performance.now() - t);
+      }
+      perMode[mode] = ms.sort((a, b) => a - b);
+    }
+    const e2eModes: Record<string, number[]> = {};
+    for (const mode of SEARCH_MODES) {
+      const ms: number[] = [];
+      for (let i = 0; i < queries; i++) {
+        const ctx = { ...s, caller: { kind: 'user' as const, email: `u${i % USERS}@acme.test`, groups: [`g${i % GROUPS}`, `g${(i + 7) % GROUPS}`], isAdmin: false, isCompliance: false }, requestId: 'bench' };
+        const t = performance.now();
+        await search({ ctx, input: { query: queryTexts[i]!, topK: 10, mode } });
+        ms.push(performance.now() - t);
+      }
+      e2eModes[mode] = ms.sort((a, b) => a - b);
+    }
     const tq = performance.now();
     await s.embedder.embed(queryTexts.slice(0, 50));
     const queryEmbedMs = (performance.now() - tq) / Math.min(50, queryTexts.length);
@@ -91,6 +125,13 @@ export async function benchSearch({ chunks, queries }: { chunks: number; queries
     console.log(`  caller sees everything:  p50 ${percentile(e2eAll, 50).toFixed(2)} ms   p95 ${percentile(e2eAll, 95).toFixed(2)} ms`);
     console.log(`  caller sees ~4%:         p50 ${percentile(e2eAcl, 50).toFixed(2)} ms   p95 ${percentile(e2eAcl, 95).toFixed(2)} ms`);
     console.log(`query embedding adds ~${queryEmbedMs.toFixed(1)} ms per query on this machine`);
+    console.log(`per search mode, with ACL filter (caller sees ~4%), topK 10:`);
+    for (const mode of SEARCH_MODES) {
+      console.log(`  ${mode.padEnd(8)} store: p50 ${percentile(perMode[mode]!, 50).toFixed(2)} ms   p95 ${percentile(perMode[mode]!, 95).toFixed(2)} ms` +
+        `   end to end: p50 ${percentile(e2eModes[mode]!, 50).toFixed(2)} ms   p95 ${percentile(e2eModes[mode]!, 95).toFixed(2)} ms`);
+    }
+    console.log(`hybrid p95 / vector p95: store ${(percentile(perMode.hybrid!, 95) / percentile(perMode.vector!, 95)).toFixed(2)}×, ` +
+      `end to end ${(percentile(e2eModes.hybrid!, 95) / percentile(e2eModes.vector!, 95)).toFixed(2)}×${synthetic ? '   (index vectors synthetic)' : ''}`);
     await closeServices(s);
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -17,7 +17,7 @@ type Plan =
   | { kind: 'none' }
   | { kind: 'unchanged'; externalId: string }
   | { kind: 'meta'; doc: DocumentUpsert; aclChanged: boolean; cleanup: boolean }
-  | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[] }[]; isNew: boolean; existing: DocumentRecord | null }
+  | { kind: 'index'; doc: DocumentUpsert; chunks: { text: string; embedText: string; sectionPath: string[]; passage: string }[]; isNew: boolean; existing: DocumentRecord | null }
   | { kind: 'record'; doc: DocumentUpsert; outcome: 'failed' | 'skipped'; reason: string; existing: DocumentRecord | null }
   | { kind: 'delete'; existing: DocumentRecord };
 
@@ -172,9 +172,9 @@ async function plan(ctx: IndexerContext, source: Source, change: Change, existin
   base.title = title;
   const pieces = await chunkDocument(
     { text: extracted.text, format: extracted.format, title },
-    { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t) },
+    { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t), passageChars: ctx.config.SEARCH_CONTEXT_CHARS },
   );
-  const chunks = pieces.map((c) => ({ text: c.text, sectionPath: c.sectionPath, embedText: embeddingText(title, c) }));
+  const chunks = pieces.map((c) => ({ text: c.text, sectionPath: c.sectionPath, embedText: embeddingText(title, c), passage: c.passage }));
   return { kind: 'index', doc: { ...base, generation: (existing?.generation ?? 0) + 1, chunkCount: chunks.length }, chunks, isNew: !existing || existing.status !== 'indexed', existing };
 }
 
@@ -298,6 +298,7 @@ async function writeIndexed(ctx: IndexerContext, source: Source, plans: IndexPla
     chunkIndex: i,
     sectionPath: c.sectionPath,
     text: c.text,
+    context: c.passage,
     lastModified: doc.lastModified.getTime(),
     acl: doc.acl,
   })));

@@ -9,5 +9,5 @@ export interface IndexerContext {
   vectors: VectorStore;
   embedder: Embedder;
   log: pino.Logger;
-  config: { EMBEDDING_BATCH_SIZE: number };
+  config: { EMBEDDING_BATCH_SIZE: number; SEARCH_CONTEXT_CHARS?: number };
 }

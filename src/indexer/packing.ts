@@ -1,0 +1,174 @@
+/**
+ * How a section's text becomes chunks: cut at the largest natural boundary that fits (paragraphs,
+ * then list/table lines, then sentences, then words), pack the pieces greedily up to the token
+ * budget, keep a sentence that introduces a list or table (ending in ":") with what follows it,
+ * and merge a fragment below a third of the budget into a neighbour of the same section. No
+ * overlap: readers get neighbouring text through the widened passage instead.
+ */
+
+interface Unit {
+  text: string;
+  /** Put between this unit and the previous one when both land in one chunk. */
+  sep: string;
+  /** Must share a chunk with the next unit (an introduction and the first item of its list). */
+  stickNext: boolean;
+  cost: number;
+}
+
+const MIN_SHARE = 1 / 3;
+const sentences = new Intl.Segmenter('en', { granularity: 'sentence' });
+const LIST_OR_TABLE_LINE = /^\s*(?:[-*+]\s|\d+[.)]\s|\|)/;
+const FENCE_LINE = /^\s*(?:```|~~~)/;
+
+/** A block whose lines carry structure (list, table, code): its line breaks are boundaries. */
+const isStructured = (lines: string[]) => lines.some((l) => LIST_OR_TABLE_LINE.test(l) || FENCE_LINE.test(l));
+
+/** A list item with its continuation lines, a table row, or a line of anything else. */
+function items(lines: string[]): string[] {
+  const out: string[] = [];
+  let inFence = false;
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    const fence = FENCE_LINE.test(line);
+    const continuation = !inFence && !fence && out.length > 0 && /^\s+\S/.test(line) && !LIST_OR_TABLE_LINE.test(line);
+    if (continuation) out[out.length - 1] += `\n${line}`;
+    else out.push(line);
+    if (fence) inFence = !inFence;
+  }
+  return out;
+}
+
+const TABLE_RULE = /^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$/;
+/** A table's header row and its |---| rule belong with the first body row. */
+const isTableHeader = (us: { text: string }[], i: number) => TABLE_RULE.test(us[i]!.text) || TABLE_RULE.test(us[i + 1]?.text ?? '');
+
+function sentenceUnits(text: string, first: string, cost: (t: string) => number, budget: number): Omit<Unit, 'stickNext'>[] {
+  const out: Omit<Unit, 'stickNext'>[] = [];
+  for (const { segment } of sentences.segment(text)) {
+    const s = segment.trim();
+    if (!s) continue;
+    const c = cost(s);
+    if (c <= budget) {
+      out.push({ text: s, sep: out.length ? ' ' : first, cost: c });
+      continue;
+    }
+    // A sentence longer than the budget: word runs that fit (a single overlong word is cut later, exactly).
+    let run: string[] = [];
+    const flush = () => {
+      if (!run.length) return;
+      const t = run.join(' ');
+      out.push({ text: t, sep: out.length ? ' ' : first, cost: cost(t) });
+      run = [];
+    };
+    for (const w of s.split(/\s+/)) {
+      if (run.length && cost([...run, w].join(' ')) > budget) flush();
+      run.push(w);
+    }
+    flush();
+  }
+  return out;
+}
+
+function units(body: string, budget: number, cost: (t: string) => number): Unit[] {
+  const out: Unit[] = [];
+  const blocks = body.split(/\n[ \t]*\n/).map((b) => b.replace(/^\n+|\s+$/g, '')).filter((b) => b.trim());
+  for (const block of blocks) {
+    const sep = out.length ? '\n\n' : '';
+    const c = cost(block);
+    let pieces: Omit<Unit, 'stickNext'>[];
+    const lines = block.split('\n');
+    if (isStructured(lines)) {
+      // Lists and tables are packed item by item, so an introduction can travel with its first item.
+      pieces = [];
+      for (const item of items(lines)) {
+        const lc = cost(item);
+        const first = pieces.length ? '\n' : sep;
+        if (lc <= budget) pieces.push({ text: item, sep: first, cost: lc });
+        else pieces.push(...sentenceUnits(item.replace(/[ \t]*\n[ \t]*/g, ' '), first, cost, budget));
+      }
+    } else if (c <= budget) {
+      pieces = [{ text: block, sep, cost: c }];
+    } else {
+      // Prose, possibly hard-wrapped: sentences, with wrapped line breaks read as spaces.
+      pieces = sentenceUnits(block.replace(/[ \t]*\n[ \t]*/g, ' '), sep, cost, budget);
+    }
+    const introduces = /:\s*$/.test(block);
+    pieces.forEach((p, i) => out.push({ ...p, stickNext: introduces && i === pieces.length - 1 }));
+    // Inside a block, an introducing item ("Steps:") and a table's header rows stick to what follows.
+    for (let i = out.length - pieces.length; i < out.length - 1; i++) {
+      if (/:\s*$/.test(out[i]!.text) || isTableHeader(out, i)) out[i]!.stickNext = true;
+    }
+  }
+  if (out.length) out[out.length - 1]!.stickNext = false;
+  return out;
+}
+
+const join = (us: Unit[]) => us.map((u, i) => (i ? u.sep : '') + u.text).join('');
+const costOf = (us: Unit[]) => us.reduce((n, u) => n + u.cost, 0);
+
+/** The section body as chunk texts, each estimated within `budget` tokens (single overlong words excepted). */
+export function pack(body: string, budget: number, cost: (t: string) => number): string[] {
+  const all = units(body, budget, cost);
+  const groups: Unit[][] = [];
+  let current: Unit[] = [];
+  for (const u of all) {
+    if (current.length && costOf(current) + u.cost > budget) {
+      // Never end a chunk on an introduction: it moves to the next chunk with what it introduces.
+      let carry: Unit[] = [];
+      while (current.length > 1 && current[current.length - 1]!.stickNext) carry = [current.pop()!, ...carry];
+      groups.push(current);
+      current = carry;
+      if (current.length && costOf(current) + u.cost > budget) {
+        groups.push(current);
+        current = [];
+      }
+    }
+    current.push(u);
+  }
+  if (current.length) groups.push(current);
+
+  // Fragments below a third of the budget join a neighbour when the two fit together.
+  const min = budget * MIN_SHARE;
+  for (let i = 0; i < groups.length; i++) {
+    if (groups.length < 2 || costOf(groups[i]!) >= min) continue;
+    const prev = groups[i - 1];
+    const next = groups[i + 1];
+    if (prev && costOf(prev) + costOf(groups[i]!) <= budget) {
+      prev.push(...groups[i]!);
+      groups.splice(i--, 1);
+    } else if (next && costOf(next) + costOf(groups[i]!) <= budget) {
+      next.unshift(...groups[i]!);
+      groups.splice(i--, 1);
+    } else if (prev) {
+      // Neither fits whole: take units from the end of the previous chunk until the two are about even.
+      while (prev.length > 1 && costOf(groups[i]!) + prev[prev.length - 1]!.cost <= costOf(prev) - prev[prev.length - 1]!.cost) {
+        groups[i]!.unshift(prev.pop()!);
+      }
+    }
+  }
+  return groups.map(join).map((t) => t.trim()).filter(Boolean);
+}
+
+/**
+ * Each chunk widened with whole neighbouring chunks of the same document, nearest first and
+ * alternating before/after, while the passage stays within `maxChars` (a chunk alone may exceed it).
+ */
+export function widen(texts: string[], maxChars: number): string[] {
+  return texts.map((text, i) => {
+    let passage = text;
+    let lo = i - 1;
+    let hi = i + 1;
+    for (let grew = true; grew;) {
+      grew = false;
+      if (lo >= 0 && passage.length + 2 + texts[lo]!.length <= maxChars) {
+        passage = `${texts[lo--]}\n\n${passage}`;
+        grew = true;
+      }
+      if (hi < texts.length && passage.length + 2 + texts[hi]!.length <= maxChars) {
+        passage = `${passage}\n\n${texts[hi++]}`;
+        grew = true;
+      }
+    }
+    return passage;
+  });
+}
