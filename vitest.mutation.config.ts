@@ -12,6 +12,7 @@ export default defineConfig({
       'test/search.recheck.test.ts',
       'test/vectorstore.conformance.test.ts',
       'test/qdrant-schema.test.ts',
+      'test/explain.property.test.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
