@@ -79,6 +79,17 @@ export const envSchema = z
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
     /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
     AUDIT_RETENTION_DAYS: int(365, 0, 36_500),
+    /**
+     * OpenTelemetry (the standard variables): set, traces go there over OTLP/HTTP (JSON) at
+     * `<endpoint>/v1/traces`; the _TRACES_ variant is the full URL. Unset, tracing is off.
+     */
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'),
+    /** `key=value,key2=value2` sent with every export (e.g. a collector's API key). */
+    OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+    OTEL_SERVICE_NAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().default('clearance')),
+    OTEL_SDK_DISABLED: z.preprocess((v) => (v === '' || v === undefined ? 'false' : String(v).toLowerCase()),
+      z.enum(['true', 'false'], { message: 'OTEL_SDK_DISABLED must be true or false' }).transform((v) => v === 'true')),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_MODE === 'oidc' && env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {
