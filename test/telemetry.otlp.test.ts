@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/api/app.ts';
 import { createAuthenticator, mintDevToken } from '../src/identity/index.ts';
 import { startTracing, type Tracing } from '../src/telemetry/tracing.ts';
+import { startFakeGraph, type FakeGraph } from './fakes/graph/index.ts';
 import { createHarness, syncNow, type Harness } from './support/harness.ts';
 import { requester } from './support/http.ts';
 
@@ -55,6 +56,9 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
   let sourceId: string;
   let runId: string;
   let agentId: string;
+  let graph: FakeGraph;
+  let spSourceId: string;
+  let spRunId: string;
   const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
   const callerSpanId = '00f067aa0ba902b7';
 
@@ -80,13 +84,27 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
     });
     expect(res.status).toBe(200);
     expect((await res.json()).results.length).toBeGreaterThan(0);
-    // A 404 through the same middleware: no route, so no route template.
+    // A 404 through the same middleware.
     expect((await req('/v1/sources/not-a-uuid', { token: ADMIN })).status).toBe(404);
+
+    // Upstream calls: a SharePoint source on a fake Graph (token endpoint, Graph API, downloads).
+    graph = await startFakeGraph();
+    const ana = graph.addUser('ana@contoso.test');
+    const site = graph.addSite('Intranet');
+    const drive = graph.addDrive(site.id, 'Documents', { permissions: [{ user: ana.id }] });
+    graph.addFile(drive.id, '/Welcome.md', '# Welcome\n\nStart here.');
+    const sp = await req('/v1/sources', { token: ADMIN, body: { name: 'intranet', type: 'sharepoint', ...graph.sourceConfig({ siteIds: [site.id] }) } });
+    expect(sp.status).toBe(201);
+    spSourceId = (await sp.json()).id;
+    const spRun = await syncNow(h, spSourceId);
+    expect(spRun.status).toBe('succeeded');
+    spRunId = spRun.runId;
     await tracing.shutdown();
   });
   afterAll(async () => {
     await tracing?.shutdown();
     await h?.cleanup();
+    await graph?.close();
     await receiver?.close();
   });
 
@@ -128,8 +146,9 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
   });
 
   it('admin requests carry the route template and the source id', () => {
-    const create = one((s) => s.name === 'POST /v1/sources');
-    expect(create.attrs).toMatchObject({ 'http.response.status_code': 201, 'enduser.id': 'admin-token' });
+    const creates = receiver.spans.filter((s) => s.name === 'POST /v1/sources');
+    expect(creates).toHaveLength(2);
+    for (const create of creates) expect(create.attrs).toMatchObject({ 'http.route': '/v1/sources', 'http.response.status_code': 201, 'enduser.id': 'admin-token' });
     const miss = one((s) => s.attrs['url.path'] === '/v1/sources/not-a-uuid');
     expect(miss.attrs['http.response.status_code']).toBe(404);
     expect(miss.attrs['http.route']).toBe('/v1/sources/:id');
@@ -137,12 +156,34 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
   });
 
   it('a sync run: its own trace, with source, kind, run id, outcome and stats', () => {
-    const sync = one((s) => s.name === 'sync.run');
+    const sync = one((s) => s.name === 'sync.run' && s.attrs['clearance.source.id'] === sourceId);
     expect(sync.parentSpanId ?? '').toBe('');
     expect(sync.attrs).toMatchObject({
       'clearance.source.id': sourceId, 'clearance.source.kind': 'filesystem', 'clearance.run.id': runId,
       'clearance.sync.mode': 'full', 'clearance.sync.outcome': 'succeeded', 'clearance.sync.stats.added': 1, 'clearance.sync.stats.failed': 0,
     });
+  });
+
+  it('upstream calls are client spans under the request or the sync run that made them: method, host, path without query, status', () => {
+    const { port } = new URL(graph.url);
+    const upstream = receiver.spans.filter((s) => s.kind === 3); // CLIENT
+    expect(upstream.length).toBeGreaterThan(0);
+    for (const u of upstream) {
+      expect(u.attrs).toMatchObject({ 'server.address': '127.0.0.1', 'server.port': Number(port) });
+      expect(String(u.attrs['url.full'])).not.toContain('?');
+      expect(['GET', 'POST']).toContain(u.attrs['http.request.method']);
+      expect(u.name).toBe(u.attrs['http.request.method']);
+    }
+    // The connection test of POST /v1/sources: token and Graph calls inside that request's trace.
+    const create = receiver.spans.find((s) => s.name === 'POST /v1/sources' && s.attrs['http.response.status_code'] === 201 && upstream.some((u) => u.traceId === s.traceId))!;
+    expect(create).toBeDefined();
+    const underCreate = upstream.filter((u) => u.traceId === create.traceId);
+    expect(underCreate.some((u) => u.attrs['http.request.method'] === 'POST' && u.attrs['http.response.status_code'] === 200)).toBe(true); // token
+    // The sync: Graph listings and the file download are children of its sync.run span.
+    const sync = one((s) => s.name === 'sync.run' && s.attrs['clearance.source.id'] === spSourceId);
+    expect(sync.attrs).toMatchObject({ 'clearance.source.kind': 'sharepoint', 'clearance.run.id': spRunId, 'clearance.sync.outcome': 'succeeded', 'clearance.sync.stats.added': 1 });
+    const underSync = upstream.filter((u) => u.parentSpanId === sync.spanId);
+    expect(underSync.filter((u) => u.attrs['http.request.method'] === 'GET' && u.attrs['http.response.status_code'] === 200).length).toBeGreaterThan(1);
   });
 });
 

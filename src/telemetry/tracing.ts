@@ -1,6 +1,6 @@
 import {
   context, propagation, trace, SpanKind, SpanStatusCode, INVALID_SPAN_CONTEXT,
-  type Attributes, type Context as OtelContext, type Span, type SpanOptions,
+  type Context as OtelContext, type Span, type SpanOptions,
 } from '@opentelemetry/api';
 import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config.ts';
@@ -145,21 +145,34 @@ export function activeSpan(): Span {
 }
 
 /**
- * A client span around one upstream HTTP attempt (Graph, SharePoint REST, Google, Atlassian). The
- * URL is recorded without its query string: delta tokens and download signatures live there.
+ * A client span around one upstream HTTP attempt (Graph, SharePoint REST, Google, Atlassian),
+ * inside the connector's concurrency slot so it times the call, not the queue. `method` and
+ * `url` may be unknown until the answer (the Google client builds its URLs itself):
+ * `describeRequest` fills them in then.
  */
-export function upstreamSpan<T>(method: string, url: string, fn: (span: Span) => Promise<T>): Promise<T> {
+export function upstreamSpan<T>(method: string | null, url: string | null, fn: (span: Span) => Promise<T>): Promise<T> {
   if (!enabled) return fn(NOOP_SPAN);
-  const attributes: Attributes = { 'http.request.method': method.toUpperCase() };
-  try {
-    const u = new URL(url);
-    attributes['server.address'] = u.hostname;
-    if (u.port) attributes['server.port'] = Number(u.port);
-    attributes['url.full'] = `${u.origin}${u.pathname}`;
-  } catch {
-    attributes['url.full'] = url.split('?')[0] ?? url;
+  return inSpan(method?.toUpperCase() ?? 'HTTP', { kind: SpanKind.CLIENT }, (span) => {
+    describeRequest(span, method, url);
+    return fn(span);
+  });
+}
+
+/** The URL is recorded without its query string: delta tokens and download signatures live there. */
+export function describeRequest(span: Span, method: string | null | undefined, url: string | URL | null | undefined): void {
+  if (!span.isRecording()) return;
+  if (method) {
+    span.setAttribute('http.request.method', method.toUpperCase());
+    span.updateName(method.toUpperCase());
   }
-  return inSpan(method.toUpperCase(), { kind: SpanKind.CLIENT, attributes }, fn);
+  if (!url) return;
+  try {
+    const u = new URL(String(url));
+    span.setAttributes({ 'server.address': u.hostname, 'url.full': `${u.origin}${u.pathname}` });
+    if (u.port) span.setAttribute('server.port', Number(u.port));
+  } catch {
+    span.setAttribute('url.full', String(url).split('?')[0] ?? String(url));
+  }
 }
 
 /** Records an upstream answer's status on a client span (4xx/5xx mark it failed, per HTTP semantic conventions). */
