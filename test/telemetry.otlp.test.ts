@@ -84,6 +84,12 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
     });
     expect(res.status).toBe(200);
     expect((await res.json()).results.length).toBeGreaterThan(0);
+    // The same search as an MCP tool call, through the same agent key.
+    const mcp = await req('/mcp', {
+      token: alice, body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search', arguments: { query: 'outage', topK: 3 } } },
+      headers: { accept: 'application/json, text/event-stream', 'x-agent-key': agent.key },
+    });
+    expect(mcp.status).toBe(200);
     // A 404 through the same middleware.
     expect((await req('/v1/sources/not-a-uuid', { token: ADMIN })).status).toBe(404);
 
@@ -133,7 +139,7 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
 
   it('the search span is the request span\'s child, with mode, topK, result count, user, agent and sources', () => {
     const http = one((s) => s.name === 'POST /v1/search');
-    const search = one((s) => s.name === 'search');
+    const search = one((s) => s.name === 'search' && s.traceId === traceId);
     expect(search.traceId).toBe(traceId);
     expect(search.parentSpanId).toBe(http.spanId);
     expect(search.attrs).toMatchObject({
@@ -143,6 +149,13 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
     expect(search.attrs['clearance.search.results']).toBeGreaterThan(0);
     // The query text stays in the audit trail, out of traces.
     expect(JSON.stringify(search.attrs)).not.toContain('incident');
+  });
+
+  it('an MCP tool call: its search span is the child of the POST /mcp span, with user and agent', () => {
+    const http = one((s) => s.name === 'POST /mcp');
+    expect(http.attrs).toMatchObject({ 'http.route': '/mcp', 'http.response.status_code': 200, 'enduser.id': 'alice@acme.test', 'clearance.agent.name': 'helpdesk-bot' });
+    const search = one((s) => s.name === 'search' && s.parentSpanId === http.spanId);
+    expect(search.attrs).toMatchObject({ 'clearance.search.top_k': 3, 'enduser.id': 'alice@acme.test', 'clearance.agent.id': agentId });
   });
 
   it('admin requests carry the route template and the source id', () => {
