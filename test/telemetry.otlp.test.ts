@@ -64,7 +64,7 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
 
   beforeAll(async () => {
     receiver = await otlpReceiver();
-    h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`, OTEL_SERVICE_NAME: 'clearance-test' } });
+    h = await createHarness({ env: { AUTH_MODE: 'dev', ADMIN_TOKEN: ADMIN, OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.port}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_SERVICE_NAME: 'clearance-test' } });
     tracing = await startTracing(h.config);
     app = createApp(h, createAuthenticator(h.config));
     const corpus = path.join(h.dir, 'corpus');
@@ -214,5 +214,34 @@ describe('OpenTelemetry off (no endpoint)', () => {
     const { loadConfig } = await import('../src/config.ts');
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'not a url' })).toThrow(/^Invalid configuration: OTEL_EXPORTER_OTLP_ENDPOINT must be a URL$/);
     expect(() => loadConfig({ OTEL_SDK_DISABLED: 'maybe' })).toThrow(/OTEL_SDK_DISABLED/);
+    expect(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(/^Invalid configuration: OTEL_EXPORTER_OTLP_PROTOCOL must be http\/protobuf or http\/json/);
+  });
+});
+
+describe('OpenTelemetry over OTLP/HTTP protobuf (the default encoding)', () => {
+  it('posts application/x-protobuf to <endpoint>/v1/traces, with the configured headers', async () => {
+    const { loadConfig } = await import('../src/config.ts');
+    const { inSpan } = await import('../src/telemetry/tracing.ts');
+    const seen: { url?: string; type?: string; key?: string; bytes: number }[] = [];
+    const server = createServer((req, res) => {
+      let bytes = 0;
+      req.on('data', (d: Buffer) => { bytes += d.length; });
+      req.on('end', () => {
+        seen.push({ url: req.url, type: req.headers['content-type'], key: req.headers['x-api-key'] as string | undefined, bytes });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const config = loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`, OTEL_EXPORTER_OTLP_HEADERS: 'x-api-key=s%20ecret' });
+      const tracing = await startTracing(config);
+      await inSpan('probe', {}, async () => undefined);
+      await tracing.shutdown();
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatchObject({ url: '/v1/traces', type: 'application/x-protobuf', key: 's ecret' });
+      expect(seen[0]!.bytes).toBeGreaterThan(0);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

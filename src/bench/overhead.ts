@@ -8,7 +8,7 @@ import type { Services } from '../context.ts';
 import { createAuthenticator, mintDevToken } from '../identity/index.ts';
 import type { AuditRecord } from '../metadata/interface.ts';
 import { closeServices } from '../services.ts';
-import { startTracing, type Tracing } from '../telemetry/tracing.ts';
+import { startTracing, tracesProtocol, type Tracing } from '../telemetry/tracing.ts';
 import { paragraph, percentile, rng } from './corpus.ts';
 import { benchServices } from './harness.ts';
 import { seedSearchIndex } from './search.ts';
@@ -25,8 +25,8 @@ const ROUNDS = 4;
 /**
  * `bench search --overhead`: what the audit trail and OpenTelemetry tracing add to a search, end
  * to end through the HTTP app (dev token verification, routing, the search service, the audit
- * write, the server and search spans). Tracing exports over real OTLP/HTTP (JSON) to a receiver
- * in this process, batched as in production; "audit off" replaces only the audit append with a
+ * write, the server and search spans). Tracing exports over real OTLP/HTTP (protobuf unless
+ * OTEL_EXPORTER_OTLP_PROTOCOL says http/json) to a receiver in this process, batched as in production; "audit off" replaces only the audit append with a
  * no-op. Everything else (index, queries, callers) is identical between passes.
  */
 export async function benchSearchOverhead({ chunks, queries }: { chunks: number; queries: number }) {
@@ -75,7 +75,7 @@ export async function benchSearchOverhead({ chunks, queries }: { chunks: number;
     const base = sorted[0]!;
     console.log(`search overhead of auditing and tracing, end to end through the HTTP app (POST /v1/search, hybrid, topK 10)`);
     console.log(`vector store: ${s.vectors.kind}   chunks: ${chunks}   queries per pass: ${queries}   model: ${s.embedder.modelId}   passes interleaved in ${ROUNDS} rounds`);
-    console.log(`tracing exports over OTLP/HTTP (JSON) to an in-process receiver: ${receiver.spans()} spans in ${receiver.requests()} export requests`);
+    console.log(`tracing exports over OTLP/HTTP (${tracesProtocol(tracingConfig)}) to an in-process receiver: ${receiver.requests()} export requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`);
     for (const [p, pass] of PASSES.entries()) {
       const m = sorted[p]!;
       const d50 = percentile(m, 50) - percentile(base, 50);
@@ -104,28 +104,23 @@ function withoutAudit(s: Services): Services {
   return { ...s, metadata };
 }
 
-/** An OTLP/HTTP receiver that reads, counts and drops what it is sent (JSON bodies). */
+/** An OTLP/HTTP receiver that reads, counts and drops what it is sent. */
 async function otlpSink() {
-  let spans = 0;
+  let bytes = 0;
   let requests = 0;
   const server = createServer((req, res) => {
-    const parts: Buffer[] = [];
-    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('data', (d: Buffer) => { bytes += d.length; });
     req.on('end', () => {
       requests++;
-      try {
-        const body = JSON.parse(Buffer.concat(parts).toString('utf8')) as { resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[] };
-        for (const rs of body.resourceSpans ?? []) for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
-      } catch {
-        // Not JSON: still an export request.
-      }
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      // An empty ExportTraceServiceResponse in the request's encoding.
+      const json = String(req.headers['content-type']).startsWith('application/json');
+      res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : '');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    spans: () => spans,
+    bytes: () => bytes,
     requests: () => requests,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };

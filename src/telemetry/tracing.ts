@@ -6,7 +6,7 @@ import type { SpanExporter } from '@opentelemetry/sdk-trace-base';
 import type { Config } from '../config.ts';
 
 /**
- * OpenTelemetry traces (CONTRACT §3, Operations): exported over OTLP/HTTP when
+ * OpenTelemetry traces (CONTRACT §3, Operations): exported over OTLP/HTTP (protobuf, or JSON) when
  * OTEL_EXPORTER_OTLP_ENDPOINT (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set, otherwise off.
  *
  * Off means off: no provider is registered, and every helper below checks one boolean and calls
@@ -71,7 +71,12 @@ export function tracesUrl(config: Pick<Config, 'OTEL_EXPORTER_OTLP_ENDPOINT' | '
   return `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
 }
 
-type TracingConfig = Pick<Config, 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' | 'OTEL_EXPORTER_OTLP_HEADERS' | 'OTEL_SERVICE_NAME' | 'OTEL_SDK_DISABLED'>;
+type TracingConfig = Pick<Config, 'OTEL_EXPORTER_OTLP_ENDPOINT' | 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT' | 'OTEL_EXPORTER_OTLP_HEADERS' | 'OTEL_SERVICE_NAME'
+  | 'OTEL_SDK_DISABLED' | 'OTEL_EXPORTER_OTLP_PROTOCOL' | 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'>;
+
+/** The traces encoding: the signal-specific setting, else the general one, else protobuf (the OTel default). */
+export const tracesProtocol = (config: Pick<Config, 'OTEL_EXPORTER_OTLP_PROTOCOL' | 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'>) =>
+  config.OTEL_EXPORTER_OTLP_TRACES_PROTOCOL ?? config.OTEL_EXPORTER_OTLP_PROTOCOL ?? 'http/protobuf';
 
 /**
  * Registers the global tracer provider (W3C trace context propagation, AsyncLocalStorage context)
@@ -85,9 +90,10 @@ export async function startTracing(config: TracingConfig, opts: { exporter?: Spa
   const [{ NodeTracerProvider }, { BatchSpanProcessor }, { resourceFromAttributes }] = await Promise.all([
     import('@opentelemetry/sdk-trace-node'), import('@opentelemetry/sdk-trace-base'), import('@opentelemetry/resources'),
   ]);
-  const exporter = opts.exporter ?? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter({
-    url: url!, headers: parseOtlpHeaders(config.OTEL_EXPORTER_OTLP_HEADERS),
-  });
+  const exporterOptions = { url: url!, headers: parseOtlpHeaders(config.OTEL_EXPORTER_OTLP_HEADERS) };
+  const exporter = opts.exporter ?? (tracesProtocol(config) === 'http/json'
+    ? new (await import('@opentelemetry/exporter-trace-otlp-http')).OTLPTraceExporter(exporterOptions)
+    : new (await import('@opentelemetry/exporter-trace-otlp-proto')).OTLPTraceExporter(exporterOptions));
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': config.OTEL_SERVICE_NAME }),
     spanProcessors: [new BatchSpanProcessor(exporter)],
