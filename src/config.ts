@@ -5,6 +5,9 @@ const url = (name: string) =>
   z.string().refine((v) => { try { new URL(v); return true; } catch { return false; } }, { message: `${name} must be a URL` });
 const optionalUrl = (name: string) => z.preprocess((v) => (v === '' ? undefined : v), url(name).optional());
 const optionalString = z.preprocess((v) => (v === '' ? undefined : v), z.string().optional());
+const otlpProtocol = (name: string) => z.preprocess((v) => (v === '' ? undefined : v), z.enum(['http/protobuf', 'http/json'], {
+  message: `${name} must be http/protobuf or http/json (traces are exported over OTLP/HTTP; gRPC is not supported)`,
+}).optional());
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 
 /** The whole environment, parsed once at start. Everything else reads `Config`, never process.env. */
@@ -79,6 +82,20 @@ export const envSchema = z
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
     /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
     AUDIT_RETENTION_DAYS: int(365, 0, 36_500),
+    /**
+     * OpenTelemetry (the standard variables): set, traces go there over OTLP/HTTP at
+     * `<endpoint>/v1/traces`; the _TRACES_ variant is the full URL. Unset, tracing is off.
+     */
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl('OTEL_EXPORTER_OTLP_ENDPOINT'),
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'),
+    /** OTLP/HTTP encoding: `http/protobuf` (the OTel default) or `http/json`; this service has no gRPC exporter. */
+    OTEL_EXPORTER_OTLP_PROTOCOL: otlpProtocol('OTEL_EXPORTER_OTLP_PROTOCOL'),
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: otlpProtocol('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'),
+    /** `key=value,key2=value2` sent with every export (e.g. a collector's API key). */
+    OTEL_EXPORTER_OTLP_HEADERS: optionalString,
+    OTEL_SERVICE_NAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().default('clearance')),
+    OTEL_SDK_DISABLED: z.preprocess((v) => (v === '' || v === undefined ? 'false' : String(v).toLowerCase()),
+      z.enum(['true', 'false'], { message: 'OTEL_SDK_DISABLED must be true or false' }).transform((v) => v === 'true')),
   })
   .superRefine((env, ctx) => {
     if (env.AUTH_MODE === 'oidc' && env.OIDC_ISSUER && !env.OIDC_AUDIENCE) {

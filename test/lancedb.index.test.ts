@@ -15,7 +15,7 @@ import {
   DEFAULT_LANCE_INDEX_SETTINGS, parseVectorIndexName, partitionsFor, planIndexWork, vectorIndexName, type IndexState, type LanceIndexSettings,
 } from '../src/vectorstore/lancedb-index.ts';
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
-import { VisibleRowsCache, choosePlan } from '../src/vectorstore/plan.ts';
+import { POSTFILTER_MIN_SHARE, VisibleRowsCache, choosePlan, planLanceSearch } from '../src/vectorstore/plan.ts';
 import type { ChunkPoint, VectorStore } from '../src/vectorstore/interface.ts';
 import { DIM, filter, point, runVectorStoreConformance, type FilterSpec } from './support/vectorstore-conformance.ts';
 
@@ -101,6 +101,22 @@ describe('index policy', () => {
     expect(choosePlan(0, 100)).toBe('exact');
     expect(choosePlan(100, 100)).toBe('exact');
     expect(choosePlan(101, 100)).toBe('ann');
+  });
+
+  it('plans each search from the table size, the visible share and the vector index', () => {
+    const base = { limit: 10, exactMaxRows: 1000, nprobes: 20 };
+    const flat = { kind: 'ivf_flat', partitions: 300 };
+    // Broad filters rank first and drop the invisible after, over-fetching for them.
+    expect(planLanceSearch({ ...base, totalRows: 500, visibleRows: 500, index: null })).toEqual({ index: 'flat', nprobes: 20, postfilter: true, limit: 25, exact: true });
+    expect(planLanceSearch({ ...base, totalRows: 100_000, visibleRows: 50_000, index: flat })).toEqual({ index: 'ivf', nprobes: 20, postfilter: true, limit: 40, exact: false });
+    expect(planLanceSearch({ ...base, totalRows: 20, visibleRows: 20, index: null }).limit).toBe(20);
+    expect(planLanceSearch({ ...base, totalRows: 1000, visibleRows: 1000 * POSTFILTER_MIN_SHARE - 1, index: null }).postfilter).toBe(false);
+    // Selective filters: exact, through every IVF_FLAT partition when there is such an index.
+    expect(planLanceSearch({ ...base, totalRows: 100_000, visibleRows: 1000, index: flat })).toEqual({ index: 'ivf', nprobes: 300, postfilter: false, limit: 10, exact: true });
+    expect(planLanceSearch({ ...base, totalRows: 100_000, visibleRows: 1000, index: { kind: 'ivf_pq', partitions: 300 } })).toMatchObject({ index: 'flat', postfilter: false, exact: true });
+    expect(planLanceSearch({ ...base, totalRows: 800, visibleRows: 10, index: null })).toMatchObject({ index: 'flat', postfilter: false, exact: true });
+    // In between: the index with the configured probes, pre-filtered.
+    expect(planLanceSearch({ ...base, totalRows: 100_000, visibleRows: 1001, index: flat })).toEqual({ index: 'ivf', nprobes: 20, postfilter: false, limit: 10, exact: false });
   });
 
   it('caches visible-row counts per filter for a while, sharing one count among concurrent askers', async () => {
@@ -233,6 +249,26 @@ describe('LanceDB vector index in the background', () => {
       for (const h of cheap) expect(matches(f, h.point), JSON.stringify(spec)).toBe(true);
     }
   }, 120_000);
+
+  it('post-filters broad filters, and still returns the exact visible top when the best-ranked rows are invisible', async () => {
+    const r = rng(9);
+    const reference = new MemoryVectorStore();
+    await reference.init(DIM);
+    const q = randomVector(r);
+    // 40 % of the rows, hidden from the caller, sit right next to the query: post-filtering alone would come up short.
+    const pts = pointsOf(r, 300, (i) => (i % 5 < 2 ? { acl: ['group:hidden'], vector: q.map((x) => x + (r() - 0.5) * 0.2) } : { acl: ['group:most'] }));
+    await reference.upsert(pts);
+    const { store } = await open({ vectorIndexFromRows: 1e9, scalarIndexFromRows: 1e9, exactMaxRows: 10_000 });
+    await store.upsert(pts);
+    for (const principals of [['group:most'], ['group:most', 'group:hidden'], ['group:hidden']]) {
+      const f = filter({ principals });
+      for (const k of [1, 10, 100, 300]) {
+        const got = await store.search(q, f, k);
+        expect(got.map((h) => h.point.id), `${principals} top ${k}`).toEqual((await reference.search(q, f, k)).map((h) => h.point.id));
+        for (const h of got) expect(matches(f, h.point)).toBe(true);
+      }
+    }
+  }, 60_000);
 
   it('searches exactly when the filter lets few rows through, whatever the index would miss', async () => {
     const r = rng(4);

@@ -2,6 +2,7 @@ import { ConfigError, loadConfig } from '../src/config.ts';
 import type { Services } from '../src/context.ts';
 import { errorMessage } from '../src/errors.ts';
 import { closeServices, createServices, startWorkers } from '../src/services.ts';
+import { startTracing, tracesUrl } from '../src/telemetry/tracing.ts';
 import { startHeartbeat } from './health.ts';
 
 /**
@@ -12,7 +13,9 @@ import { startHeartbeat } from './health.ts';
  */
 export async function startWorkerProcess(env: Record<string, string | undefined> = process.env): Promise<Services> {
   const config = loadConfig(env);
+  const tracing = await startTracing(config);
   const services = await createServices(config);
+  if (tracing.enabled) services.log.info({ endpoint: tracesUrl(config), service: config.OTEL_SERVICE_NAME }, 'exporting traces over OTLP/HTTP');
   if (services.jobs.kind === 'in-process') {
     services.log.warn('REDIS_URL is not set: this worker only runs syncs that this process itself enqueues');
   }
@@ -25,7 +28,8 @@ export async function startWorkerProcess(env: Record<string, string | undefined>
     stopping = true;
     stopHeartbeat();
     services.log.info({ signal }, 'shutting down: finishing the current page of each running sync');
-    closeServices(services).then(() => process.exit(0), (err) => {
+    // Flushes the spans of the syncs just handed back before the process goes.
+    closeServices(services).then(() => tracing.shutdown()).then(() => process.exit(0), (err) => {
       services.log.error({ err: errorMessage(err) }, 'shutdown failed');
       process.exit(1);
     });

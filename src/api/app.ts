@@ -17,12 +17,14 @@ import { notificationRoutes } from './routes/notifications.ts';
 import { exposeSubscriptionExpiry } from '../notifications/status.ts';
 import { opsRoutes } from './routes/ops.ts';
 import { searchRoutes } from './routes/search.ts';
+import { httpTracing } from '../telemetry/http.ts';
 
 export type { AppEnv, Authenticator } from './env.ts';
 
 export function createApp(services: Services, auth: Authenticator) {
   const app = new Hono<AppEnv>();
 
+  app.use('*', httpTracing);
   app.use('*', async (c, next) => {
     const incoming = c.req.header('x-request-id');
     const requestId = incoming && /^[\w.-]{1,100}$/.test(incoming) ? incoming : randomUUID();

@@ -5,6 +5,7 @@ import { sha256 } from '../hash.ts';
 import { metrics } from '../metrics.ts';
 import { SEARCH_MODES } from '../retrieval/fusion.ts';
 import { search, type SearchInput } from '../retrieval/search.ts';
+import { ATTR, activeSpan } from '../telemetry/tracing.ts';
 
 /** What assistants send to search, over HTTP and MCP alike. */
 export const searchBodySchema = z.object({
@@ -44,6 +45,8 @@ export async function resolveAgent(ctx: RequestContext, key: string | undefined,
     });
     throw forbidden(refusal);
   }
+  // On the request's span, so a trace shows which agent acted for the user (the search span repeats it).
+  activeSpan().setAttributes({ [ATTR.agentId]: agent!.id, [ATTR.agentName]: agent!.name });
   return { id: agent!.id, name: agent!.name, sourceIds: agent!.sourceIds };
 }
 

@@ -5,6 +5,7 @@ import { chunkIdFor, documentIdFor } from '../indexer/hash.ts';
 import { buildPermissionFilter } from '../access/index.ts';
 import { fuse, SEARCH_MODES } from '../retrieval/fusion.ts';
 import { search } from '../retrieval/search.ts';
+import type { Services } from '../context.ts';
 import { closeServices } from '../services.ts';
 import type { ChunkPoint } from '../vectorstore/interface.ts';
 import { paragraph, percentile, rng } from './corpus.ts';
@@ -27,33 +28,7 @@ export async function benchSearch({ chunks, queries, synthetic = false }: { chun
   try {
     const s = await benchServices(tmp, { QDRANT_COLLECTION: `bench_${Date.now()}` });
     const r = rng(7);
-    const texts = Array.from({ length: chunks }, () => paragraph(r, 40));
-    const t0 = performance.now();
-    const vectors: number[][] = [];
-    // --synthetic: random unit vectors for the index (exact search costs the same for any vector), real query embeddings.
-    if (synthetic) for (let i = 0; i < texts.length; i++) vectors.push(randomUnitVector(r, s.embedder.dimension));
-    else for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
-    const embedSeconds = (performance.now() - t0) / 1000;
-    // Four chunks per document; the registry rows make the end-to-end path (registry re-check) real.
-    const source = await addFolderSource(s, 'bench', tmp, { maxAgeDays: 365 });
-    const { run } = await s.metadata.runs.start(source.id, 'full');
-    const docAcl = new Map<string, string[]>();
-    const points: ChunkPoint[] = texts.map((text, i) => {
-      const externalId = `doc-${Math.floor(i / 4)}`;
-      const documentId = documentIdFor(source.id, externalId);
-      if (!docAcl.has(externalId)) {
-        docAcl.set(externalId, [...new Set([ALL, `group:g${Math.floor(r() * GROUPS)}`, `user:u${Math.floor(r() * USERS)}@acme.test`, `user:u${Math.floor(r() * USERS)}@acme.test`])].sort());
-      }
-      return { id: chunkIdFor(documentId, 1, i % 4), vector: vectors[i]!, documentId, sourceId: source.id, generation: 1,
-        chunkIndex: i % 4, sectionPath: [], text, lastModified: Date.now(), acl: docAcl.get(externalId)! };
-    });
-    for (let i = 0; i < points.length; i += 1000) await s.vectors.upsert(points.slice(i, i + 1000));
-    for (const [externalId, acl] of docAcl) {
-      await s.metadata.documents.upsert({ id: documentIdFor(source.id, externalId), sourceId: source.id, externalId, title: externalId, url: null, path: `/${externalId}`,
-        mimeType: 'text/plain', owner: null, labels: [], lastModified: new Date(), contentVersion: '1', contentHash: 'x', aclHash: acl.join(','), acl,
-        generation: 1, chunkCount: 4, status: 'indexed', error: null }, run.id);
-    }
-
+    const { embedSeconds } = await seedSearchIndex(s, tmp, r, chunks, synthetic);
     const queryTexts = Array.from({ length: queries }, () => paragraph(r, 8));
     const queryVectors = await s.embedder.embed(queryTexts);
     const unfiltered = buildPermissionFilter({ principals: [ALL] });
@@ -136,4 +111,38 @@ export async function benchSearch({ chunks, queries, synthetic = false }: { chun
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * Seeds `chunks` chunks (four per document, each document readable by all-staff, one of 50
+ * groups and two of 500 users) into the store and the registry, as `bench search` measures them.
+ */
+export async function seedSearchIndex(s: Services, tmp: string, r: () => number, chunks: number, synthetic = false): Promise<{ embedSeconds: number }> {
+  const texts = Array.from({ length: chunks }, () => paragraph(r, 40));
+  const t0 = performance.now();
+  const vectors: number[][] = [];
+  // --synthetic: random unit vectors for the index (exact search costs the same for any vector), real query embeddings.
+  if (synthetic) for (let i = 0; i < texts.length; i++) vectors.push(randomUnitVector(r, s.embedder.dimension));
+  else for (let i = 0; i < texts.length; i += 64) vectors.push(...(await s.embedder.embed(texts.slice(i, i + 64))));
+  const embedSeconds = (performance.now() - t0) / 1000;
+  // Four chunks per document; the registry rows make the end-to-end path (registry re-check) real.
+  const source = await addFolderSource(s, 'bench', tmp, { maxAgeDays: 365 });
+  const { run } = await s.metadata.runs.start(source.id, 'full');
+  const docAcl = new Map<string, string[]>();
+  const points: ChunkPoint[] = texts.map((text, i) => {
+    const externalId = `doc-${Math.floor(i / 4)}`;
+    const documentId = documentIdFor(source.id, externalId);
+    if (!docAcl.has(externalId)) {
+      docAcl.set(externalId, [...new Set([ALL, `group:g${Math.floor(r() * GROUPS)}`, `user:u${Math.floor(r() * USERS)}@acme.test`, `user:u${Math.floor(r() * USERS)}@acme.test`])].sort());
+    }
+    return { id: chunkIdFor(documentId, 1, i % 4), vector: vectors[i]!, documentId, sourceId: source.id, generation: 1,
+      chunkIndex: i % 4, sectionPath: [], text, lastModified: Date.now(), acl: docAcl.get(externalId)! };
+  });
+  for (let i = 0; i < points.length; i += 1000) await s.vectors.upsert(points.slice(i, i + 1000));
+  for (const [externalId, acl] of docAcl) {
+    await s.metadata.documents.upsert({ id: documentIdFor(source.id, externalId), sourceId: source.id, externalId, title: externalId, url: null, path: `/${externalId}`,
+      mimeType: 'text/plain', owner: null, labels: [], lastModified: new Date(), contentVersion: '1', contentHash: 'x', aclHash: acl.join(','), acl,
+      generation: 1, chunkCount: 4, status: 'indexed', error: null }, run.id);
+  }
+  return { embedSeconds };
 }

@@ -11,6 +11,7 @@ import { createAuthenticator, mintDevToken } from '../identity/index.ts';
 import type { InProcessJobRunner } from '../jobs/in-process.ts';
 import type { Services } from '../context.ts';
 import { closeServices, createServices, startWorkers } from '../services.ts';
+import { startTracing } from '../telemetry/tracing.ts';
 import { printRun, waitForRun } from './sources.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -57,6 +58,7 @@ export async function demo(opts: { serve: boolean }) {
   await prepareCorpus(corpus);
 
   console.log('Starting Clearance on embedded stores (PGlite, LanceDB, in-process jobs)…');
+  const tracing = await startTracing(config);
   const services = await createServices(config);
   await startWorkers(services);
   const app = createApp(services, createAuthenticator(config));
@@ -108,6 +110,7 @@ export async function demo(opts: { serve: boolean }) {
 
   if (!opts.serve) {
     await closeServices(services);
+    await tracing.shutdown();
     return;
   }
   const server = await listen(app, { port: config.PORT, hostname: config.HOST });
@@ -124,7 +127,7 @@ export async function demo(opts: { serve: boolean }) {
   console.log(`\n  try:  curl -s localhost:${config.PORT}/v1/search -H "authorization: Bearer <token>" -H 'content-type: application/json' -d '{"query":"production incident"}'`);
   console.log(`  more: AUTH_MODE=dev npx clearance token --data-dir ${dataDir} --email erin@acme.test --groups sales`);
   console.log(`  edit ACL files under ${path.relative(process.cwd(), corpus)}/ and sync again to see permissions change.`);
-  const stop = async () => { server.close(); await closeServices(services); process.exit(0); };
+  const stop = async () => { server.close(); await closeServices(services); await tracing.shutdown(); process.exit(0); };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
 }

@@ -53,14 +53,16 @@ export async function main(argv: string[]) {
       if (docs <= 5000 && !o.embedder) return m.benchIngest({ docs });
       return m.benchIngestMemory({ docs, embedder: o.embedder === 'model' ? 'model' : 'hash' });
     }));
-  bench.command('search').description('search latency p50/p95 with and without the ACL filter; --synthetic: latency and recall@10 per visible fraction at scale')
+  bench.command('search').description('search latency p50/p95 with and without the ACL filter; --synthetic: latency and recall@10 per visible fraction at scale; --overhead: with and without auditing and tracing')
     .option('--chunks <n>', 'chunks in the index', '10000').option('--queries <n>', 'queries to time', '200')
     .option('--synthetic', 'synthetic unit vectors of the model\'s dimension written straight into the store (no embedding)')
     .option('--distribution <d>', 'synthetic vectors: clustered (topics, like real embeddings) or uniform (no neighbour structure)', 'clustered')
     .option('--dir <path>', 'synthetic: keep the seeded store here and reuse it next time')
     .option('--nprobes <n>', 'synthetic, embedded: IVF partitions probed per approximate search')
     .option('--exact-max-rows <n>', 'synthetic, embedded: filters letting through at most this many rows are searched exactly')
+    .option('--overhead', 'p50/p95 end to end through the HTTP app with and without the audit trail and OpenTelemetry tracing (exported to an in-process OTLP receiver)')
     .action((o) => run(async () => {
+      if (o.overhead) return (await import('../bench/overhead.ts')).benchSearchOverhead({ chunks: Number(o.chunks), queries: Number(o.queries) });
       if (!o.synthetic) return (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) });
       if (o.distribution !== 'clustered' && o.distribution !== 'uniform') throw new Error('--distribution must be clustered or uniform');
       const index = { ...(o.nprobes ? { nprobes: Number(o.nprobes) } : {}), ...(o.exactMaxRows ? { exactMaxRows: Number(o.exactMaxRows) } : {}) };

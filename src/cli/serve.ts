@@ -2,7 +2,9 @@ import { createApp } from '../api/app.ts';
 import { listen } from '../api/server.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { createAuthenticator } from '../identity/index.ts';
+import { errorMessage } from '../errors.ts';
 import { closeServices, createServices, startWorkers } from '../services.ts';
+import { startTracing, tracesUrl } from '../telemetry/tracing.ts';
 
 /** `clearance serve` (API and workers in one process) and `clearance api` (the API alone). */
 export async function serve(opts: { api: boolean; workers: boolean }) {
@@ -10,8 +12,11 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
   // Loud on purpose, and before the slow start-up: a service nobody can call looks healthy from outside.
   const authProblem = opts.api ? whoCannotAuthenticate(config) : null;
   if (authProblem) process.stderr.write(`\n  WARNING: ${authProblem}\n\n`);
+  // Before anything that could make a span, so the first request is traced too.
+  const tracing = await startTracing(config);
   const services = await createServices(config);
   const { log } = services;
+  if (tracing.enabled) log.info({ endpoint: tracesUrl(config), service: config.OTEL_SERVICE_NAME }, 'exporting traces over OTLP/HTTP');
   if (authProblem) log.warn(authProblem);
   if (opts.api && !opts.workers && services.jobs.kind === 'in-process') {
     log.warn('REDIS_URL is not set: this API process runs the sync jobs itself');
@@ -31,6 +36,8 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
     log.info({ signal }, 'shutting down: finishing the current page of each running sync');
     await server?.close();
     await closeServices(services);
+    // The spans of the last requests and of the syncs just stopped are still buffered.
+    await tracing.shutdown().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'could not flush traces'));
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

@@ -4,6 +4,7 @@ import { afterSync } from '../freshness/evaluate.ts';
 import { SyncAborted, runSync, type SyncReport } from '../indexer/sync.ts';
 import { metrics } from '../metrics.ts';
 import { openConnector } from '../sources/connector.ts';
+import { ATTR, SpanKind, SpanStatusCode, inSpan } from '../telemetry/tracing.ts';
 import type { MetadataStore } from '../metadata/interface.ts';
 import { emptyStats, type Run } from '../types.ts';
 import type { SyncJob, SyncOutcome, SyncWork } from './interface.ts';
@@ -63,8 +64,35 @@ export function decide(err: unknown, job: SyncJob, random = Math.random): SyncOu
  * fate, and once a sync succeeded brings the source's freshness alerts up to date.
  */
 export function createSyncWork(services: Services): SyncWork {
+  const work = syncWork(services);
+  // One trace per attempt of a run (a root span: the request that queued it has long answered);
+  // the upstream calls it makes are its children.
+  return (job, opts) => inSpan('sync.run', {
+    kind: SpanKind.CONSUMER,
+    root: true,
+    attributes: { [ATTR.sourceId]: job.sourceId, [ATTR.runId]: job.runId, 'clearance.sync.attempt': job.attempt, 'clearance.sync.throttled': job.throttled },
+  }, async (span) => {
+    const outcome = await work(job, opts, (report, kind) => {
+      const attrs: Record<string, number | string> = { 'clearance.sync.outcome': runFate(kind) };
+      for (const [k, v] of Object.entries(report.stats)) attrs[`clearance.sync.stats.${k}`] = v;
+      attrs['clearance.sync.warnings'] = report.warnings.length;
+      span.setAttributes(attrs);
+    }, (attrs) => span.setAttributes(attrs));
+    if (outcome.kind === 'failed') span.setStatus({ code: SpanStatusCode.ERROR, message: outcome.error });
+    return outcome;
+  });
+}
+
+/** The run's fate as the span names it: the run's status when it ended, else what happens next. */
+const runFate = (kind: SyncOutcome['kind']) => (kind === 'done' ? 'succeeded' : kind);
+
+function syncWork(services: Services) {
   const { metadata, log } = services;
-  return async (job, { signal, onProgress }) => {
+  return async (
+    job: SyncJob, { signal, onProgress }: Parameters<SyncWork>[1],
+    onFinish: (report: SyncReport, kind: SyncOutcome['kind']) => void,
+    annotate: (attrs: Record<string, string>) => void,
+  ): Promise<SyncOutcome> => {
     const run = await metadata.runs.get(job.runId);
     // A job whose run is gone or over (source deleted, run failed elsewhere) has nothing to do.
     if (!run || run.status === 'succeeded' || run.status === 'failed') return { kind: 'done' };
@@ -81,6 +109,7 @@ export function createSyncWork(services: Services): SyncWork {
         await metadata.runs.update(job.runId, { status: 'queued', finishedAt: null, error: lastError });
       }
       if (outcome.kind === 'done' || outcome.kind === 'failed') metrics.syncRuns.inc({ status: outcome.kind === 'done' ? 'succeeded' : 'failed' });
+      onFinish(report, outcome.kind);
       return outcome;
     };
 
@@ -88,6 +117,7 @@ export function createSyncWork(services: Services): SyncWork {
     if (!source) return finish({ kind: 'failed', error: `source ${job.sourceId} no longer exists` });
     // Disabled by an admin (kill switch): nothing of it is read until it is enabled again.
     if (!source.enabled) return finish({ kind: 'failed', error: 'source is disabled' });
+    annotate({ [ATTR.sourceKind]: source.type, 'clearance.sync.mode': job.mode ?? run.mode });
     const runLog = log.child({ sourceId: source.id, runId: job.runId });
     const startedAt = services.now();
     await metadata.runs.update(job.runId, { status: 'running', startedAt, error: null });

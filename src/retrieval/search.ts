@@ -1,6 +1,8 @@
+import type { Attributes } from '@opentelemetry/api';
 import { grantsNothing } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
+import { ATTR, inSpan, tracingEnabled } from '../telemetry/tracing.ts';
 import type { DocumentRecord, Source } from '../types.ts';
 import type { VectorHit } from '../vectorstore/interface.ts';
 import { DEFAULT_FUSION, fuse, type FusionOptions, type SearchMode } from './fusion.ts';
@@ -50,7 +52,21 @@ const FUSION_CANDIDATES = 100;
  * that the registry's ACL passes the same filter, so a half-finished write or revocation can only
  * hide a chunk, never show one.
  */
-export async function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
+export function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
+  if (!tracingEnabled()) return searchVisible({ ctx, input });
+  const attributes: Attributes = { 'clearance.search.mode': input.mode ?? 'hybrid', 'clearance.search.top_k': input.topK };
+  if (ctx.caller.email) attributes['enduser.id'] = ctx.caller.email;
+  if (input.agent) Object.assign(attributes, { [ATTR.agentId]: input.agent.id, [ATTR.agentName]: input.agent.name });
+  if (input.filter?.sourceIds) attributes['clearance.search.requested_source_ids'] = input.filter.sourceIds;
+  return inSpan('search', { attributes }, async (span) => {
+    const results = await searchVisible({ ctx, input });
+    // Which sources answered; the query text stays out of traces (it is in the audit trail).
+    span.setAttributes({ 'clearance.search.results': results.length, [ATTR.sourceIds]: [...new Set(results.map((r) => r.sourceId))] });
+    return results;
+  });
+}
+
+async function searchVisible({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
   const filter = await callerFilter(ctx, input);
   const results: SearchResult[] = [];
   if (grantsNothing(filter)) return record(ctx, input, results);

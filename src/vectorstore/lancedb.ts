@@ -4,12 +4,12 @@ import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
-import { DEFAULT_LANCE_INDEX_SETTINGS, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
+import { DEFAULT_LANCE_INDEX_SETTINGS, partitionsFor, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
 import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, KEYWORD_REINDEX_ROWS, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
-import { choosePlan, VisibleRowsCache, type SearchPlan } from './plan.ts';
+import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
 export { lancePermissionPredicate, sqlString } from './lancedb-filter.ts';
@@ -103,6 +103,7 @@ export class LanceDbVectorStore implements VectorStore {
   /** Compaction rewrites fragments and would pre-empt (or be pre-empted by) an index commit. */
   private buildingIndex = false;
   private readonly visibleRows = new VisibleRowsCache({ ttlMs: 30_000 });
+  private indexInfo: { value: VectorIndexInfo | null; at: number } | undefined;
   private conn: lancedb.Connection | undefined;
   private table: lancedb.Table | undefined;
   private dimension: number | undefined;
@@ -258,11 +259,17 @@ export class LanceDbVectorStore implements VectorStore {
     const where = lancePermissionPredicate(filter);
     const limit = limitOf(topK);
     if (where === null || limit === 0) return [];
-    const plan = await this.planFor(table, where);
-    let query = table.vectorSearch(vector).distanceType('cosine').where(where);
-    query = plan === 'exact' ? query.bypassVectorIndex() : this.annQuery(query);
-    const rows = await query.select([...RESULT_COLUMNS, '_distance']).limit(limit).toArray();
-    return (rows as Record<string, unknown>[]).map((r) => rowToHit(r));
+    const plan = await this.planFor(table, where, limit);
+    const run = async (p: LanceSearchPlan) => {
+      let query = table.vectorSearch(vector).distanceType('cosine').where(where);
+      query = p.index === 'flat' ? query.bypassVectorIndex() : this.ivfQuery(query, p.nprobes);
+      if (p.postfilter) query = query.postfilter();
+      return await query.select([...RESULT_COLUMNS, '_distance']).limit(p.limit).toArray() as Record<string, unknown>[];
+    };
+    let rows = await run(plan);
+    // Post-filtering kept too few: the visible rows rank lower than expected, so filter first.
+    if (plan.postfilter && rows.length < limit) rows = await run({ ...plan, postfilter: false, limit });
+    return rows.slice(0, limit).map((r) => rowToHit(r));
   }
 
   async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
@@ -281,23 +288,32 @@ export class LanceDbVectorStore implements VectorStore {
       .slice(0, limit);
   }
 
-  /**
-   * Exact when the whole table, or what the filter lets through, is small enough to scan (the
-   * prefilter resolves through the scalar indexes, so the scan touches only visible rows);
-   * approximate otherwise. Without a vector index the approximate query is a scan too.
-   */
-  private async planFor(table: lancedb.Table, where: string): Promise<SearchPlan> {
-    const { exactMaxRows } = this.indexSettings;
-    const total = await this.visibleRows.get('', () => table.countRows());
-    if (total <= exactMaxRows) return 'exact';
-    return choosePlan(await this.visibleRows.get(where, () => table.countRows(where)), exactMaxRows);
+  /** Exact or approximate, pre- or post-filtered, from the table's size, what the filter lets through and the vector index (see plan.ts). */
+  private async planFor(table: lancedb.Table, where: string, limit: number): Promise<LanceSearchPlan> {
+    const { exactMaxRows, nprobes } = this.indexSettings;
+    const [totalRows, visibleRows, index] = await Promise.all([
+      this.visibleRows.get('', () => table.countRows()),
+      this.visibleRows.get(where, () => table.countRows(where)),
+      this.vectorIndexInfo(table),
+    ]);
+    return planLanceSearch({ totalRows, visibleRows, limit, exactMaxRows, nprobes, index });
+  }
+
+  /** The newest vector index, re-read at most every few seconds (another process may build one). */
+  private async vectorIndexInfo(table: lancedb.Table): Promise<VectorIndexInfo | null> {
+    const cached = this.indexInfo;
+    if (cached && Date.now() - cached.at < 10_000) return cached.value;
+    const newest = (await readIndexState(table, { stats: false })).vector.at(-1);
+    const value = newest ? { kind: newest.kind, partitions: partitionsFor(newest.trainedRows) } : null;
+    this.indexInfo = { value, at: Date.now() };
+    return value;
   }
 
   /** The approximate query; rows not yet in the index are brute-forced by LanceDB and merged in. */
-  private annQuery(query: lancedb.VectorQuery): lancedb.VectorQuery {
+  private ivfQuery(query: lancedb.VectorQuery, nprobes: number): lancedb.VectorQuery {
     const s = this.indexSettings;
     if (s.kind === 'ivf_hnsw_sq') return query.ef(s.ef).refineFactor(s.refineFactor);
-    query = query.nprobes(s.nprobes);
+    query = query.nprobes(nprobes);
     return s.kind === 'ivf_pq' ? query.refineFactor(s.refineFactor) : query;
   }
 
@@ -331,6 +347,7 @@ export class LanceDbVectorStore implements VectorStore {
       this.buildingIndex = true;
       try {
         report = await runIndexWork(table, actions);
+        this.indexInfo = undefined;
       } finally {
         this.buildingIndex = false;
       }
@@ -355,6 +372,7 @@ export class LanceDbVectorStore implements VectorStore {
     const t0 = performance.now();
     await this.write((t) => this.housekeep(t));
     this.visibleRows.clear();
+    this.indexInfo = undefined;
     return { built, optimizeSeconds: (performance.now() - t0) / 1000 };
   }
 

@@ -13,7 +13,7 @@ import { hashAgentKey } from '../assistant.ts';
 import { jsonBody, optionalJsonBody, type AppEnv } from '../env.ts';
 
 const uuid = z.uuid();
-const syncSchema = z.object({ mode: z.enum(['incremental', 'full']).optional() }).strict();
+export const syncSchema = z.object({ mode: z.enum(['incremental', 'full']).optional() }).strict();
 export const agentSchema = z.object({
   name: z.string().trim().min(1).max(200),
   sourceIds: z.array(z.uuid()).max(1000),

@@ -5,14 +5,14 @@ import { alertCsvRow, csvHeader } from '../../freshness/csv.ts';
 import { acknowledge, alertWithHistory, allAlerts, freshnessSummary, listAlertPage, publicAlert } from '../../freshness/service.ts';
 import { jsonBody, type AppEnv } from '../env.ts';
 
-const listQuery = z.object({
+export const alertListQuerySchema = z.object({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
   sourceId: z.string().min(1).max(200).optional(),
   kind: z.enum(['document', 'index_lag', 'sync_failing']).optional(),
   limit: z.coerce.number().int().min(1).max(5000).optional(),
   cursor: z.string().max(500).optional(),
 });
-const ackSchema = z.object({
+export const ackSchema = z.object({
   note: z.string().trim().min(1, 'a note is required').max(2000),
   snoozeDays: z.number().int().min(1).max(365).optional(),
 }).strict();
@@ -33,7 +33,7 @@ export function freshnessRoutes() {
 
   r.get('/freshness/alerts', async (c) => {
     const ctx = c.get('ctx');
-    const q = listQuery.parse(c.req.query());
+    const q = alertListQuerySchema.parse(c.req.query());
     const filter = { status: q.status, sourceId: q.sourceId, kind: q.kind };
     if (wantsCsv(c)) {
       // Streamed a page at a time: an export of a large backlog never sits in memory whole.

@@ -3,6 +3,7 @@ import type { Services } from '../../context.ts';
 import { errorMessage } from '../../errors.ts';
 import { registry } from '../../metrics.ts';
 import { consoleRoutes } from '../console.ts';
+import { openApiDocument } from '../openapi.ts';
 
 export function opsRoutes(services: Services) {
   const r = new Hono();
@@ -25,6 +26,8 @@ export function opsRoutes(services: Services) {
     const ok = Object.values(checks).every((v) => v === 'ok');
     return c.json({ status: ok ? 'ready' : 'not ready', checks }, ok ? 200 : 503);
   });
+  // Unauthenticated: a client reads it before it holds any token.
+  r.get('/openapi.json', (c) => c.json(openApiDocument()));
   r.get('/metrics', async (c) => c.text(await registry.metrics(), 200, { 'content-type': registry.contentType }));
   r.route('/', consoleRoutes());
   return r;

@@ -6,6 +6,7 @@ import {
 import { createClient, type Client } from 'confluence.js/core';
 import { UpstreamError } from '../../errors.ts';
 import { limiterFor, type TenantLimiter } from '../limiter.ts';
+import { recordStatus, upstreamSpan } from '../../telemetry/tracing.ts';
 
 /**
  * confluence.js does the HTTP (URLs from `host`, Basic `email:apiToken`, typed errors, response
@@ -79,7 +80,15 @@ export function createConfluenceApi(opts: TransportOptions): ConfluenceApi {
         let failure: ConfluenceError;
         try {
           stats.requests++;
-          return (await withTimeout(inner.sendRequest(request), opts.timeoutMs, what)) as T;
+          return await upstreamSpan(request.method ?? 'GET', siteUrl(opts.host, request.url), async (span) => {
+            try {
+              return (await withTimeout(inner.sendRequest(request), opts.timeoutMs, what)) as T;
+            } catch (err) {
+              // The library hands back only failures' statuses; a success is some 2xx.
+              recordStatus(span, toConfluenceError(err, what).status);
+              throw err;
+            }
+          });
         } catch (err) {
           failure = toConfluenceError(err, what);
         } finally {
@@ -100,6 +109,11 @@ export function createConfluenceApi(opts: TransportOptions): ConfluenceApi {
     },
   };
   return { v1: createV1Client(transport), v2: createV2Client(transport), limiter, stats };
+}
+
+/** The request's URL as confluence.js builds it (host + path), for the client span. */
+function siteUrl(host: string, path: string): string {
+  return `${host.replace(/\/+$/, '')}${path.startsWith('/') ? '' : '/'}${path}`;
 }
 
 async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

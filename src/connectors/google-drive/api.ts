@@ -4,6 +4,7 @@ import { auth as googleAuth } from 'googleapis/build/src/apis/drive/index.js';
 import { drive_v3 } from 'googleapis/build/src/apis/drive/v3.js';
 import { UpstreamError, parseRetryAfter } from '../../errors.ts';
 import { limiterFor, type TenantLimiter } from '../limiter.ts';
+import { describeRequest, recordStatus, upstreamSpan } from '../../telemetry/tracing.ts';
 import { DIRECTORY_SCOPE, DRIVE_SCOPE, type ServiceAccountKey } from './config.ts';
 
 /**
@@ -187,7 +188,22 @@ export class GoogleApi {
       let failure: UpstreamError;
       try {
         this.counts.api++;
-        return (await fn()).data;
+        // googleapis builds the URL itself: the span learns method and URL from the answer (or the error).
+        return await upstreamSpan(null, null, async (span) => {
+          try {
+            const res = await fn() as { data: T; status?: number; config?: { method?: string; url?: string | URL } };
+            // No config: a token fetched (or reused from cache) by `token()`, not one request.
+            if (res.config) describeRequest(span, res.config.method ?? 'GET', res.config.url);
+            else span.updateName('google token');
+            recordStatus(span, res.status);
+            return res.data;
+          } catch (err) {
+            const e = err as GaxiosLikeError & { config?: { method?: string } };
+            describeRequest(span, e?.config?.method ?? 'GET', e?.config?.url);
+            recordStatus(span, e?.response?.status);
+            throw err;
+          }
+        });
       } catch (err) {
         if (this.tuning.signal?.aborted) throw err;
         failure = this.classify(what, subject, err);

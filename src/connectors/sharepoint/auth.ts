@@ -3,6 +3,7 @@ import type { AuthenticationProvider } from '@microsoft/microsoft-graph-client';
 import { UpstreamError, parseRetryAfter } from '../../errors.ts';
 import type { AppCredential } from './config.ts';
 import { describeFetchError } from './http.ts';
+import { recordStatus, upstreamSpan } from '../../telemetry/tracing.ts';
 
 /**
  * App-only access tokens (OAuth 2.0 client credentials) through @azure/msal-node's
@@ -70,13 +71,16 @@ class FetchNetworkModule implements INetworkModule {
     let text: string;
     for (let attempt = 1; ; attempt++) {
       try {
-        res = await this.doFetch(url, {
-          method,
-          headers: options?.headers,
-          body: options?.body,
-          signal: this.signal ? AbortSignal.any([this.signal, limit]) : limit,
+        [res, text] = await upstreamSpan(method, url, async (span) => {
+          const r = await this.doFetch(url, {
+            method,
+            headers: options?.headers,
+            body: options?.body,
+            signal: this.signal ? AbortSignal.any([this.signal, limit]) : limit,
+          });
+          recordStatus(span, r.status);
+          return [r, await r.text()] as const;
         });
-        text = await res.text();
         break;
       } catch (err) {
         // A pooled keep-alive connection the server closed meanwhile fails before any answer;

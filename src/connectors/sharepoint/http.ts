@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Context, Middleware, MiddlewareOptions } from '@microsoft/microsoft-graph-client';
 import { UpstreamError, parseRetryAfter } from '../../errors.ts';
 import type { TenantLimiter } from '../limiter.ts';
+import { recordStatus, upstreamSpan } from '../../telemetry/tracing.ts';
 
 export { TenantLimiter, limiterFor } from '../limiter.ts';
 
@@ -141,20 +142,23 @@ export class LimitedFetchHandler implements Middleware {
     const signal = this.tuning.signal;
     const release = await this.limiter.acquire(signal);
     try {
-      const timeout = AbortSignal.timeout(control?.opts.timeoutMs ?? this.timeoutMs);
-      const res = await this.doFetch(url, {
-        ...(ctx.options as RequestInit | undefined),
-        redirect: 'manual',
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      await upstreamSpan(ctx.options?.method ?? 'GET', url, async (span) => {
+        const timeout = AbortSignal.timeout(control?.opts.timeoutMs ?? this.timeoutMs);
+        const res = await this.doFetch(url, {
+          ...(ctx.options as RequestInit | undefined),
+          redirect: 'manual',
+          signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+        });
+        recordStatus(span, res.status);
+        if (res.status >= 300 && res.status < 400) {
+          await res.body?.cancel();
+          ctx.response = new Response(null, { status: res.status, statusText: res.statusText, headers: res.headers });
+          return;
+        }
+        const body = await readCapped(res, res.ok ? control?.opts.maxBytes : undefined, url);
+        const empty = body.length === 0 && [204, 205].includes(res.status);
+        ctx.response = new Response(empty ? null : new Uint8Array(body), { status: res.status, statusText: res.statusText, headers: res.headers });
       });
-      if (res.status >= 300 && res.status < 400) {
-        await res.body?.cancel();
-        ctx.response = new Response(null, { status: res.status, statusText: res.statusText, headers: res.headers });
-        return;
-      }
-      const body = await readCapped(res, res.ok ? control?.opts.maxBytes : undefined, url);
-      const empty = body.length === 0 && [204, 205].includes(res.status);
-      ctx.response = new Response(empty ? null : new Uint8Array(body), { status: res.status, statusText: res.statusText, headers: res.headers });
     } finally {
       release();
     }
