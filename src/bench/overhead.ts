@@ -20,7 +20,7 @@ const PASSES = [
   { name: 'audit on,  tracing on ', audit: true, tracing: true },
 ] as const;
 /** Each pass's queries are spread over this many rounds, passes interleaved, so drift in machine load hits all alike. */
-const ROUNDS = 4;
+const ROUNDS = 10;
 
 /**
  * `bench search --overhead`: what the audit trail and OpenTelemetry tracing add to a search, end
