@@ -79,6 +79,9 @@ export const envSchema = z
      * old table versions once no reader can still hold them).
      */
     PURGE_DELAY_SECONDS: z.coerce.number().min(0).max(86_400).default(30),
+    /** LanceDB's in-memory caches (index data, file metadata): what bounds the process's memory over a long ingest. */
+    LANCEDB_INDEX_CACHE_MB: int(6144, 16, 1_048_576),
+    LANCEDB_METADATA_CACHE_MB: int(128, 8, 1_048_576),
     FRESHNESS_LAG_FACTOR: z.coerce.number().positive().default(3),
     /** Audit records older than this many days are pruned (the chain stays verifiable); 0 keeps them forever. */
     AUDIT_RETENTION_DAYS: int(365, 0, 36_500),

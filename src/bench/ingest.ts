@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { leadingHeading } from '../indexer/apply.ts';
@@ -109,27 +109,63 @@ export async function benchIngestMemory({ docs, embedder }: { docs: number; embe
     console.log(`generated ${docs} documents in ${((performance.now() - tWrite) / 1000).toFixed(0)} s`);
     const services = await benchServices(tmp, {}, embedder === 'hash' ? { embedder: new HashEmbedder() } : {});
     const source = await addFolderSource(services, 'bench-rss', corpus);
-    const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+    const data = path.join(tmp, 'data');
+    const cache = () => (services.vectors as Partial<{ cacheBytes(): number }>).cacheBytes?.() ?? 0;
+    // PGlite's WebAssembly memory (inside RSS, outside the JS heap); it grows and never shrinks.
+    const wasm = () => ((services.metadata as unknown as { driver?: { db?: { mod?: { HEAPU8?: Uint8Array } } } }).driver?.db?.mod?.HEAPU8?.byteLength ?? 0);
     global.gc?.();
     const start = process.memoryUsage().rss;
-    const samples: { seen: number; rss: number }[] = [];
+    const samples: Sample[] = [];
     const { run } = await services.metadata.runs.start(source.id, 'full');
     const t0 = performance.now();
+    let nextReport = 0;
     const outcome = await createSyncWork(services)({ sourceId: source.id, runId: run.id, mode: null, attempt: 0, throttled: 0 }, {
       signal: new AbortController().signal,
-      onProgress: (p) => samples.push({ seen: p.stats.seen, rss: process.memoryUsage().rss }),
+      onProgress: (p) => {
+        const m = process.memoryUsage();
+        samples.push({ seen: p.stats.seen, seconds: (performance.now() - t0) / 1000, rss: m.rss, heap: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, cache: cache(), wasm: wasm() });
+        // About every 10 %: what is on disk too (a walk of the data directory, so not every page).
+        if (p.stats.seen >= nextReport) {
+          nextReport += docs / 10;
+          const last = samples.at(-1)!;
+          void disk(data).then((d) => console.log(`${row(last)}  ${d}`));
+        }
+      },
     });
     const seconds = (performance.now() - t0) / 1000;
     const done = await services.metadata.runs.get(run.id);
     if (outcome.kind !== 'done' || done?.status !== 'succeeded') throw new Error(`benchmark sync did not succeed: ${done?.error ?? outcome.kind}`);
+    const end = samples.at(-1)!;
+    console.log(`${row(end)}  ${await disk(data)} (sync done)`);
     const at = (fraction: number) => samples[Math.min(samples.length - 1, Math.floor(samples.length * fraction))]!;
     const peak = Math.max(...samples.map((s) => s.rss));
+    console.log(`MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? '(unset: glibc default, 8 per core)'}; the Docker image sets 2 (native threads' freed memory fragments across arenas)`);
     console.log(`embedder: ${services.embedder.modelId}${embedder === 'hash' ? ' (hashed bag of words standing in for the model)' : ''}, vectors: ${services.vectors.kind}, metadata: ${services.metadata.kind}`);
     console.log(`documents: ${done.stats.seen}   chunks embedded: ${done.stats.chunksEmbedded}   ${seconds.toFixed(0)} s → ${(done.stats.seen / seconds).toFixed(0)} docs/s`);
-    console.log(`RSS: before the sync ${mb(start)} MB; at 10 % ${mb(at(0.1).rss)} MB, 50 % ${mb(at(0.5).rss)} MB, 90 % ${mb(at(0.9).rss)} MB, end ${mb(samples.at(-1)!.rss)} MB; peak ${mb(peak)} MB`);
-    console.log(`RSS growth from 10 % to the end: ${mb(samples.at(-1)!.rss - at(0.1).rss)} MB over ${samples.at(-1)!.seen - at(0.1).seen} documents`);
+    console.log(`RSS: before the sync ${mb(start)} MB; at 10 % ${mb(at(0.1).rss)} MB, 50 % ${mb(at(0.5).rss)} MB, 90 % ${mb(at(0.9).rss)} MB, end ${mb(end.rss)} MB; peak ${mb(peak)} MB`);
+    console.log(`RSS growth from 10 % to the end: ${mb(end.rss - at(0.1).rss)} MB over ${end.seen - at(0.1).seen} documents ` +
+      `(JS heap ${signedMb(end.heap - at(0.1).heap)}, of ${signedMb(end.heapTotal - at(0.1).heapTotal)} reserved, external ${signedMb(end.external - at(0.1).external)}, PGlite memory ${signedMb(end.wasm - at(0.1).wasm)}, LanceDB caches ${signedMb(end.cache - at(0.1).cache)} MB)`);
     await closeServices(services);
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+interface Sample { seen: number; seconds: number; rss: number; heap: number; heapTotal: number; external: number; arrayBuffers: number; cache: number; wasm: number }
+
+const mb = (b: number) => (b / 1024 / 1024).toFixed(0);
+const signedMb = (b: number) => `${b >= 0 ? '+' : ''}${mb(b)}`;
+const row = (s: Sample) => `${String(s.seen).padStart(7)} docs ${s.seconds.toFixed(0).padStart(5)} s  RSS ${mb(s.rss)} MB (JS heap ${mb(s.heap)} of ${mb(s.heapTotal)}, external ${mb(s.external)}, array buffers ${mb(s.arrayBuffers)}, PGlite memory ${mb(s.wasm)}, LanceDB caches ${mb(s.cache)})`;
+
+async function disk(data: string): Promise<string> {
+  const [lance, all] = await Promise.all([dirBytes(path.join(data, 'lancedb')), dirBytes(data)]);
+  return `data dir ${mb(all)} MB (LanceDB ${mb(lance)})`;
+}
+
+async function dirBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true }).catch(() => [])) {
+    if (e.isFile()) total += await stat(path.join(e.parentPath, e.name)).then((s) => s.size, () => 0);
+  }
+  return total;
 }

@@ -10,10 +10,15 @@ export { QdrantVectorStore } from './qdrant.ts';
 export { MemoryVectorStore } from './memory.ts';
 
 /** Qdrant when QDRANT_URL is set, otherwise the embedded LanceDB table in the data dir. Call `init(dimension)` next. */
+const MB = 1024 * 1024;
+
 export function createVectorStore(config: Config): VectorStore {
   if (config.QDRANT_URL) {
     return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection: config.QDRANT_COLLECTION });
   }
   const purgeMs = config.PURGE_DELAY_SECONDS * 1000;
-  return new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb'), purgeDelayMs: purgeMs, purgeGraceMs: purgeMs });
+  return new LanceDbVectorStore({
+    dir: path.join(config.dataDir, 'lancedb'), purgeDelayMs: purgeMs, purgeGraceMs: purgeMs,
+    indexCacheBytes: config.LANCEDB_INDEX_CACHE_MB * MB, metadataCacheBytes: config.LANCEDB_METADATA_CACHE_MB * MB,
+  });
 }

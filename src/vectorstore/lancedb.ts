@@ -82,7 +82,17 @@ export interface LanceDbOptions {
   /** Deleted rows leave the disk within about delay + grace (see lancedb-purge.ts). Defaults: 30 s, 30 s. */
   purgeDelayMs?: number;
   purgeGraceMs?: number;
+  /**
+   * LanceDB's in-memory caches (its defaults: 6 GB of index data, 1 GB of file metadata). Entries
+   * of replaced index versions and compacted-away files stay until evicted, so over a long ingest
+   * the process grows towards the caps: they are what bounds its memory.
+   */
+  indexCacheBytes?: number;
+  metadataCacheBytes?: number;
 }
+
+export const DEFAULT_INDEX_CACHE_BYTES = 6 * 1024 * 1024 * 1024;
+export const DEFAULT_METADATA_CACHE_BYTES = 128 * 1024 * 1024;
 
 /**
  * Embedded vector store: one LanceDB table in a local directory, cosine distance. Small tables are
@@ -112,6 +122,7 @@ export class LanceDbVectorStore implements VectorStore {
   private writeQueue: Promise<unknown> = Promise.resolve();
   private readonly purgeGraceMs: number;
   private readonly purger: PurgeScheduler;
+  private readonly session: lancedb.Session;
 
   constructor(opts: LanceDbOptions) {
     this.dir = opts.dir;
@@ -123,6 +134,13 @@ export class LanceDbVectorStore implements VectorStore {
     if (opts.aclIndexFromRows !== undefined) this.indexSettings.scalarIndexFromRows = opts.aclIndexFromRows;
     this.indexCheckIntervalMs = opts.indexCheckIntervalMs ?? 10_000;
     this.onIndexEvent = opts.onIndexEvent;
+    this.session = new lancedb.Session(
+      BigInt(opts.indexCacheBytes ?? DEFAULT_INDEX_CACHE_BYTES), BigInt(opts.metadataCacheBytes ?? DEFAULT_METADATA_CACHE_BYTES));
+  }
+
+  /** Bytes held by LanceDB's index and metadata caches (benchmarks, diagnostics). */
+  cacheBytes(): number {
+    return Number(this.session.sizeBytes());
   }
 
   async init(dimension: number): Promise<void> {
@@ -134,7 +152,7 @@ export class LanceDbVectorStore implements VectorStore {
     await fs.mkdir(this.dir, { recursive: true });
     // Interval 0: every read sees writes made by other processes (API and worker may be separate),
     // so a revoked permission is honoured as soon as the worker commits it.
-    const conn = await lancedb.connect(this.dir, { readConsistencyInterval: 0 });
+    const conn = await lancedb.connect(this.dir, { readConsistencyInterval: 0 }, this.session);
     const names = await conn.tableNames();
     const table = names.includes(this.tableName)
       ? await conn.openTable(this.tableName)
@@ -210,8 +228,11 @@ export class LanceDbVectorStore implements VectorStore {
   private async housekeep(table: lancedb.Table): Promise<void> {
     // Deferred, not lost: the index work runs housekeeping when it is done.
     if (this.buildingIndex) return;
-    // Readers only hold a version for one query, so versions older than a few minutes are garbage.
-    await table.optimize({ cleanupOlderThan: new Date(Date.now() - 5 * 60_000) });
+    // Readers hold a version for one query; the purge's grace (30 s by default) is long enough for
+    // them. Each compaction rewrites the small fragments a sync appended, and every version kept
+    // holds on to the files it replaced: kept for minutes, they made a large ingest's directory
+    // many times the table's size.
+    await table.optimize({ cleanupOlderThan: new Date(Date.now() - this.purgeGraceMs) });
   }
 
   async upsert(points: ChunkPoint[]): Promise<void> {
