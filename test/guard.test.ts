@@ -84,12 +84,13 @@ describe('callerFilter', () => {
 });
 
 describe('confirmHits', () => {
-  const ana = buildPermissionFilter({ principals: ['user:ana@acme.test', 'group:eng', 'everyone'] });
+  // Built inside each test: Stryker re-runs every test for a mutant reached while tests are collected.
+  const ana = () => buildPermissionFilter({ principals: ['user:ana@acme.test', 'group:eng', 'everyone'] });
 
   it('keeps hits the registry row allows, in the store\'s order, asking for each document once', async () => {
     const { metadata, asked } = registry({ docs: [row('d1'), row('d2')] });
     const hits = [hit('d2'), hit('d1'), hit('d2', { id: 'd2-c2', chunkIndex: 1 })];
-    const out = await confirmHits({ metadata }, ana, hits);
+    const out = await confirmHits({ metadata }, ana(), hits);
     expect(out.map((o) => o.hit)).toEqual(hits);
     expect(out.map((o) => o.doc.id)).toEqual(['d2', 'd1', 'd2']);
     expect(asked).toEqual([['d2', 'd1']]);
@@ -97,14 +98,14 @@ describe('confirmHits', () => {
 
   it('drops a hit whose payload ACL is wider than the registry ACL', async () => {
     const { metadata } = registry({ docs: [row('d1', { acl: ['group:hr'] }), row('d2', { acl: ['user:ana@acme.test'] })] });
-    expect((await confirmHits({ metadata }, ana, [hit('d1'), hit('d2')])).map((o) => o.doc.id)).toEqual(['d2']);
+    expect((await confirmHits({ metadata }, ana(), [hit('d1'), hit('d2')])).map((o) => o.doc.id)).toEqual(['d2']);
   });
 
   it('drops hits without an indexed registry row of the same generation', async () => {
     const { metadata } = registry({ docs: [
       row('pending', { status: 'pending' }), row('deleted', { status: 'deleted' }), row('old', { generation: 2 }), row('ok'),
     ] });
-    const out = await confirmHits({ metadata }, ana, [hit('missing'), hit('pending'), hit('deleted'), hit('old'), hit('ok')]);
+    const out = await confirmHits({ metadata }, ana(), [hit('missing'), hit('pending'), hit('deleted'), hit('old'), hit('ok')]);
     expect(out.map((o) => o.doc.id)).toEqual(['ok']);
   });
 
