@@ -336,6 +336,12 @@ describe('atomic replacement of a document', () => {
       await look();
       return r;
     };
+    const upsertDocuments = documents.upsertMany.bind(documents);
+    documents.upsertMany = async (docs, runId) => {
+      await look();
+      await upsertDocuments(docs, runId);
+      await look();
+    };
 
     await put(path.join(root, 'guide.md'), version('omega') + `\n## Four\n\n${words('omega', 50)}\n`);
     let newCount = oldCount + 1;

@@ -83,7 +83,9 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
       headers: { 'x-agent-key': agent.key, traceparent: `00-${traceId}-${callerSpanId}-01` },
     });
     expect(res.status).toBe(200);
-    expect((await res.json()).results.length).toBeGreaterThan(0);
+    const { results } = await res.json();
+    expect(results.length).toBeGreaterThan(0);
+    expect((await req(`/v1/documents/${results[0].documentId}`, { token: alice, headers: { 'x-agent-key': agent.key } })).status).toBe(200);
     // The same search as an MCP tool call, through the same agent key.
     const mcp = await req('/mcp', {
       token: alice, body: { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search', arguments: { query: 'outage', topK: 3 } } },
@@ -156,6 +158,11 @@ describe('OpenTelemetry: spans exported over OTLP/HTTP', () => {
     expect(http.attrs).toMatchObject({ 'http.route': '/mcp', 'http.response.status_code': 200, 'enduser.id': 'alice@acme.test', 'clearance.agent.name': 'helpdesk-bot' });
     const search = one((s) => s.name === 'search' && s.parentSpanId === http.spanId);
     expect(search.attrs).toMatchObject({ 'clearance.search.top_k': 3, 'enduser.id': 'alice@acme.test', 'clearance.agent.id': agentId });
+  });
+
+  it('a document fetch: route template, user, agent and the document\'s source', () => {
+    const fetch = one((s) => s.name === 'GET /v1/documents/:id');
+    expect(fetch.attrs).toMatchObject({ 'http.response.status_code': 200, 'enduser.id': 'alice@acme.test', 'clearance.agent.id': agentId, 'clearance.source.id': sourceId });
   });
 
   it('admin requests carry the route template and the source id', () => {

@@ -3,18 +3,15 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   AutoConfig,
-  AutoModel,
   AutoTokenizer,
   env,
   LogLevel,
   ModelFileNotFoundError,
-  type PreTrainedModel,
   type PreTrainedTokenizer,
-  type Tensor,
 } from '@huggingface/transformers';
 import { UpstreamError, errorMessage } from '../errors.ts';
+import { InferenceWorker, WorkerLoadError } from './inference-worker.ts';
 import type { Embedder } from './interface.ts';
-import { normalise } from './vector.ts';
 
 export type Pooling = 'mean' | 'cls';
 
@@ -49,6 +46,10 @@ export function conventionsFor(modelName: string): ModelConventions {
   };
 }
 
+/** Token counts of texts up to this long (words, short headings) are remembered, up to this many (a few MB). */
+const WORD_CACHE_MAX_CHARS = 32;
+const WORD_CACHE_ENTRIES = 100_000;
+
 export const DEFAULT_LOCAL_MODEL = 'Xenova/bge-small-en-v1.5';
 
 export interface LocalEmbedderOptions {
@@ -63,6 +64,13 @@ export interface LocalEmbedderOptions {
   batchSize?: number;
   /** ONNX Runtime intra-op threads; defaults to the machine's parallelism. */
   threads?: number;
+  /**
+   * Whether idle intra-op threads busy-wait for the next task (ONNX Runtime's default) instead of
+   * sleeping. Off by default: on a small shared CPU the spinning threads burn the time slices that
+   * the rest of a sync (and whatever else runs there) needs; with 2 threads on 2 busy cores the
+   * model alone ran 1.5-2× faster without it.
+   */
+  spinning?: boolean;
   /** ONNX weights variant: 'fp32' → onnx/model.onnx, 'q8' → onnx/model_quantized.onnx, … */
   dtype?: 'fp32' | 'fp16' | 'q8' | 'int8' | 'uint8' | 'q4' | 'bnb4' | 'q4f16';
   /** Overrides of the known-model table. */
@@ -111,18 +119,19 @@ export class LocalEmbedder implements Embedder {
   readonly maxTokens: number;
   readonly conventions: ModelConventions;
   private readonly tokenizer: PreTrainedTokenizer;
-  private readonly model: PreTrainedModel;
+  private readonly model: InferenceWorker;
   private readonly batchSize: number;
   /** One inference at a time: ONNX Runtime already uses every configured thread for a single run. */
   private runChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private specialTokens?: number;
+  private readonly wordCounts = new Map<string, number>();
   private readonly pendingQueries: { text: string; resolve: (v: number[]) => void; reject: (err: unknown) => void }[] = [];
   private queriesScheduled = false;
 
   private constructor(args: {
     modelId: string; dimension: number; maxTokens: number; conventions: ModelConventions;
-    tokenizer: PreTrainedTokenizer; model: PreTrainedModel; batchSize: number;
+    tokenizer: PreTrainedTokenizer; model: InferenceWorker; batchSize: number;
   }) {
     this.modelId = args.modelId;
     this.dimension = args.dimension;
@@ -133,17 +142,26 @@ export class LocalEmbedder implements Embedder {
     this.batchSize = args.batchSize;
   }
 
-  /** Loads tokenizer and weights up front so `countTokens` can be synchronous. */
+  /**
+   * Loads the tokenizer here (so `countTokens` can be synchronous) and the weights on the
+   * inference thread, both up front.
+   */
   static async create(opts: LocalEmbedderOptions): Promise<LocalEmbedder> {
     const threads = opts.threads ?? Math.max(1, os.availableParallelism());
     const pretrained = {
       dtype: opts.dtype ?? 'fp32',
       device: 'cpu' as const,
-      session_options: { intraOpNumThreads: threads, interOpNumThreads: 1 },
+      session_options: {
+        intraOpNumThreads: threads, interOpNumThreads: 1,
+        extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+      },
     };
-    let loaded: { tokenizer: PreTrainedTokenizer; model: PreTrainedModel };
+    let id: string;
+    let options: Record<string, unknown>;
+    let settings: Partial<EnvSnapshot>;
     let name: string;
     let conventions: ModelConventions;
+    let loadError: (err: unknown) => Error;
 
     if (opts.modelPath) {
       const dir = path.resolve(opts.modelPath);
@@ -156,12 +174,10 @@ export class LocalEmbedder implements Embedder {
       conventions = { ...conventionsFor(name), ...readSentenceTransformersPooling(dir) };
       // An absolute path is not a valid hub id, so transformers.js reads it straight from disk;
       // local_files_only plus allowRemoteModels=false make any attempt to go remote an error instead.
-      loaded = await withEnv(
-        { allowRemoteModels: false, allowLocalModels: true, useFSCache: false, useBrowserCache: false, logLevel: LogLevel.ERROR },
-        () => loadPair(dir, { ...pretrained, local_files_only: true }),
-      ).catch((err) => {
-        throw new Error(`Could not load the model in ${dir}: ${errorMessage(err)}`, { cause: err });
-      });
+      id = dir;
+      options = { ...pretrained, local_files_only: true };
+      settings = { allowRemoteModels: false, allowLocalModels: true, useFSCache: false, useBrowserCache: false, logLevel: LogLevel.ERROR };
+      loadError = (err) => new Error(`Could not load the model in ${dir}: ${errorMessage(err)}`, { cause: err });
     } else {
       name = opts.model ?? DEFAULT_LOCAL_MODEL;
       if (!opts.cacheDir) throw new Error('LocalEmbedder needs cacheDir to download a model');
@@ -170,34 +186,38 @@ export class LocalEmbedder implements Embedder {
       conventions = conventionsFor(name);
       // Local lookup is disabled so only the cache or the hub can answer; the cache is consulted
       // before any request, so a completed download is reused with no network access.
-      loaded = await withEnv(
-        {
-          allowRemoteModels: true, allowLocalModels: false, useFSCache: true, useBrowserCache: false,
-          cacheDir, remoteHost: ensureSlash(opts.remoteHost ?? 'https://huggingface.co/'),
-          remotePathTemplate: '{model}/resolve/{revision}/', logLevel: LogLevel.ERROR,
-        },
-        () => loadPair(name, { ...pretrained, cache_dir: cacheDir, revision: opts.revision ?? 'main' }),
-      ).catch((err) => {
-        const notFound = err instanceof ModelFileNotFoundError;
-        throw new UpstreamError(
+      id = name;
+      options = { ...pretrained, cache_dir: cacheDir, revision: opts.revision ?? 'main' };
+      settings = {
+        allowRemoteModels: true, allowLocalModels: false, useFSCache: true, useBrowserCache: false,
+        cacheDir, remoteHost: ensureSlash(opts.remoteHost ?? 'https://huggingface.co/'),
+        remotePathTemplate: '{model}/resolve/{revision}/', logLevel: LogLevel.ERROR,
+      };
+      loadError = (err) => {
+        const notFound = err instanceof ModelFileNotFoundError || (err instanceof WorkerLoadError && err.notFound);
+        const status = err instanceof ModelFileNotFoundError || err instanceof WorkerLoadError ? err.status : undefined;
+        return new UpstreamError(
           `Could not load embedding model ${name} from ${opts.remoteHost ?? 'https://huggingface.co/'} (cache ${cacheDir}): ${errorMessage(err)}. ` +
           'Without network access, set LOCAL_MODEL_PATH to a model folder (config.json, tokenizer.json, onnx/model.onnx) ' +
           'or HF_ENDPOINT to a reachable Hugging Face mirror, or run `npx clearance model` once where the hub is reachable',
-          { retryable: !notFound && isTransient(err), status: notFound ? (err as ModelFileNotFoundError).status ?? 404 : undefined, cause: err },
+          { retryable: !notFound && isTransient(err), status: notFound ? status ?? 404 : undefined, cause: err },
         );
-      });
+      };
     }
 
+    const loaded = await withEnv(settings, () => loadTokenizer(id, options)).catch((err) => { throw loadError(err); });
     conventions = {
       pooling: opts.pooling ?? conventions.pooling,
       queryPrefix: opts.queryPrefix ?? conventions.queryPrefix,
       documentPrefix: opts.documentPrefix ?? conventions.documentPrefix,
     };
-    const config = loaded.model.config as unknown as ModelConfigLike;
+    const config = loaded.config as unknown as ModelConfigLike;
     const maxTokens = opts.maxTokens ?? inferMaxTokens(loaded.tokenizer.model_max_length, config.max_position_embeddings);
+    const model = await InferenceWorker.start({ id, options, settings, pooling: conventions.pooling, maxTokens })
+      .catch((err) => { throw loadError(err); });
     const partial = new LocalEmbedder({
       modelId: `local:${name}`, dimension: 0, maxTokens, conventions,
-      tokenizer: loaded.tokenizer, model: loaded.model, batchSize: opts.batchSize ?? 32,
+      tokenizer: loaded.tokenizer, model, batchSize: opts.batchSize ?? 32,
     });
     partial.specialTokens = partial.calibrateSpecialTokens();
     try {
@@ -205,13 +225,25 @@ export class LocalEmbedder implements Embedder {
       const [probe] = await partial.runBatch(['dimension probe']);
       (partial as { dimension: number }).dimension = probe.length;
     } catch (err) {
-      await loaded.model.dispose().catch(() => undefined);
+      await model.close().catch(() => undefined);
       throw new Error(`Embedding model ${name} loaded but cannot run: ${errorMessage(err)}`, { cause: err });
     }
     return partial;
   }
 
   countTokens(text: string): number {
+    // The chunker sizes text word by word; words recur across documents, so their counts are kept.
+    if (text.length > WORD_CACHE_MAX_CHARS) return this.tokenCount(text);
+    let n = this.wordCounts.get(text);
+    if (n === undefined) {
+      n = this.tokenCount(text);
+      if (this.wordCounts.size >= WORD_CACHE_ENTRIES) this.wordCounts.clear();
+      this.wordCounts.set(text, n);
+    }
+    return n;
+  }
+
+  private tokenCount(text: string): number {
     const t = this.conventions.documentPrefix + text;
     // tokenize() skips building ids and masks (about 2.5× faster, and the chunker calls this a lot);
     // special tokens are a constant per sequence, checked against encode() at load.
@@ -264,7 +296,7 @@ export class LocalEmbedder implements Embedder {
     if (this.closed) return;
     this.closed = true;
     await this.runChain.catch(() => undefined);
-    await this.model.dispose();
+    await this.model.close();
   }
 
   private async embedAll(texts: string[]): Promise<number[][]> {
@@ -287,23 +319,19 @@ export class LocalEmbedder implements Embedder {
     return run;
   }
 
-  /** One inference; callers go through runChain so that only one runs at a time. */
-  private async infer(texts: string[]): Promise<number[][]> {
-    const inputs = this.tokenizer(texts, { padding: true, truncation: true, max_length: this.maxTokens });
-    const outputs = (await this.model(inputs)) as Record<string, Tensor>;
-    return pool(outputs, inputs.attention_mask as Tensor, this.conventions.pooling);
+  /** One inference (tokenize, run, pool on the worker); callers go through runChain so that only one runs at a time. */
+  private infer(texts: string[]): Promise<number[][]> {
+    return this.model.run(texts);
   }
 }
 
-async function loadPair(id: string, options: Record<string, unknown>) {
+/** What this thread needs: the tokenizer (for `countTokens`) and the config (for the token limit). */
+async function loadTokenizer(id: string, options: Record<string, unknown>) {
   // config.json first: a missing model then fails with ModelFileNotFoundError rather than whatever
   // the tokenizer loader trips over when its files are absent.
   const config = await AutoConfig.from_pretrained(id, options);
-  const [tokenizer, model] = await Promise.all([
-    AutoTokenizer.from_pretrained(id, options),
-    AutoModel.from_pretrained(id, { ...options, config }),
-  ]);
-  return { tokenizer, model };
+  const tokenizer = await AutoTokenizer.from_pretrained(id, options);
+  return { tokenizer, config };
 }
 
 /** Network failures, timeouts and 5xx/429 from the hub are worth retrying; anything else is not. */
@@ -330,40 +358,6 @@ function inferMaxTokens(modelMaxLength: number | undefined, maxPositions: number
   // Tokenizers without a limit report Infinity or 1e30; RoBERTa-style configs report 514 for 512 usable.
   const sane = [modelMaxLength, maxPositions].filter((n): n is number => typeof n === 'number' && Number.isFinite(n) && n > 0 && n < 1e6);
   return sane.length ? Math.min(...sane) : 512;
-}
-
-function pool(outputs: Record<string, Tensor>, mask: Tensor, pooling: Pooling): number[][] {
-  const sentence = outputs.sentence_embedding;
-  if (sentence && sentence.dims.length === 2) {
-    // The export already pooled the way the model was trained.
-    const [n, d] = sentence.dims;
-    const data = sentence.data as Float32Array;
-    return Array.from({ length: n }, (_, i) => normalise(Array.from(data.subarray(i * d, (i + 1) * d))));
-  }
-  const hidden = outputs.last_hidden_state ?? outputs.token_embeddings ?? outputs.logits;
-  if (!hidden || hidden.dims.length !== 3) throw new Error('Model output has no token embeddings to pool');
-  const [n, seq, d] = hidden.dims;
-  const data = hidden.data as Float32Array;
-  const maskData = mask.data as BigInt64Array | Int32Array | Float32Array;
-  const result: number[][] = [];
-  for (let i = 0; i < n; i++) {
-    const v = new Array<number>(d).fill(0);
-    if (pooling === 'cls') {
-      const base = i * seq * d;
-      for (let k = 0; k < d; k++) v[k] = data[base + k];
-    } else {
-      let count = 0;
-      for (let t = 0; t < seq; t++) {
-        if (Number(maskData[i * seq + t]) === 0) continue;
-        count++;
-        const base = (i * seq + t) * d;
-        for (let k = 0; k < d; k++) v[k] += data[base + k];
-      }
-      if (count > 0) for (let k = 0; k < d; k++) v[k] /= count;
-    }
-    result.push(normalise(v));
-  }
-  return result;
 }
 
 function ensureSlash(url: string): string {

@@ -279,17 +279,16 @@ type IndexPlanWithVectors = Extract<Plan, { kind: 'index' }> & { vectors?: numbe
  */
 async function writeIndexed(ctx: IndexerContext, source: Source, plans: IndexPlanWithVectors[], runId: string): Promise<void> {
   if (!plans.length) return;
+  const marks: DocumentUpsert[] = [];
   for (const { doc, existing } of plans) {
     const live = existing?.status === 'indexed' ? existing : null;
     const interrupted = existing && (existing.contentVersion === null || existing.status === 'pending');
     if (interrupted) await ctx.vectors.deleteDocument(doc.id!, live ? { keepGeneration: live.generation } : undefined);
-    if (!existing) {
-      await ctx.metadata.documents.upsert({ ...doc, generation: 0, chunkCount: 0, status: 'pending', contentVersion: null, contentHash: null }, runId);
-    } else if (existing.contentVersion !== null) {
-      await ctx.metadata.documents.upsert({ ...existing, contentVersion: null }, runId);
-    }
+    if (!existing) marks.push({ ...doc, generation: 0, chunkCount: 0, status: 'pending', contentVersion: null, contentHash: null });
+    else if (existing.contentVersion !== null) marks.push({ ...existing, contentVersion: null });
   }
-  const points: ChunkPoint[] = plans.flatMap(({ doc, chunks, vectors }) => chunks.map((c, i) => ({
+  await ctx.metadata.documents.upsertMany(marks, runId);
+  const pointsOf = (ps: IndexPlanWithVectors[]): ChunkPoint[] => ps.flatMap(({ doc, chunks, vectors }) => chunks.map((c, i) => ({
     id: chunkIdFor(doc.id!, doc.generation, i),
     vector: vectors![i]!,
     documentId: doc.id!,
@@ -302,18 +301,24 @@ async function writeIndexed(ctx: IndexerContext, source: Source, plans: IndexPla
     lastModified: doc.lastModified.getTime(),
     acl: doc.acl,
   })));
-  for (let i = 0; i < points.length; i += 1000) await ctx.vectors.upsert(points.slice(i, i + 1000));
+  // A document the registry did not know has no points: its row is written (above) before any of
+  // them, and removed only after them. Its points are appended; a plain append does not read the
+  // table's ids as a merge does, whose cost grows with the table.
+  // A page that lists a document twice plans it twice, with the same ids: the last one is written.
+  const fresh = [...new Map(pointsOf(plans.filter((p) => !p.existing)).map((p) => [p.id, p])).values()];
+  const known = pointsOf(plans.filter((p) => p.existing));
+  const append = ctx.vectors.insertNew?.bind(ctx.vectors) ?? ((p: ChunkPoint[]) => ctx.vectors.upsert(p));
+  for (let i = 0; i < fresh.length; i += 1000) await append(fresh.slice(i, i + 1000));
+  for (let i = 0; i < known.length; i += 1000) await ctx.vectors.upsert(known.slice(i, i + 1000));
   // Only a document that had live chunks has an old generation to remove after the switch.
   const replaced = plans.filter((p) => p.existing?.status === 'indexed');
-  for (const { doc, existing } of plans) {
-    await ctx.metadata.documents.upsert(existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc, runId);
-  }
+  await ctx.metadata.documents.upsertMany(plans.map(({ doc, existing }) => (existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc)), runId);
   for (const { doc } of replaced) await ctx.vectors.deleteDocument(doc.id!, { keepGeneration: doc.generation });
-  for (const { doc } of replaced) if (doc.contentVersion !== null) await ctx.metadata.documents.upsert(doc, runId);
+  await ctx.metadata.documents.upsertMany(replaced.map(({ doc }) => doc).filter((doc) => doc.contentVersion !== null), runId);
 }
 
 /** A Markdown-shaped document's top heading is a better title than its file name. */
-function leadingHeading(text: string): string | undefined {
+export function leadingHeading(text: string): string | undefined {
   const m = /^\s*#\s+(.+?)\s*#*\s*$/m.exec(text.split('\n').filter((l) => !/^(---|[a-z_-]+:\s)/i.test(l)).slice(0, 20).join('\n'));
   return m?.[1]?.trim() || undefined;
 }

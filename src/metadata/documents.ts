@@ -34,13 +34,20 @@ const DOC_COLUMNS = [
 ] as const;
 const DOC_UPDATABLE = DOC_COLUMNS.filter((c) => c !== 'id' && c !== 'source_id' && c !== 'external_id');
 
-const UPSERT_DOCUMENT = `
-  INSERT INTO documents (${DOC_COLUMNS.join(', ')}, indexed_at)
-  VALUES (${DOC_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}, now())
+const UPSERT_DOCUMENTS_PREFIX = `INSERT INTO documents (${DOC_COLUMNS.join(', ')}, indexed_at) VALUES`;
+const UPSERT_DOCUMENTS_SUFFIX = `
   ON CONFLICT (source_id, external_id) DO UPDATE SET
     ${DOC_UPDATABLE.map((c) => `${c} = EXCLUDED.${c}`).join(',\n    ')},
-    indexed_at = now()
-  RETURNING *`;
+    indexed_at = now()`;
+
+/** The values of DOC_COLUMNS, in order. */
+function documentParams(doc: DocumentUpsert, runId: string): unknown[] {
+  return [
+    doc.id ?? randomUUID(), doc.sourceId, doc.externalId, doc.title, doc.url, doc.path, doc.mimeType, doc.owner,
+    doc.labels ?? [], iso(doc.lastModified), doc.contentVersion, doc.contentHash, doc.aclHash, doc.acl ?? [],
+    doc.generation, doc.chunkCount, doc.status, doc.error, runId,
+  ];
+}
 
 export class SqlDocumentStore extends SqlAggregate implements DocumentStore {
   async byExternalId(sourceId: string, externalId: string): Promise<DocumentRecord | null> {
@@ -68,12 +75,24 @@ export class SqlDocumentStore extends SqlAggregate implements DocumentStore {
   }
 
   async upsert(doc: DocumentUpsert, runId: string): Promise<DocumentRecord> {
-    const rows = await this.db.query(UPSERT_DOCUMENT, [
-      doc.id ?? randomUUID(), doc.sourceId, doc.externalId, doc.title, doc.url, doc.path, doc.mimeType, doc.owner,
-      doc.labels ?? [], iso(doc.lastModified), doc.contentVersion, doc.contentHash, doc.aclHash, doc.acl ?? [],
-      doc.generation, doc.chunkCount, doc.status, doc.error, runId,
-    ]);
+    const rows = await this.db.query(`${UPSERT_DOCUMENTS_PREFIX} (${DOC_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')}, now()) ${UPSERT_DOCUMENTS_SUFFIX} RETURNING *`,
+      documentParams(doc, runId));
     return mapDocument(rows[0]!);
+  }
+
+  async upsertMany(docs: DocumentUpsert[], runId: string): Promise<void> {
+    // One statement may not update a row twice: the last write of a key wins, as one by one it would.
+    const byKey = new Map(docs.map((d) => [`${d.sourceId}\u0000${d.externalId}`, d]));
+    for (const batch of batches([...byKey.values()], 500)) {
+      const params: unknown[] = [];
+      const values = batch.map((doc) => {
+        const row = documentParams(doc, runId);
+        const first = params.length + 1;
+        params.push(...row);
+        return `(${row.map((_, i) => `$${first + i}`).join(', ')}, now())`;
+      });
+      await this.db.query(`${UPSERT_DOCUMENTS_PREFIX} ${values.join(', ')} ${UPSERT_DOCUMENTS_SUFFIX}`, params);
+    }
   }
 
   async touch(sourceId: string, externalIds: string[], runId: string): Promise<void> {

@@ -51,6 +51,8 @@ export interface DocumentStore {
   byExternalIds(sourceId: string, externalIds: string[]): Promise<DocumentRecord[]>;
   /** Inserts or updates by (sourceId, externalId) and marks it seen by `runId`. */
   upsert(doc: DocumentUpsert, runId: string): Promise<DocumentRecord>;
+  /** `upsert` for many documents in a few round trips (the last of two writes of one document wins). */
+  upsertMany(docs: DocumentUpsert[], runId: string): Promise<void>;
   /** Marks documents as seen by a run without changing them (unchanged documents in an enumeration). */
   touch(sourceId: string, externalIds: string[], runId: string): Promise<void>;
   /** Live documents of the source that the run did not see (for pruning after an enumeration). */

@@ -2,6 +2,7 @@ import { matches } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import { notFound } from '../errors.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
+import { ATTR, activeSpan } from '../telemetry/tracing.ts';
 import { callerFilter } from './guard.ts';
 
 export interface FetchInput {
@@ -30,6 +31,7 @@ export async function fetchDocument({ ctx, input }: { ctx: RequestContext; input
     await audit('denied', undefined, doc ? 'not visible to the caller' : 'no such document');
     throw notFound('Document');
   }
+  activeSpan().setAttribute(ATTR.sourceId, doc.sourceId);
   const [chunks, source] = await Promise.all([ctx.vectors.documentChunks(doc.id, doc.generation), ctx.metadata.sources.get(doc.sourceId)]);
   await audit('ok', { id: doc.id, title: doc.title, url: doc.url, sourceId: doc.sourceId });
   return {

@@ -2,7 +2,7 @@ import type { Attributes } from '@opentelemetry/api';
 import { grantsNothing } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
-import { ATTR, inSpan } from '../telemetry/tracing.ts';
+import { ATTR, inSpan, tracingEnabled } from '../telemetry/tracing.ts';
 import type { DocumentRecord, Source } from '../types.ts';
 import type { VectorHit } from '../vectorstore/interface.ts';
 import { DEFAULT_FUSION, fuse, type FusionOptions, type SearchMode } from './fusion.ts';
@@ -53,6 +53,7 @@ const FUSION_CANDIDATES = 100;
  * hide a chunk, never show one.
  */
 export function search({ ctx, input }: { ctx: RequestContext; input: SearchInput }): Promise<SearchResult[]> {
+  if (!tracingEnabled()) return searchVisible({ ctx, input });
   const attributes: Attributes = { 'clearance.search.mode': input.mode ?? 'hybrid', 'clearance.search.top_k': input.topK };
   if (ctx.caller.email) attributes['enduser.id'] = ctx.caller.email;
   if (input.agent) Object.assign(attributes, { [ATTR.agentId]: input.agent.id, [ATTR.agentName]: input.agent.name });

@@ -36,6 +36,11 @@ export interface VectorStore {
   /** Creates the collection/table and indexes if missing. Idempotent. */
   init(dimension: number): Promise<void>;
   upsert(points: ChunkPoint[]): Promise<void>;
+  /**
+   * Writes points whose ids the store does not hold (the caller knows). Only where that is cheaper
+   * than `upsert` (LanceDB: an append instead of a merge on every id in the table).
+   */
+  insertNew?(points: ChunkPoint[]): Promise<void>;
   /** Deletes every chunk of the document, or only those whose generation differs from `keepGeneration`. */
   deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void>;
   deleteSource(sourceId: string): Promise<void>;

@@ -1,0 +1,97 @@
+// The local model's inference thread (see LocalEmbedder in local.ts). Plain JavaScript so that it
+// starts the same way under node, tsx and vitest, with nothing to compile.
+//
+// ONNX Runtime's Node binding runs a session synchronously on the calling thread; in the main
+// thread every batch froze the event loop, so extraction, chunking and store writes could only
+// run between batches. Here they run beside it.
+import { parentPort, workerData } from 'node:worker_threads';
+import { AutoConfig, AutoModel, AutoTokenizer, ModelFileNotFoundError, env } from '@huggingface/transformers';
+
+const { id, options, settings, pooling, maxTokens } = workerData;
+
+function describe(err) {
+  return {
+    message: err instanceof Error ? err.message : String(err),
+    notFound: err instanceof ModelFileNotFoundError,
+    status: err instanceof ModelFileNotFoundError ? err.status : undefined,
+  };
+}
+
+let tokenizer;
+let model;
+try {
+  Object.assign(env, settings);
+  const config = await AutoConfig.from_pretrained(id, options);
+  [tokenizer, model] = await Promise.all([
+    AutoTokenizer.from_pretrained(id, options),
+    AutoModel.from_pretrained(id, { ...options, config }),
+  ]);
+  parentPort.postMessage({ type: 'ready' });
+} catch (err) {
+  parentPort.postMessage({ type: 'failed', error: describe(err) });
+}
+
+// One request at a time, in arrival order (the embedder sends the next only after this one's answer).
+let chain = Promise.resolve();
+parentPort.on('message', (msg) => {
+  chain = chain.then(() => handle(msg));
+});
+
+async function handle(msg) {
+  if (msg.type === 'close') {
+    await model?.dispose().catch(() => undefined);
+    parentPort.close();
+    return;
+  }
+  try {
+    const inputs = tokenizer(msg.texts, { padding: true, truncation: true, max_length: maxTokens });
+    const outputs = await model(inputs);
+    const { data, dimension } = pool(outputs, inputs.attention_mask, pooling);
+    parentPort.postMessage({ type: 'vectors', id: msg.id, data, dimension }, [data.buffer]);
+  } catch (err) {
+    parentPort.postMessage({ type: 'error', id: msg.id, error: describe(err) });
+  }
+}
+
+/** n unit vectors of d values, row after row (a zero vector stays zero: it has no direction). */
+function pool(outputs, mask, how) {
+  const sentence = outputs.sentence_embedding;
+  if (sentence && sentence.dims.length === 2) {
+    // The export already pooled the way the model was trained.
+    const [n, d] = sentence.dims;
+    const out = Float64Array.from(sentence.data);
+    for (let i = 0; i < n; i++) normalise(out, i * d, d);
+    return { data: out, dimension: d };
+  }
+  const hidden = outputs.last_hidden_state ?? outputs.token_embeddings ?? outputs.logits;
+  if (!hidden || hidden.dims.length !== 3) throw new Error('Model output has no token embeddings to pool');
+  const [n, seq, d] = hidden.dims;
+  const data = hidden.data;
+  const maskData = mask.data;
+  const out = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const o = i * d;
+    if (how === 'cls') {
+      const base = i * seq * d;
+      for (let k = 0; k < d; k++) out[o + k] = data[base + k];
+    } else {
+      let count = 0;
+      for (let t = 0; t < seq; t++) {
+        if (Number(maskData[i * seq + t]) === 0) continue;
+        count++;
+        const base = (i * seq + t) * d;
+        for (let k = 0; k < d; k++) out[o + k] += data[base + k];
+      }
+      if (count > 0) for (let k = 0; k < d; k++) out[o + k] /= count;
+    }
+    normalise(out, o, d);
+  }
+  return { data: out, dimension: d };
+}
+
+function normalise(v, offset, d) {
+  let sum = 0;
+  for (let k = 0; k < d; k++) sum += v[offset + k] * v[offset + k];
+  const norm = Math.sqrt(sum);
+  if (norm > 0) for (let k = 0; k < d; k++) v[offset + k] /= norm;
+}
