@@ -129,6 +129,8 @@ describe('buildPermissionFilter', () => {
     const f = buildPermissionFilter({ principals: ['user:b@x.test', 'bogus', 'everyone', 'user:b@x.test', 'group:a', ''] });
     expect(f.principals).toEqual(['everyone', 'group:a', 'user:b@x.test']);
     expect(f.sourceIds).toBeUndefined();
+    // No scope means no clause at all: a store that translates by key presence must not see a source restriction.
+    expect(Object.keys(f)).toEqual(['principals']);
     expect(f.modifiedAfter).toBeUndefined();
     expect(f.excludedSourceIds).toBeUndefined();
     expect(f.excludedDocumentIds).toBeUndefined();

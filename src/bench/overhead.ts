@@ -29,13 +29,13 @@ const ROUNDS = 10;
  * OTEL_EXPORTER_OTLP_PROTOCOL says http/json) to a receiver in this process, batched as in production; "audit off" replaces only the audit append with a
  * no-op. Everything else (index, queries, callers) is identical between passes.
  */
-export async function benchSearchOverhead({ chunks, queries }: { chunks: number; queries: number }) {
+export async function benchSearchOverhead({ chunks, queries, synthetic = false }: { chunks: number; queries: number; synthetic?: boolean }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-overhead-'));
   const receiver = await otlpSink();
   try {
     const s = await benchServices(tmp, { QDRANT_COLLECTION: `bench_${Date.now()}`, AUTH_MODE: 'dev', SEARCH_RATE_LIMIT: '0' });
     const r = rng(7);
-    await seedSearchIndex(s, tmp, r, chunks);
+    await seedSearchIndex(s, tmp, r, chunks, synthetic);
     const queryTexts = Array.from({ length: queries }, () => paragraph(r, 8));
     const tokens = await Promise.all(Array.from({ length: 20 }, (_, i) =>
       mintDevToken({ email: `u${i}@acme.test`, groups: [`g${i}`, `g${(i + 7) % 50}`], dataDir: s.config.dataDir })));
@@ -74,7 +74,7 @@ export async function benchSearchOverhead({ chunks, queries }: { chunks: number;
     const sorted = ms.map((m) => [...m].sort((a, b) => a - b));
     const base = sorted[0]!;
     console.log(`search overhead of auditing and tracing, end to end through the HTTP app (POST /v1/search, hybrid, topK 10)`);
-    console.log(`vector store: ${s.vectors.kind}   chunks: ${chunks}   queries per pass: ${queries}   model: ${s.embedder.modelId}   passes interleaved in ${ROUNDS} rounds`);
+    console.log(`vector store: ${s.vectors.kind}   chunks: ${chunks}${synthetic ? ' (synthetic index vectors; queries embedded by the model)' : ''}   queries per pass: ${queries}   model: ${s.embedder.modelId}   passes interleaved in ${ROUNDS} rounds`);
     console.log(`tracing exports over OTLP/HTTP (${tracesProtocol(tracingConfig)}) to an in-process receiver: ${receiver.requests()} export requests, ${(receiver.bytes() / 1024).toFixed(0)} KiB`);
     for (const [p, pass] of PASSES.entries()) {
       const m = sorted[p]!;

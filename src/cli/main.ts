@@ -62,7 +62,7 @@ export async function main(argv: string[]) {
     .option('--exact-max-rows <n>', 'synthetic, embedded: filters letting through at most this many rows are searched exactly')
     .option('--overhead', 'p50/p95 end to end through the HTTP app with and without the audit trail and OpenTelemetry tracing (exported to an in-process OTLP receiver)')
     .action((o) => run(async () => {
-      if (o.overhead) return (await import('../bench/overhead.ts')).benchSearchOverhead({ chunks: Number(o.chunks), queries: Number(o.queries) });
+      if (o.overhead) return (await import('../bench/overhead.ts')).benchSearchOverhead({ chunks: Number(o.chunks), queries: Number(o.queries), synthetic: !!o.synthetic });
       if (!o.synthetic) return (await import('../bench/search.ts')).benchSearch({ chunks: Number(o.chunks), queries: Number(o.queries) });
       if (o.distribution !== 'clustered' && o.distribution !== 'uniform') throw new Error('--distribution must be clustered or uniform');
       const index = { ...(o.nprobes ? { nprobes: Number(o.nprobes) } : {}), ...(o.exactMaxRows ? { exactMaxRows: Number(o.exactMaxRows) } : {}) };
