@@ -53,6 +53,15 @@ export async function unindexedKeywordRows(table: lancedb.Table): Promise<number
  * each query also reads all of them (see keywordLimit).
  */
 export const KEYWORD_REINDEX_ROWS = 2_000;
+/**
+ * …or this share of the table, if more: optimize also compacts, which rewrites every fragment
+ * below LanceDB's target size, i.e. the whole table below a million rows. At a fixed 2,000 rows a
+ * 100k-document ingest rewrote the table fifty times; growing with the table, the rewrites add up
+ * to a few times its final size.
+ */
+export const KEYWORD_REINDEX_SHARE = 0.1;
+
+export const keywordReindexDue = (unindexed: number, rows: number) => unindexed >= Math.max(KEYWORD_REINDEX_ROWS, rows * KEYWORD_REINDEX_SHARE);
 
 /**
  * LanceDB searches rows its full-text index has not seen yet by a flat scan that returns the

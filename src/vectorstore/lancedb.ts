@@ -6,7 +6,7 @@ import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
 import { DEFAULT_LANCE_INDEX_SETTINGS, partitionsFor, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
 import {
-  backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, KEYWORD_REINDEX_ROWS, unindexedKeywordRows,
+  backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
@@ -221,7 +221,8 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** True when so many rows are missing from the full-text index that keyword queries would scan them (see lancedb-keyword.ts). */
   private async keywordIndexBehind(table: lancedb.Table): Promise<boolean> {
-    return (await unindexedKeywordRows(table).catch(() => 0)) >= KEYWORD_REINDEX_ROWS;
+    const [unindexed, rows] = await Promise.all([unindexedKeywordRows(table).catch(() => 0), table.countRows().catch(() => 0)]);
+    return keywordReindexDue(unindexed, rows);
   }
 
   /** Compacts fragments, prunes old versions and brings existing indexes up to date with new rows. */
