@@ -9,9 +9,9 @@ export { LanceDbVectorStore } from './lancedb.ts';
 export { QdrantVectorStore } from './qdrant.ts';
 export { MemoryVectorStore } from './memory.ts';
 
-/** Qdrant when QDRANT_URL is set, otherwise the embedded LanceDB table in the data dir. Call `init(dimension)` next. */
 const MB = 1024 * 1024;
 
+/** Qdrant when QDRANT_URL is set, otherwise the embedded LanceDB table in the data dir. Call `init(dimension)` next. */
 export function createVectorStore(config: Config): VectorStore {
   if (config.QDRANT_URL) {
     return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection: config.QDRANT_COLLECTION });

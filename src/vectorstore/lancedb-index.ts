@@ -111,8 +111,7 @@ export function planIndexWork(state: IndexState, settings: LanceIndexSettings): 
   return actions;
 }
 
-/** `stats: false` leaves out the unindexed-row count (an index statistics read), for callers that only need the indexes. */
-export async function readIndexState(table: lancedb.Table, opts: { stats?: boolean } = {}): Promise<IndexState> {
+export async function readIndexState(table: lancedb.Table): Promise<IndexState> {
   const [rows, indices] = await Promise.all([table.countRows(), table.listIndices()]);
   const scalar = new Set<string>();
   const vector: IndexState['vector'] = [];
@@ -123,7 +122,7 @@ export async function readIndexState(table: lancedb.Table, opts: { stats?: boole
   }
   vector.sort((a, b) => a.trainedRows - b.trainedRows);
   const newest = vector.at(-1);
-  const stats = newest && opts.stats !== false ? await table.indexStats(newest.name) : undefined;
+  const stats = newest ? await table.indexStats(newest.name) : undefined;
   return { rows, scalar, vector, unindexedRows: stats ? stats.numUnindexedRows : rows };
 }
 

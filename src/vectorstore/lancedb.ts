@@ -4,7 +4,7 @@ import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
 import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
-import { DEFAULT_LANCE_INDEX_SETTINGS, partitionsFor, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
+import { DEFAULT_LANCE_INDEX_SETTINGS, parseVectorIndexName, partitionsFor, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
 import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
@@ -236,10 +236,15 @@ export class LanceDbVectorStore implements VectorStore {
     await table.optimize({ cleanupOlderThan: new Date(Date.now() - this.purgeGraceMs) });
   }
 
+  /** Validated, de-duplicated table rows with the keyword columns filled in. */
+  private rowsOf(points: ChunkPoint[]): Record<string, unknown>[] {
+    return dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow) as unknown as Record<string, unknown>[];
+  }
+
   async upsert(points: ChunkPoint[]): Promise<void> {
     if (points.length === 0) return;
-    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow);
-    await this.write((t) => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows as unknown as Record<string, unknown>[]));
+    const rows = this.rowsOf(points);
+    await this.write((t) => t.mergeInsert('id').whenMatchedUpdateAll().whenNotMatchedInsertAll().execute(rows));
   }
 
   /**
@@ -248,8 +253,8 @@ export class LanceDbVectorStore implements VectorStore {
    */
   async insertNew(points: ChunkPoint[]): Promise<void> {
     if (points.length === 0) return;
-    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow);
-    await this.write((t) => t.add(rows as unknown as Record<string, unknown>[]));
+    const rows = this.rowsOf(points);
+    await this.write((t) => t.add(rows));
   }
 
   async deleteDocument(documentId: string, opts?: { keepGeneration?: number }): Promise<void> {
@@ -325,7 +330,9 @@ export class LanceDbVectorStore implements VectorStore {
   private async vectorIndexInfo(table: lancedb.Table): Promise<VectorIndexInfo | null> {
     const cached = this.indexInfo;
     if (cached && Date.now() - cached.at < 10_000) return cached.value;
-    const newest = (await readIndexState(table, { stats: false })).vector.at(-1);
+    // Only the index names: they carry the kind and training size (no row count or index statistics read here).
+    const vector = (await table.listIndices()).map((i) => parseVectorIndexName(i.name)).filter((v) => v !== undefined);
+    const newest = vector.sort((a, b) => a.trainedRows - b.trainedRows).at(-1);
     const value = newest ? { kind: newest.kind, partitions: partitionsFor(newest.trainedRows) } : null;
     this.indexInfo = { value, at: Date.now() };
     return value;
