@@ -4,12 +4,13 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { AutoTokenizer, env } from '@huggingface/transformers';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../src/config.ts';
 import { UpstreamError } from '../src/errors.ts';
 import { createEmbedder } from '../src/embedder/index.ts';
 import { LocalEmbedder, conventionsFor } from '../src/embedder/local.ts';
 import { dot } from '../src/embedder/vector.ts';
+import type { InferenceWorker } from '../src/embedder/inference-worker.ts';
 import { modelAvailable, modelPath } from './support/services.ts';
 
 const MODEL_DIR = modelPath();
@@ -115,6 +116,33 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     const tok = await AutoTokenizer.from_pretrained(MODEL_DIR, { local_files_only: true });
     for (const t of ['', 'a', 'Hello, world!', 'naïve café — 東京 🙂', '  spaced  out  ', 'x'.repeat(500), 'line\nbreaks\n\nhere']) {
       expect(e.countTokens(t), t).toBe(tok.encode(t).length);
+    }
+  });
+
+  it('embeds measured passages from the ids their counts kept, with the vectors their texts give', async () => {
+    // Different lengths, so that batches of two are padded.
+    const texts = [
+      'Expense approval guide > Step 1\n\nThe finance team reviews every request within five days.',
+      'A second measured passage, about incident response and runbooks.',
+      'A third, longer passage: the on-call engineer escalates a severity one outage to the manager and notifies the customer weekly.',
+    ];
+    const worker = (e as unknown as { model: InferenceWorker }).model;
+    expect(worker.acceptsIds).toBe(true);
+    const runIds = vi.spyOn(worker, 'runIds');
+    try {
+      e.forgetEncodings();
+      const fromText = await e.embed(texts);
+      expect(runIds).not.toHaveBeenCalled();
+      for (const t of texts) e.countTokens(t);
+      const fromIds = await e.embed(texts);
+      expect(runIds).toHaveBeenCalledTimes(2);
+      fromIds.forEach((v, i) => expect(dot(v, fromText[i]!)).toBeCloseTo(1, 6));
+      // The kept ids are used once: the same texts again are tokenized by the worker.
+      runIds.mockClear();
+      await e.embed(texts);
+      expect(runIds).not.toHaveBeenCalled();
+    } finally {
+      runIds.mockRestore();
     }
   });
 

@@ -16,7 +16,7 @@ export class WorkerLoadError extends Error {
 interface RemoteError { message: string; notFound: boolean; status?: number }
 
 type Message =
-  | { type: 'ready' }
+  | { type: 'ready'; acceptsIds: boolean }
   | { type: 'failed'; error: RemoteError }
   | { type: 'vectors'; id: number; data: Float64Array; dimension: number }
   | { type: 'error'; id: number; error: RemoteError };
@@ -40,7 +40,14 @@ export class InferenceWorker {
   private nextId = 0;
   private dead: Error | undefined;
 
-  private constructor(private readonly worker: Worker) {
+  /**
+   * Whether `runIds` may be used: the worker checked at load that inputs built from `encode()` ids
+   * equal what its tokenizer produces for the same texts.
+   */
+  readonly acceptsIds: boolean;
+
+  private constructor(private readonly worker: Worker, acceptsIds: boolean) {
+    this.acceptsIds = acceptsIds;
     worker.on('message', (m: Message) => {
       if (m.type !== 'vectors' && m.type !== 'error') return;
       const p = this.pending.get(m.id);
@@ -70,7 +77,7 @@ export class InferenceWorker {
         worker.off('exit', onExit);
         if (m.type === 'ready') {
           worker.unref();
-          resolve(new InferenceWorker(worker));
+          resolve(new InferenceWorker(worker, m.acceptsIds));
         } else {
           void worker.terminate();
           reject(m.type === 'failed' ? new WorkerLoadError(m.error) : new Error(`embedding worker: unexpected ${m.type}`));
@@ -81,12 +88,24 @@ export class InferenceWorker {
 
   /** Tokenizes, runs and pools one batch: a unit vector per text, in order. */
   run(texts: string[]): Promise<number[][]> {
+    return this.send({ type: 'run', texts });
+  }
+
+  /**
+   * Runs and pools one batch given as `encode()` token ids (each sequence at most the model's
+   * limit; `ids` holds them one after another, `lengths` says where each ends). Only when `acceptsIds`.
+   */
+  runIds(ids: Int32Array<ArrayBuffer>, lengths: Int32Array<ArrayBuffer>): Promise<number[][]> {
+    return this.send({ type: 'runIds', ids, lengths }, [ids.buffer, lengths.buffer]);
+  }
+
+  private send(msg: { type: 'run'; texts: string[] } | { type: 'runIds'; ids: Int32Array; lengths: Int32Array }, transfer: ArrayBuffer[] = []): Promise<number[][]> {
     if (this.dead) return Promise.reject(this.dead);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.worker.ref();
-      this.worker.postMessage({ type: 'run', id, texts });
+      this.worker.postMessage({ ...msg, id }, transfer);
     });
   }
 

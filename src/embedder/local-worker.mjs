@@ -5,7 +5,7 @@
 // thread every batch froze the event loop, so extraction, chunking and store writes could only
 // run between batches. Here they run beside it.
 import { parentPort, workerData } from 'node:worker_threads';
-import { AutoConfig, AutoModel, AutoTokenizer, ModelFileNotFoundError, env } from '@huggingface/transformers';
+import { AutoConfig, AutoModel, AutoTokenizer, ModelFileNotFoundError, Tensor, env } from '@huggingface/transformers';
 
 const { id, options, settings, pooling, maxTokens } = workerData;
 
@@ -26,7 +26,7 @@ try {
     AutoTokenizer.from_pretrained(id, options),
     AutoModel.from_pretrained(id, { ...options, config }),
   ]);
-  parentPort.postMessage({ type: 'ready' });
+  parentPort.postMessage({ type: 'ready', acceptsIds: idsMatchTokenizer() });
 } catch (err) {
   parentPort.postMessage({ type: 'failed', error: describe(err) });
 }
@@ -44,13 +44,55 @@ async function handle(msg) {
     return;
   }
   try {
-    const inputs = tokenizer(msg.texts, { padding: true, truncation: true, max_length: maxTokens });
+    const inputs = msg.type === 'runIds' ? fromIds(msg.ids, msg.lengths) : tokenizer(msg.texts, { padding: true, truncation: true, max_length: maxTokens });
     const outputs = await model(inputs);
     const { data, dimension } = pool(outputs, inputs.attention_mask, pooling);
     parentPort.postMessage({ type: 'vectors', id: msg.id, data, dimension }, [data.buffer]);
   } catch (err) {
     parentPort.postMessage({ type: 'error', id: msg.id, error: describe(err) });
   }
+}
+
+/**
+ * The model's inputs built from token ids the caller already has (LocalEmbedder keeps the ids the
+ * chunker's exact counts produced), padded the way the tokenizer pads a batch: the text is not
+ * tokenized a second time here. `ids` holds the sequences one after another; none exceeds maxTokens.
+ */
+function fromIds(ids, lengths) {
+  const n = lengths.length;
+  const width = lengths.reduce((m, l) => Math.max(m, l), 0);
+  const inputIds = new BigInt64Array(n * width).fill(BigInt(tokenizer.pad_token_id ?? 0));
+  const mask = new BigInt64Array(n * width);
+  const left = tokenizer.padding_side === 'left';
+  for (let i = 0, o = 0; i < n; o += lengths[i], i++) {
+    const start = i * width + (left ? width - lengths[i] : 0);
+    for (let t = 0; t < lengths[i]; t++) {
+      inputIds[start + t] = BigInt(ids[o + t]);
+      mask[start + t] = 1n;
+    }
+  }
+  return {
+    input_ids: new Tensor('int64', inputIds, [n, width]),
+    attention_mask: new Tensor('int64', mask, [n, width]),
+  };
+}
+
+/**
+ * Whether fromIds gives exactly what the tokenizer gives for the same texts (same keys, shapes and
+ * values); a tokenizer that adds token type ids or pads differently keeps tokenizing here instead.
+ */
+function idsMatchTokenizer() {
+  const samples = ['Hello, world!', 'a', 'Ünïcödé — 東京 🙂 and a somewhat longer second line\n\nwith a paragraph break', ' leading and trailing spaces ']
+    .filter((t) => tokenizer.encode(t).length <= maxTokens);
+  if (samples.length < 2) return false;
+  const expected = tokenizer(samples, { padding: true, truncation: true, max_length: maxTokens });
+  const encoded = samples.map((t) => tokenizer.encode(t));
+  const built = fromIds(Int32Array.from(encoded.flat()), Int32Array.from(encoded.map((e) => e.length)));
+  const keys = Object.keys(expected);
+  if (keys.length !== Object.keys(built).length) return false;
+  return keys.every((k) => built[k] && built[k].type === expected[k].type &&
+    String(built[k].dims) === String(expected[k].dims) &&
+    built[k].data.every((v, i) => v === BigInt(expected[k].data[i])));
 }
 
 /** n unit vectors of d values, row after row (a zero vector stays zero: it has no direction). */

@@ -49,6 +49,11 @@ export function conventionsFor(modelName: string): ModelConventions {
 /** Token counts of texts up to this long (words, short headings) are remembered, up to this many (a few MB). */
 const WORD_CACHE_MAX_CHARS = 32;
 const WORD_CACHE_ENTRIES = 100_000;
+/**
+ * Token ids of measured passages kept for their embedding, oldest dropped first: enough for the
+ * pages a sync has chunked but not yet embedded (a few thousand chunks; about 1 KB each at 128 tokens).
+ */
+const ENCODING_CACHE_ENTRIES = 4096;
 
 export const DEFAULT_LOCAL_MODEL = 'Xenova/bge-small-en-v1.5';
 
@@ -126,6 +131,8 @@ export class LocalEmbedder implements Embedder {
   private closed = false;
   private specialTokens?: number;
   private readonly wordCounts = new Map<string, number>();
+  /** Document text as embedded (prefix included) → its encode() ids, from countTokens; taken by the batch that embeds it. */
+  private readonly encodings = new Map<string, number[]>();
   private readonly pendingQueries: { text: string; resolve: (v: number[]) => void; reject: (err: unknown) => void }[] = [];
   private queriesScheduled = false;
 
@@ -245,6 +252,17 @@ export class LocalEmbedder implements Embedder {
 
   private tokenCount(text: string): number {
     const t = this.conventions.documentPrefix + text;
+    if (this.model.acceptsIds && text.length > WORD_CACHE_MAX_CHARS) {
+      // A passage the chunker measures is embedded soon after exactly as measured, so its ids are
+      // kept and the inference thread does not tokenize it again (with this model's tokenizer that
+      // is about a tenth of an embedding's cost). encode() costs about what tokenize() does here.
+      const ids = this.tokenizer.encode(t);
+      if (ids.length <= this.maxTokens) {
+        if (this.encodings.size >= ENCODING_CACHE_ENTRIES) this.encodings.delete(this.encodings.keys().next().value!);
+        this.encodings.set(t, ids);
+      }
+      return ids.length;
+    }
     // tokenize() skips building ids and masks (about 2.5× faster, and the chunker calls this a lot);
     // special tokens are a constant per sequence, checked against encode() at load.
     return this.specialTokens === undefined ? this.tokenizer.encode(t).length : this.tokenizer.tokenize(t).length + this.specialTokens;
@@ -313,10 +331,35 @@ export class LocalEmbedder implements Embedder {
     return out;
   }
 
+  /**
+   * Drops the token ids kept from countTokens, for texts that were measured but will not be embedded
+   * (or, in a benchmark, to time the embedder tokenizing on its own).
+   */
+  forgetEncodings(): void {
+    this.encodings.clear();
+  }
+
   private runBatch(texts: string[]): Promise<number[][]> {
-    const run = this.runChain.then(() => this.infer(texts));
+    const encoded = this.takeEncodings(texts);
+    const run = this.runChain.then(() => (encoded ? this.model.runIds(encoded.ids, encoded.lengths) : this.infer(texts)));
     this.runChain = run.catch(() => undefined);
     return run;
+  }
+
+  /** The batch's kept ids, one sequence after another, if every text has them; the entries are used up either way. */
+  private takeEncodings(texts: string[]): { ids: Int32Array<ArrayBuffer>; lengths: Int32Array<ArrayBuffer> } | undefined {
+    if (this.encodings.size === 0) return undefined;
+    const found = texts.map((t) => this.encodings.get(t));
+    for (const t of texts) this.encodings.delete(t);
+    if (found.some((ids) => ids === undefined)) return undefined;
+    const lengths = Int32Array.from(found, (ids) => ids!.length);
+    const ids = new Int32Array(lengths.reduce((n, l) => n + l, 0));
+    let o = 0;
+    for (const seq of found) {
+      ids.set(seq!, o);
+      o += seq!.length;
+    }
+    return { ids, lengths };
   }
 
   /** One inference (tokenize, run, pool on the worker); callers go through runChain so that only one runs at a time. */
