@@ -45,7 +45,7 @@ export interface PreparedPage {
  */
 export async function applyPage({ ctx, input }: { ctx: IndexerContext; input: PageInput }): Promise<void> {
   const page = await preparePage({ ctx, input });
-  await embedPage(ctx, page);
+  await startEmbedding(ctx, page).done;
   await commitPage(ctx, page);
 }
 
@@ -62,9 +62,27 @@ export async function preparePage({ ctx, input }: { ctx: IndexerContext; input: 
   return { input, plans, externalIds };
 }
 
-/** Embeds what the page's plans need and the cache does not have. */
-export async function embedPage(ctx: IndexerContext, page: PreparedPage): Promise<void> {
-  await embedPlans(ctx, page.plans, page.input.stats);
+export interface PageEmbedding {
+  /**
+   * Settles once the page's last batch is handed to the embedder (or there is nothing to embed):
+   * the next page's batches can be queued behind it, so the model does not wait between pages.
+   * Rejects if embedding fails before that.
+   */
+  queued: Promise<void>;
+  /** Settles when every vector the page needs is in the cache and on its plans. */
+  done: Promise<void>;
+}
+
+/** Starts embedding what the page's plans need and the cache does not have. */
+export function startEmbedding(ctx: IndexerContext, page: PreparedPage): PageEmbedding {
+  let markQueued!: () => void;
+  const handedOver = new Promise<void>((resolve) => { markQueued = resolve; });
+  const done = embedPlans(ctx, page.plans, page.input.stats, () => markQueued());
+  const queued = Promise.race([handedOver, done]);
+  // Whoever awaits these sees a failure; one that nobody awaits (a later failure ended the sync) is not unhandled.
+  done.catch(() => undefined);
+  queued.catch(() => undefined);
+  return { queued, done };
 }
 
 /** Writes the page's new generations, switches the registry to them and applies the other plans. */
@@ -237,8 +255,11 @@ function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: str
   };
 }
 
-/** Embeds, once per distinct text, every chunk the page needs that the cache does not have. */
-async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats): Promise<void> {
+/**
+ * Embeds, once per distinct text, every chunk the page needs that the cache does not have;
+ * `queued` is called when the last batch has been handed to the embedder.
+ */
+async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, queued: () => void): Promise<void> {
   const wanted = new Map<string, string>();
   for (const p of plans) if (p.kind === 'index') for (const c of p.chunks) wanted.set(sha256(c.embedText), c.embedText);
   if (wanted.size === 0) return;
@@ -251,8 +272,10 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats): 
   for (let i = 0; i < missing.length; i += batch) slices.push(missing.slice(i, i + batch));
   // Two batches in flight: the next one is queued at the embedder while this one's cache write
   // runs, so the model never waits for the database.
-  await mapLimit(slices, 2, async (slice) => {
-    const vectors = await ctx.embedder.embed(slice.map(([, t]) => t));
+  await mapLimit(slices, 2, async (slice, i) => {
+    const embedding = ctx.embedder.embed(slice.map(([, t]) => t));
+    if (i === slices.length - 1) queued();
+    const vectors = await embedding;
     const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]! }));
     for (const e of entries) cached.set(e.textHash, e.vector);
     stats.chunksEmbedded += slice.length;

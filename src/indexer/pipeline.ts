@@ -1,5 +1,5 @@
 import type { Change, ChangePage } from '../connectors/interface.ts';
-import { commitPage, embedPage, preparePage, type PageInput, type PreparedPage } from './apply.ts';
+import { commitPage, preparePage, startEmbedding, type PageEmbedding, type PageInput, type PreparedPage } from './apply.ts';
 import type { IndexerContext } from './deps.ts';
 
 export interface PipelineHooks {
@@ -13,7 +13,9 @@ export interface PipelineHooks {
 interface Prepared {
   page: ChangePage;
   prepared: PreparedPage;
-  /** Settles when this page's commit is over, whether it succeeded or not. */
+  /** Set when preparing already started the page's embedding (the first page, in pieces). */
+  embedding?: PageEmbedding;
+  /** Settles when this page's commit is over, whether it succeeded or not (or it will never commit). */
   settled: Promise<void>;
   settle: () => void;
 }
@@ -21,9 +23,20 @@ interface Prepared {
 const externalIdOf = (c: Change) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId);
 
 /**
+ * The first page is prepared in pieces of this many changes, then four times as many each time,
+ * and each piece is embedded as soon as it is chunked: the model starts on the first few documents
+ * instead of waiting for the whole page (chunking a document takes about a fifth of embedding it,
+ * so each piece is ready before the model is through the previous one).
+ */
+const FIRST_PIECE = 4;
+const PIECE_GROWTH = 4;
+
+/**
  * Applies a connector's pages with the stages overlapped, so the embedder, the slowest stage,
- * never waits: while page N is embedded, page N+1 is fetched, extracted and chunked and page N-1
- * is written. At most three pages are in memory, whatever the source's size.
+ * never waits: while page N is embedded, page N+1 is fetched, extracted and chunked, and its
+ * batches are queued at the embedder as soon as page N's last batch is, so the model goes from one
+ * page to the next without a pause; page N-1 is written meanwhile. At most four pages are in
+ * memory, whatever the source's size.
  *
  * What a sync promises is unchanged: pages commit strictly in order, each with its cursor after its
  * writes, so a crash still replays at most the pages not yet committed; preparing and embedding
@@ -35,8 +48,13 @@ const externalIdOf = (c: Change) => (c.kind === 'upsert' ? c.doc.externalId : c.
 export async function applyPages(ctx: IndexerContext, pages: AsyncIterable<ChangePage>, hooks: PipelineHooks): Promise<void> {
   const it = pages[Symbol.asyncIterator]();
   const uncommitted: Prepared[] = [];
+  const forget = (p: Prepared) => {
+    const i = uncommitted.indexOf(p);
+    if (i >= 0) uncommitted.splice(i, 1);
+    p.settle();
+  };
 
-  const pullAndPrepare = async (): Promise<Prepared | null> => {
+  const pullAndPrepare = async (inPieces: boolean): Promise<Prepared | null> => {
     const r = await it.next();
     if (r.done) return null;
     const page = r.value;
@@ -47,46 +65,79 @@ export async function applyPages(ctx: IndexerContext, pages: AsyncIterable<Chang
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
     // Registered before planning, so the page after it sees it even while it is still being planned.
-    const entry = { page, prepared: undefined as unknown as PreparedPage, settled, settle };
+    const entry: Prepared = { page, prepared: { input: hooks.input(page), plans: [], externalIds: [...ids] }, settled, settle };
     uncommitted.push(entry);
     try {
-      entry.prepared = await preparePage({ ctx, input: hooks.input(page) });
+      if (inPieces) [entry.prepared, entry.embedding] = await prepareInPieces(ctx, entry.prepared.input);
+      else entry.prepared = await preparePage({ ctx, input: entry.prepared.input });
     } catch (err) {
-      entry.settle();
+      forget(entry);
       throw err;
     }
     return entry;
   };
 
-  const commit = async (p: Prepared): Promise<void> => {
+  /** Commits the page after its embedding and the previous page's commit; a page that cannot commit is settled too. */
+  const commitInTurn = async (p: Prepared, embedding: PageEmbedding, previous: Promise<void>): Promise<void> => {
     try {
+      await embedding.done;
+      await previous;
       await commitPage(ctx, p.prepared);
       await hooks.committed(p.page);
     } finally {
-      uncommitted.splice(uncommitted.indexOf(p), 1);
-      p.settle();
+      forget(p);
     }
   };
 
-  let next = pullAndPrepare();
-  let committing: Promise<void> = Promise.resolve();
+  const commits: Promise<void>[] = [];
+  let failed = false;
+  let next: Promise<Prepared | null> = pullAndPrepare(true);
   try {
     for (;;) {
       const cur = await next;
       if (!cur) break;
-      next = pullAndPrepare();
-      // Awaited on the next turn (or on failure below); until then its rejection is not unhandled.
+      const embedding = cur.embedding ?? startEmbedding(ctx, cur.prepared);
+      const committed = commitInTurn(cur, embedding, commits.at(-1) ?? Promise.resolve());
+      // Awaited below (or on failure); until then a rejection is not unhandled.
+      committed.catch(() => { failed = true; });
+      commits.push(committed);
+      // Bounds the pages in memory; once a page failed (it and everything after it stay uncommitted), no more are pulled.
+      await commits.at(-3);
+      if (failed) await Promise.all(commits);
+      next = pullAndPrepare(false);
       next.catch(() => undefined);
-      await embedPage(ctx, cur.prepared);
-      await committing;
-      committing = commit(cur);
-      committing.catch(() => undefined);
+      await embedding.queued;
     }
-    await committing;
+    await commits.at(-1);
   } catch (err) {
-    await committing.catch(() => undefined);
-    await next.catch(() => undefined);
+    await Promise.allSettled([...commits, next]);
     await it.return?.().catch(() => undefined);
     throw err;
   }
+}
+
+/**
+ * Prepares a page a piece at a time, starting each piece's embedding as soon as it is planned; the
+ * pieces are one page again for the commit. If a piece fails, the embeddings already started are
+ * waited for before the error is passed on.
+ */
+async function prepareInPieces(ctx: IndexerContext, input: PageInput): Promise<[PreparedPage, PageEmbedding]> {
+  const pieces: PreparedPage[] = [];
+  const embeddings: PageEmbedding[] = [];
+  try {
+    for (let start = 0, size = FIRST_PIECE; start < input.changes.length || pieces.length === 0; start += size, size *= PIECE_GROWTH) {
+      const piece = await preparePage({ ctx, input: { ...input, changes: input.changes.slice(start, start + size) } });
+      pieces.push(piece);
+      embeddings.push(startEmbedding(ctx, piece));
+    }
+  } catch (err) {
+    await Promise.allSettled(embeddings.map((e) => e.done));
+    throw err;
+  }
+  const done = Promise.all(embeddings.map((e) => e.done)).then(() => undefined);
+  done.catch(() => undefined);
+  return [
+    { input, plans: pieces.flatMap((p) => p.plans), externalIds: pieces.flatMap((p) => p.externalIds) },
+    { queued: embeddings.at(-1)!.queued, done },
+  ];
 }

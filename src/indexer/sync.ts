@@ -37,8 +37,8 @@ export class SyncAborted extends Error {
  * succeeded, is retried or failed is the job layer's decision.
  *
  * Pages commit in order and the connector's cursor is committed only after its page is applied,
- * so a crash at any point replays only pages not yet committed (at most the two the pipeline
- * prepares ahead), harmlessly. Stages overlap across pages (pipeline.ts). A failure of the source
+ * so a crash at any point replays only pages not yet committed (at most the three the pipeline
+ * has prepared or embedded ahead), harmlessly. Stages overlap across pages (pipeline.ts). A failure of the source
  * itself throws and leaves the index as the last completed page left it.
  */
 export async function runSync({ ctx, input }: { ctx: IndexerContext; input: SyncInput }): Promise<SyncReport> {
