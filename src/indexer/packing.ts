@@ -52,19 +52,21 @@ function sentenceUnits(text: string, first: string, cost: (t: string) => number,
       out.push({ text: s, sep: out.length ? ' ' : first, cost: c });
       continue;
     }
-    // A sentence longer than the budget: word runs that fit (a single overlong word is cut later, exactly).
-    let run: string[] = [];
-    const flush = () => {
-      if (!run.length) return;
-      const t = run.join(' ');
+    // A sentence longer than the budget: the longest word runs that fit (a single overlong word is
+    // cut later, exactly). A run's cost only grows with each word added, so the end of each run is
+    // found by bisection; trying every word re-measured the run once per word, quadratic in its length.
+    const words = s.split(/\s+/);
+    for (let start = 0; start < words.length;) {
+      let lo = start + 1;
+      let hi = words.length;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (cost(words.slice(start, mid).join(' ')) <= budget) lo = mid; else hi = mid - 1;
+      }
+      const t = words.slice(start, lo).join(' ');
       out.push({ text: t, sep: out.length ? ' ' : first, cost: cost(t) });
-      run = [];
-    };
-    for (const w of s.split(/\s+/)) {
-      if (run.length && cost([...run, w].join(' ')) > budget) flush();
-      run.push(w);
+      start = lo;
     }
-    flush();
   }
   return out;
 }
