@@ -331,10 +331,12 @@ function metadataStoreSuite(name: string, factory: Factory) {
     });
 
     it('round-trips embeddings exactly as float32 and never overwrites', async () => {
+      const src = await store.sources.create(newSource({ name: 'embedding-owner' }));
+      const own = { sourceId: src.id, documentId: 'doc-1' };
       const f = Math.fround;
       const v1 = [f(0.1), f(-0.25), f(1e-30), f(3.4e38), 0, f(-1.5), f(Math.PI)];
       const v2 = Array.from({ length: 384 }, (_, i) => f(Math.sin(i) / (i + 1)));
-      await store.embeddings.put('m1', [{ textHash: 'h1', vector: v1 }, { textHash: 'h2', vector: v2 }]);
+      await store.embeddings.put('m1', [{ textHash: 'h1', vector: v1, ...own }, { textHash: 'h2', vector: v2, ...own }]);
       const got = await store.embeddings.get('m1', ['h1', 'h2', 'missing', 'h1']);
       expect(got.size).toBe(2);
       expect(got.get('h1')).toEqual(v1);
@@ -343,18 +345,44 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect((await store.embeddings.get('m1', [])).size).toBe(0);
 
       // Doubles come back rounded to float32.
-      await store.embeddings.put('m2', [{ textHash: 'h1', vector: [0.1, 1 / 3] }]);
+      await store.embeddings.put('m2', [{ textHash: 'h1', vector: [0.1, 1 / 3], ...own }]);
       expect((await store.embeddings.get('m2', ['h1'])).get('h1')).toEqual([f(0.1), f(1 / 3)]);
 
-      await store.embeddings.put('m1', [{ textHash: 'h1', vector: [9, 9] }]);
+      await store.embeddings.put('m1', [{ textHash: 'h1', vector: [9, 9], ...own }]);
       expect((await store.embeddings.get('m1', ['h1'])).get('h1')).toEqual(v1);
 
-      const many = Array.from({ length: 1203 }, (_, i) => ({ textHash: `k${i}`, vector: [i, -i, f(i / 7)] }));
+      const many = Array.from({ length: 1203 }, (_, i) => ({ textHash: `k${i}`, vector: [i, -i, f(i / 7)], ...own }));
       await store.embeddings.put('big', many);
       await store.embeddings.put('big', []);
       const back = await store.embeddings.get('big', many.map((m) => m.textHash));
       expect(back.size).toBe(1203);
       expect(back.get('k1202')).toEqual([1202, -1202, f(1202 / 7)]);
+    });
+
+    it('forgets the vectors of a deleted or rewritten document, and of a deleted source', async () => {
+      const a = await store.sources.create(newSource({ name: 'forget-a' }));
+      const b = await store.sources.create(newSource({ name: 'forget-b' }));
+      const put = (model: string, textHash: string, sourceId: string, documentId: string) =>
+        store.embeddings.put(model, [{ textHash, vector: [1, 2], sourceId, documentId }]);
+      await put('m', 'x1', a.id, 'd1');
+      await put('m', 'x2', a.id, 'd1');
+      await put('m2', 'x1', a.id, 'd1');
+      await put('m', 'y1', a.id, 'd2');
+      await put('m', 'z1', b.id, 'd3');
+      // Shared text keeps its first owner.
+      await put('m', 'x1', b.id, 'd3');
+      const has = async (model: string, h: string) => (await store.embeddings.get(model, [h])).has(h);
+
+      // A rewritten document keeps the vectors of its current chunks, in every model.
+      await store.embeddings.forget('d1', ['x1']);
+      expect([await has('m', 'x1'), await has('m2', 'x1'), await has('m', 'x2'), await has('m', 'y1')]).toEqual([true, true, false, true]);
+      // A deleted document keeps nothing; other documents keep theirs.
+      await store.embeddings.forget('d1');
+      expect([await has('m', 'x1'), await has('m2', 'x1'), await has('m', 'y1'), await has('m', 'z1')]).toEqual([false, false, true, true]);
+      await store.embeddings.forget('no-such-document');
+      // Deleting a source takes what its documents wrote.
+      await store.sources.delete(a.id);
+      expect([await has('m', 'y1'), await has('m', 'z1')]).toEqual([false, true]);
     });
 
     it('writes and searches audit records', async () => {

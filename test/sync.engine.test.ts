@@ -5,7 +5,7 @@ import { connectors, type ConnectorRegistration } from '../src/connectors/index.
 import type { ChangePage, Connector } from '../src/connectors/interface.ts';
 import { FakeEmbedder } from './fakes/embedder.ts';
 import { CursorExpiredError } from '../src/errors.ts';
-import { documentIdFor } from '../src/indexer/hash.ts';
+import { documentIdFor, sha256 } from '../src/indexer/hash.ts';
 import { search } from '../src/retrieval/search.ts';
 import type { Run, RunMode, SourceType } from '../src/types.ts';
 import type { PermissionFilter } from '../src/access/index.ts';
@@ -75,6 +75,14 @@ describe('sync engine on a filesystem source', () => {
     return total;
   }
 
+  /** Every text embedded so far (the counters are reset per test), and how many of them the embedding cache holds. */
+  const everEmbedded = new Set<string>();
+  const embeddedWith = (...parts: string[]) => {
+    for (const t of embedder.embeddedTexts) everEmbedded.add(t);
+    return [...everEmbedded].filter((t) => parts.every((p) => t.includes(p)));
+  };
+  const cached = async (texts: string[]) => (await h.metadata.embeddings.get(embedder.modelId, texts.map(sha256))).size;
+
   it('indexes everything on the first (full) sync', async () => {
     const { run, error } = await runOnce(h, sourceId);
     expect(error).toBeUndefined();
@@ -88,6 +96,7 @@ describe('sync engine on a filesystem source', () => {
   });
 
   it('embeds nothing when nothing changed', async () => {
+    embeddedWith();
     embedder.resetCounters();
     const { run } = await runOnce(h, sourceId);
     expect(run).toMatchObject({ status: 'succeeded', mode: 'incremental' });
@@ -97,6 +106,12 @@ describe('sync engine on a filesystem source', () => {
 
   it('re-embeds only the changed chunks of an edited file', async () => {
     const before = (await h.metadata.documents.byExternalId(sourceId, 'handbook.md'))!;
+    // The breadcrumb names the document; the old Security section's words are security0…6.
+    const oldSecurity = embeddedWith('Handbook', 'security0');
+    const unchanged = embeddedWith('Handbook', 'travel0');
+    expect(oldSecurity.length).toBeGreaterThan(0);
+    expect(unchanged.length).toBeGreaterThan(0);
+    expect(await cached([...oldSecurity, ...unchanged])).toBe(oldSecurity.length + unchanged.length);
     await put(file('handbook.md'), handbook(`Badges are revoked within one hour of departure. ${words('badge', 40)}`));
     embedder.resetCounters();
     const { run } = await runOnce(h, sourceId);
@@ -109,6 +124,11 @@ describe('sync engine on a filesystem source', () => {
     expect(run.stats.chunksEmbedded).toBeLessThan(after.chunkCount);
     expect(embedder.embeddedTexts.length).toBe(run.stats.chunksEmbedded);
     for (const t of embedder.embeddedTexts) expect(t).toContain('Security');
+    // The cache keeps the vectors of the text the document still has, and drops the replaced text's.
+    const badges = embeddedWith('Handbook', 'Badges are revoked');
+    expect(badges.length).toBeGreaterThan(0);
+    expect(await cached([...unchanged, ...badges])).toBe(unchanged.length + badges.length);
+    expect(await cached(oldSecurity)).toBe(0);
     await expectConsistent();
     const hits = await search({ ctx: userCtx(h, 'erin@acme.test'), input: { query: 'badges revoked departure', topK: 100 } });
     expect(hits.some((r) => r.text.includes('Badges are revoked'))).toBe(true);
@@ -132,12 +152,19 @@ describe('sync engine on a filesystem source', () => {
   it('removes the chunks of a deleted file', async () => {
     const deploy = (await h.metadata.documents.byExternalId(sourceId, 'eng/deploy.md'))!;
     expect(await h.vectors.count({ documentId: deploy.id })).toBeGreaterThan(0);
+    const deployTexts = embeddedWith('Deploy', 'deploy0');
+    const oncallTexts = embeddedWith('Oncall', 'oncall0');
+    expect(deployTexts.length).toBeGreaterThan(0);
+    expect(await cached([...deployTexts, ...oncallTexts])).toBe(deployTexts.length + oncallTexts.length);
     await rm(file('eng/deploy.md'));
     docCount--;
     const { run } = await runOnce(h, sourceId);
     expect(run.stats).toMatchObject({ deleted: 1, chunksEmbedded: 0 });
     expect(await h.metadata.documents.byExternalId(sourceId, 'eng/deploy.md')).toBeNull();
     expect(await h.vectors.count({ documentId: deploy.id })).toBe(0);
+    // Nor does the embedding cache keep the deleted text's vectors.
+    expect(await cached(deployTexts)).toBe(0);
+    expect(await cached(oncallTexts)).toBe(oncallTexts.length);
     expect(await titlesFor(h, 'dave@acme.test', ['engineering'])).toEqual(['Handbook', 'Oncall']);
     await expectConsistent();
   });
@@ -244,6 +271,8 @@ describe('sync engine on a delta source', () => {
     deltaStates.set(source.id, st);
     const first = await runOnce(h, source.id);
     expect(first.run.stats).toMatchObject({ added: 4 });
+    const embedder = h.embedder as FakeEmbedder;
+    const firstTexts = [...embedder.embeddedTexts];
 
     // A normal delta: only what changed is reported; nothing else is touched or pruned.
     st.docs.set('a', `Alpha edited ${words('alpha', 21)}`);
@@ -252,6 +281,20 @@ describe('sync engine on a delta source', () => {
     expect(delta.run).toMatchObject({ status: 'succeeded', mode: 'incremental' });
     expect(delta.run.stats).toMatchObject({ seen: 1, updated: 1, deleted: 0 });
     expect(st.calls.at(-1)).toEqual({ cursor: '1', full: false });
+
+    // A delta that deletes "d" takes its vectors out of the index and out of the embedding cache.
+    const cachedCount = async (texts: string[]) => (await h.metadata.embeddings.get(embedder.modelId, texts.map(sha256))).size;
+    const dTexts = firstTexts.filter((t) => t.includes('Delta delta0'));
+    const cTexts = firstTexts.filter((t) => t.includes('Charlie charlie0'));
+    expect(dTexts.length).toBeGreaterThan(0);
+    expect(await cachedCount([...dTexts, ...cTexts])).toBe(dTexts.length + cTexts.length);
+    st.docs.delete('d');
+    st.pending.push({ id: 'd', deleted: true });
+    const del = await runOnce(h, source.id);
+    expect(del.run.stats).toMatchObject({ deleted: 1 });
+    expect(await h.vectors.count({ documentId: documentIdFor(source.id, 'd') })).toBe(0);
+    expect(await cachedCount(dTexts)).toBe(0);
+    expect(await cachedCount(cTexts)).toBe(cTexts.length);
 
     // Upstream loses our cursor; meanwhile "b" was deleted, and the delta that said so is gone too.
     st.docs.delete('b');
@@ -262,11 +305,11 @@ describe('sync engine on a delta source', () => {
     expect(resync.error).toBeUndefined();
     expect(resync.run).toMatchObject({ status: 'succeeded', mode: 'full' });
     expect(resync.run.warnings.join('\n')).toMatch(/cursor expired/);
-    expect(resync.run.stats).toMatchObject({ seen: 3, unchanged: 3, deleted: 1, chunksEmbedded: 0 });
-    expect(st.calls.slice(-2)).toEqual([{ cursor: '2', full: false }, { cursor: null, full: true }]);
+    expect(resync.run.stats).toMatchObject({ seen: 2, unchanged: 2, deleted: 1, chunksEmbedded: 0 });
+    expect(st.calls.slice(-2)).toEqual([{ cursor: '3', full: false }, { cursor: null, full: true }]);
     expect(await h.metadata.documents.byExternalId(source.id, 'b')).toBeNull();
     expect(await h.vectors.count({ documentId: bId })).toBe(0);
-    expect(await h.metadata.sources.cursor(source.id)).toBe('3');
+    expect(await h.metadata.sources.cursor(source.id)).toBe('4');
   });
 });
 

@@ -119,7 +119,10 @@ export async function commitPage(ctx: IndexerContext, page: PreparedPage): Promi
           // Keep serving the last good version; the failure is reported, and retried next run.
           await ctx.metadata.documents.upsert({ ...existing, error: p.reason, contentVersion: null }, runId);
         } else {
-          if (existing) await ctx.vectors.deleteDocument(existing.id);
+          if (existing) {
+            await ctx.vectors.deleteDocument(existing.id);
+            await ctx.metadata.embeddings.forget(existing.id);
+          }
           await ctx.metadata.documents.upsert(p.doc, runId);
         }
         if (p.outcome === 'failed') stats.failed++;
@@ -129,6 +132,7 @@ export async function commitPage(ctx: IndexerContext, page: PreparedPage): Promi
       }
       case 'delete':
         await ctx.vectors.deleteDocument(p.existing.id);
+        await ctx.metadata.embeddings.forget(p.existing.id);
         await ctx.metadata.documents.delete(p.existing.id);
         stats.deleted++;
         break;
@@ -261,7 +265,15 @@ function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: str
  */
 async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, queued: () => void): Promise<void> {
   const wanted = new Map<string, string>();
-  for (const p of plans) if (p.kind === 'index') for (const c of p.chunks) wanted.set(sha256(c.embedText), c.embedText);
+  const owners = new Map<string, { sourceId: string; documentId: string }>();
+  for (const p of plans) {
+    if (p.kind !== 'index') continue;
+    for (const c of p.chunks) {
+      const h = sha256(c.embedText);
+      wanted.set(h, c.embedText);
+      if (!owners.has(h)) owners.set(h, { sourceId: p.doc.sourceId, documentId: p.doc.id! });
+    }
+  }
   if (wanted.size === 0) return;
   const model = ctx.embedder.modelId;
   const cached = await ctx.metadata.embeddings.get(model, [...wanted.keys()]);
@@ -276,7 +288,7 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, q
     const embedding = ctx.embedder.embed(slice.map(([, t]) => t));
     if (i === slices.length - 1) queued();
     const vectors = await embedding;
-    const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]! }));
+    const entries = slice.map(([textHash], j) => ({ textHash, vector: vectors[j]!, ...owners.get(textHash)! }));
     for (const e of entries) cached.set(e.textHash, e.vector);
     stats.chunksEmbedded += slice.length;
     metrics.chunksEmbedded.inc(slice.length);
@@ -336,7 +348,11 @@ async function writeIndexed(ctx: IndexerContext, source: Source, plans: IndexPla
   // Only a document that had live chunks has an old generation to remove after the switch.
   const replaced = plans.filter((p) => p.existing?.status === 'indexed');
   await ctx.metadata.documents.upsertMany(plans.map(({ doc, existing }) => (existing?.status === 'indexed' ? { ...doc, contentVersion: null } : doc)), runId);
-  for (const { doc } of replaced) await ctx.vectors.deleteDocument(doc.id!, { keepGeneration: doc.generation });
+  for (const { doc, chunks } of replaced) {
+    await ctx.vectors.deleteDocument(doc.id!, { keepGeneration: doc.generation });
+    // The old generation's text is gone from the index; its vectors go from the cache too.
+    await ctx.metadata.embeddings.forget(doc.id!, chunks.map((c) => sha256(c.embedText)));
+  }
   await ctx.metadata.documents.upsertMany(replaced.map(({ doc }) => doc).filter((doc) => doc.contentVersion !== null), runId);
 }
 

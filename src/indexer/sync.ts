@@ -91,6 +91,7 @@ export async function runSync({ ctx, input }: { ctx: IndexerContext; input: Sync
     // Anything the enumeration did not see no longer exists upstream.
     for (const doc of await ctx.metadata.documents.unseen(sourceId, runId)) {
       await ctx.vectors.deleteDocument(doc.id);
+      await ctx.metadata.embeddings.forget(doc.id);
       await ctx.metadata.documents.delete(doc.id);
       stats.deleted++;
     }

@@ -1,4 +1,4 @@
-import type { EmbeddingCache } from './interface.ts';
+import type { EmbeddingCache, EmbeddingCacheEntry } from './interface.ts';
 import { SqlAggregate, batches } from './sql.ts';
 
 /** float32 little-endian, the layout of the `embeddings.vector` column. */
@@ -26,21 +26,26 @@ export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
     return out;
   }
 
-  async put(model: string, entries: { textHash: string; vector: number[] }[]): Promise<void> {
+  async put(model: string, entries: EmbeddingCacheEntry[]): Promise<void> {
     // Two parameters per row; bytea arrays are not portable across the two drivers' serialisers.
     // The vector goes as hex text that the database decodes: PGlite's own bytea serialiser makes a
     // string per byte, which cost more main-thread time than the rest of the write.
     for (const batch of batches(entries, 500)) {
       const params: unknown[] = [model];
       const values = batch.map((e) => {
-        params.push(e.textHash, encodeVector(e.vector).toString('hex'));
-        return `($1, $${params.length - 1}, decode($${params.length}, 'hex'))`;
+        params.push(e.textHash, encodeVector(e.vector).toString('hex'), e.sourceId, e.documentId);
+        const n = params.length;
+        return `($1, $${n - 3}, decode($${n - 2}, 'hex'), $${n - 1}, $${n})`;
       });
       await this.db.query(
-        `INSERT INTO embeddings (model, text_hash, vector) VALUES ${values.join(', ')}
+        `INSERT INTO embeddings (model, text_hash, vector, source_id, document_id) VALUES ${values.join(', ')}
          ON CONFLICT (model, text_hash) DO NOTHING`,
         params,
       );
     }
+  }
+
+  async forget(documentId: string, keep: string[] = []): Promise<void> {
+    await this.db.query('DELETE FROM embeddings WHERE document_id = $1 AND NOT (text_hash = ANY($2))', [documentId, keep]);
   }
 }

@@ -108,10 +108,25 @@ export interface GroupStore {
 
 // ---- Embedding cache -------------------------------------------------------------------------
 
+export interface EmbeddingCacheEntry {
+  textHash: string;
+  vector: number[];
+  /** The source and document whose text this is; deleting either removes the entry (see `forget`). */
+  sourceId: string;
+  documentId: string;
+}
+
 export interface EmbeddingCache {
   /** Keyed by model and sha256 of the embedded text; vectors come back as float32 values. */
   get(model: string, textHashes: string[]): Promise<Map<string, number[]>>;
-  put(model: string, entries: { textHash: string; vector: number[] }[]): Promise<void>;
+  /** An entry that exists keeps its first owner. */
+  put(model: string, entries: EmbeddingCacheEntry[]): Promise<void>;
+  /**
+   * Removes the vectors a document wrote, except for the texts in `keep` (a rewritten document's
+   * current chunks), for every model. A text another document shares is then embedded again when
+   * that one changes: a cost, never a wrong vector. A deleted source's entries go with its row.
+   */
+  forget(documentId: string, keep?: string[]): Promise<void>;
 }
 
 // ---- Audit -----------------------------------------------------------------------------------

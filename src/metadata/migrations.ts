@@ -298,6 +298,18 @@ CREATE TABLE notification_counts (
 );
 `;
 
+// The embedding cache remembers which source and document first wrote each vector, so that deleting
+// them (or rewriting a document) takes the vectors of the text they no longer hold with them. Rows
+// written before this version have no owner and would stay forever: the cache is emptied instead,
+// which costs at most one full re-embedding of each document edited afterwards.
+const embeddingOwners = `
+DELETE FROM embeddings;
+ALTER TABLE embeddings ADD COLUMN source_id text REFERENCES sources(id) ON DELETE CASCADE;
+ALTER TABLE embeddings ADD COLUMN document_id text;
+CREATE INDEX embeddings_document_idx ON embeddings (document_id);
+CREATE INDEX embeddings_source_idx ON embeddings (source_id);
+`;
+
 /**
  * Append-only: never edit a migration that has shipped, add the next version instead. Versions
  * must be increasing; each runs at most once per database.
@@ -310,6 +322,7 @@ export const migrations: Migration[] = [
   { version: 11, name: 'kill switches', sql: killSwitches },
   { version: 12, name: 'source group nesting', sql: groupNesting },
   { version: 20, name: 'change notifications', sql: notifications },
+  { version: 40, name: 'embedding cache owners', sql: embeddingOwners },
 ];
 
 /**
