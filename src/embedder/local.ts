@@ -11,6 +11,7 @@ import {
 } from '@huggingface/transformers';
 import { UpstreamError, errorMessage } from '../errors.ts';
 import { InferenceWorker, WorkerLoadError } from './inference-worker.ts';
+import { SegmentedEncoder } from './segmented-encoder.ts';
 import type { Embedder } from './interface.ts';
 
 export type Pooling = 'mean' | 'cls';
@@ -130,6 +131,8 @@ export class LocalEmbedder implements Embedder {
   private runChain: Promise<unknown> = Promise.resolve();
   private closed = false;
   private specialTokens?: number;
+  /** Ids from cached per-word ids, when this tokenizer is shown to allow it (see segmented-encoder.ts). */
+  private segmented?: SegmentedEncoder;
   private readonly wordCounts = new Map<string, number>();
   /** Document text as embedded (prefix included) → its encode() ids, from countTokens; taken by the batch that embeds it. */
   private readonly encodings = new Map<string, number[]>();
@@ -227,6 +230,7 @@ export class LocalEmbedder implements Embedder {
       tokenizer: loaded.tokenizer, model, batchSize: opts.batchSize ?? 32,
     });
     partial.specialTokens = partial.calibrateSpecialTokens();
+    partial.segmented = SegmentedEncoder.forTokenizer({ encode: (t, special) => loaded.tokenizer.encode(t, { add_special_tokens: special }) });
     try {
       // The width of what the model actually returns is the truth (hidden_size misses projection heads).
       const [probe] = await partial.runBatch(['dimension probe']);
@@ -256,7 +260,7 @@ export class LocalEmbedder implements Embedder {
       // A passage the chunker measures is embedded soon after exactly as measured, so its ids are
       // kept and the inference thread does not tokenize it again (with this model's tokenizer that
       // is about a tenth of an embedding's cost). encode() costs about what tokenize() does here.
-      const ids = this.tokenizer.encode(t);
+      const ids = this.segmented ? this.segmented.encode(t) : this.tokenizer.encode(t);
       if (ids.length <= this.maxTokens) {
         if (this.encodings.size >= ENCODING_CACHE_ENTRIES) this.encodings.delete(this.encodings.keys().next().value!);
         this.encodings.set(t, ids);
@@ -265,6 +269,7 @@ export class LocalEmbedder implements Embedder {
     }
     // tokenize() skips building ids and masks (about 2.5× faster, and the chunker calls this a lot);
     // special tokens are a constant per sequence, checked against encode() at load.
+    if (this.segmented && text.length > WORD_CACHE_MAX_CHARS) return this.segmented.encode(t).length;
     return this.specialTokens === undefined ? this.tokenizer.encode(t).length : this.tokenizer.tokenize(t).length + this.specialTokens;
   }
 
