@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Embedder } from '../src/embedder/interface.ts';
 import { FakeEmbedder } from './fakes/embedder.ts';
+import { createSyncWork } from '../src/jobs/policy.ts';
 import { createHarness, syncNow, type Harness } from './support/harness.ts';
 import { createScriptedSource, pagesOf } from './support/scripted-connector.ts';
 
@@ -76,6 +77,31 @@ describe('sync pipeline', () => {
     expect(nextPageWhileHeld).toBe(true);
     expect(run.stats.added).toBe(60);
     expect(await h.metadata.sources.cursor(source.id)).toBe('done');
+  });
+
+  it('on a stop, finishes the page in flight and commits none of the pages read ahead of it', async () => {
+    const { source } = await createScriptedSource(h.metadata, 'stopped', { pages: pagesOf(5, 6) });
+    const stop = new AbortController();
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let laterPages = 0;
+    embedder.onEmbed = async (texts) => {
+      if (onPage(2)(texts) || onPage(3)(texts)) laterPages++;
+      if (!onPage(1)(texts) || stop.signal.aborted) return;
+      // Page 1 is in flight: the stop arrives, and page 1 goes on only once the pages behind it are read and embedded.
+      stop.abort();
+      setTimeout(release, 300).unref();
+      await held;
+    };
+    const { run } = await h.metadata.runs.start(source.id, 'full');
+    const outcome = await createSyncWork(h)({ sourceId: source.id, runId: run.id, mode: null, attempt: 0, throttled: 0 }, { signal: stop.signal });
+    expect(outcome.kind).not.toBe('done');
+    expect(laterPages).toBeGreaterThan(0);
+    const docs = await h.metadata.documents.list({ sourceId: source.id, limit: 100 });
+    const indexed = docs.filter((d) => d.status === 'indexed').map((d) => d.externalId).sort();
+    expect(indexed).toEqual(['doc-0', 'doc-1'].flatMap((p) => Array.from({ length: 6 }, (_, i) => `${p}-${i}`)).sort());
+    expect(await h.vectors.count({ sourceId: source.id })).toBe(12);
+    expect(await h.metadata.sources.cursor(source.id)).not.toBe('done');
   });
 
   it('commits the pages before a failed embedding and nothing after it', async () => {

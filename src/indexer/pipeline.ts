@@ -8,6 +8,11 @@ export interface PipelineHooks {
   input(page: ChangePage): PageInput;
   /** The page is applied; called in page order (commit its cursor here). */
   committed(page: ChangePage): Promise<void>;
+  /**
+   * Throws when the sync is asked to stop. Checked before each commit: once it throws, the next
+   * page in commit order still commits (the page in flight finishes) and none after it.
+   */
+  checkStop?(): void;
 }
 
 interface Prepared {
@@ -83,10 +88,26 @@ export async function applyPages(ctx: IndexerContext, pages: AsyncIterable<Chang
     try {
       await embedding.done;
       await previous;
+      // Pages are read ahead of the commit, so a stop must not wait for (or commit) all of them.
+      const stop = stopRequest();
+      if (stop) {
+        finishing ??= p;
+        if (finishing !== p) throw stop;
+      }
       await commitPage(ctx, p.prepared);
       await hooks.committed(p.page);
     } finally {
       forget(p);
+    }
+  };
+
+  let finishing: Prepared | undefined;
+  const stopRequest = (): unknown => {
+    try {
+      hooks.checkStop?.();
+      return undefined;
+    } catch (err) {
+      return err ?? new Error('stopped');
     }
   };
 

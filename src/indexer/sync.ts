@@ -58,6 +58,9 @@ export async function runSync({ ctx, input }: { ctx: IndexerContext; input: Sync
           for (const w of p.warnings ?? []) pushWarning(warnings, w);
           stats.seen += p.changes.filter((c) => c.kind !== 'delete').length;
         },
+        checkStop: () => {
+          if (signal?.aborted) throw new SyncAborted();
+        },
         input: (p) => ({ source, runId, changes: p.changes, stats, warnings }),
         committed: async (p) => {
           if (p.cursor !== null) await ctx.metadata.sources.setCursor(sourceId, p.cursor);
