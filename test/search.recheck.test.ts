@@ -113,6 +113,19 @@ const found = async (input: Partial<SearchInput> = {}, email = 'eve@acme.test', 
     for (const id of crowd) expect(got).not.toContain(id);
   });
 
+  it('confirms hits past the first few when the registry refuses the highest-ranked ones', async () => {
+    // The store lets all of these through; the registry has revoked the crowd, which ranks first in both channels.
+    const g = `group:crowd-${mode}`;
+    const crowd = await Promise.all(Array.from({ length: 60 }, () => put({ text: `${QUERY} ${QUERY}`, payload: { acl: [g] }, row: { acl: ['group:other'] } })));
+    const visible = await Promise.all(Array.from({ length: 3 }, (_, i) => put({ text: `unrelated text ${i} revenue`, payload: { acl: [g] }, row: { acl: [g] } })));
+    for (const topK of [1, 3, 5]) {
+      const got = await found({ topK }, 'cy@acme.test', [`crowd-${mode}`]);
+      expect(got.size).toBe(Math.min(topK, 3));
+      for (const id of got) expect(visible).toContain(id);
+      for (const id of crowd) expect(got).not.toContain(id);
+    }
+  });
+
   it('gives callers without principals nothing and records the search either way', async () => {
     const before = (await h.metadata.audit.search({})).length;
     const results = await search({ ctx: { ...userCtx(h, 'x@acme.test'), caller: { kind: 'admin-token', email: null, groups: [], isAdmin: true, isCompliance: true } }, input: { query: QUERY, topK: 10, mode } });

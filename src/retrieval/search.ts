@@ -87,14 +87,20 @@ async function searchVisible({ ctx, input }: { ctx: RequestContext; input: Searc
     // The dense list holds every visible chunk until it runs short; the keyword list only those sharing a term.
     const exhausted = (mode === 'keyword' ? keyword : dense).length < depth;
     results.length = 0;
-    for (const { hit, doc } of await confirmHits(ctx, filter, hits)) {
-      if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
-      const source = sources.get(doc.sourceId);
-      if (!source) continue;
-      const freshness = evaluateFreshness(source.freshness, doc, now);
-      if (input.filter?.freshOnly && freshness.status === 'stale') continue;
-      results.push(toResult(hit, doc, source, freshness));
-      if (results.length === input.topK) break;
+    // Hits are confirmed against the registry in rank order, a slice at a time: a hybrid list holds
+    // a few hundred candidates, and reading all their documents was most of a search's work on a
+    // busy service, though the first topK or so nearly always suffice. Each hit is confirmed on its
+    // own, so the results are the same as confirming them all at once.
+    for (let start = 0, size = input.topK + 8; start < hits.length && results.length < input.topK; start += size, size *= 4) {
+      for (const { hit, doc } of await confirmHits(ctx, filter, hits.slice(start, start + size))) {
+        if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
+        const source = sources.get(doc.sourceId);
+        if (!source) continue;
+        const freshness = evaluateFreshness(source.freshness, doc, now);
+        if (input.filter?.freshOnly && freshness.status === 'stale') continue;
+        results.push(toResult(hit, doc, source, freshness));
+        if (results.length === input.topK) break;
+      }
     }
     // Fewer hits than asked for means the store had no more visible chunks.
     if (results.length >= input.topK || exhausted) break;
