@@ -9,6 +9,7 @@ import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
+import { hitsFromArrow, RESULT_COLUMNS } from './lancedb-rows.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
@@ -32,30 +33,8 @@ function tableSchema(dimension: number): arrow.Schema {
   ]);
 }
 
-const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'chunkIndex', 'sectionPath', 'text', 'context', 'lastModified', 'acl'];
 /** Columns earlier versions stored in every chunk; the registry is their only home now. */
 const LEGACY_COLUMNS = ['title', 'url', 'sourceType'];
-
-// Arrow list cells arrive as arrow Vectors; copy them out so callers get plain arrays.
-const toStrings = (v: unknown): string[] => (v == null ? [] : Array.from(v as Iterable<string>, String));
-
-function rowToHit(row: Record<string, unknown>, score = 1 - Number(row._distance)): VectorHit {
-  return {
-    point: {
-      id: String(row.id),
-      documentId: String(row.documentId),
-      sourceId: String(row.sourceId),
-      generation: Number(row.generation),
-      chunkIndex: Number(row.chunkIndex),
-      sectionPath: toStrings(row.sectionPath),
-      text: String(row.text),
-      ...(typeof row.context === 'string' ? { context: row.context } : {}),
-      lastModified: Number(row.lastModified),
-      acl: toStrings(row.acl),
-    },
-    score,
-  };
-}
 
 // LanceDB may hand back schema objects from its own copy of apache-arrow, so no instanceof here.
 function vectorDimension(schema: { fields: { name: string; type: unknown }[] }): number | undefined {
@@ -291,12 +270,12 @@ export class LanceDbVectorStore implements VectorStore {
       let query = table.vectorSearch(vector).distanceType('cosine').where(where);
       query = p.index === 'flat' ? query.bypassVectorIndex() : this.ivfQuery(query, p.nprobes);
       if (p.postfilter) query = query.postfilter();
-      return await query.select([...RESULT_COLUMNS, '_distance']).limit(p.limit).toArray() as Record<string, unknown>[];
+      return hitsFromArrow(await query.select([...RESULT_COLUMNS, '_distance']).limit(p.limit).toArrow(), { distance: true });
     };
-    let rows = await run(plan);
+    let hits = await run(plan);
     // Post-filtering kept too few: the visible rows rank lower than expected, so filter first.
-    if (plan.postfilter && rows.length < limit) rows = await run({ ...plan, postfilter: false, limit });
-    return rows.slice(0, limit).map((r) => rowToHit(r));
+    if (plan.postfilter && hits.length < limit) hits = await run({ ...plan, postfilter: false, limit });
+    return hits.slice(0, limit);
   }
 
   async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
@@ -309,8 +288,8 @@ export class LanceDbVectorStore implements VectorStore {
     // `where` prefilters (LanceDB's default for full-text search), so `limit` counts visible chunks only.
     const unindexed = await unindexedKeywordRows(table);
     const rows = await table.query().fullTextSearch(match).where(where).select([...RESULT_COLUMNS, '_score'])
-      .limit(keywordLimit(limit, unindexed)).toArray() as Record<string, unknown>[];
-    return rows.map((r) => rowToHit(r, Number(r._score)))
+      .limit(keywordLimit(limit, unindexed)).toArrow();
+    return hitsFromArrow(rows, { column: '_score' })
       .sort((a, b) => b.score - a.score || (a.point.id < b.point.id ? -1 : 1))
       .slice(0, limit);
   }
@@ -419,11 +398,11 @@ export class LanceDbVectorStore implements VectorStore {
     if (!Number.isSafeInteger(generation)) throw new TypeError('generation must be an integer');
     const rows = await this.requireTable().query()
       .where(`documentId = ${sqlString(documentId)} AND generation = ${generation}`)
-      .select(RESULT_COLUMNS)
+      .select([...RESULT_COLUMNS])
       // A plain query has no natural end; a document never has this many chunks.
       .limit(1_000_000)
-      .toArray();
-    return (rows as Record<string, unknown>[]).map((r) => rowToHit({ ...r, _distance: 0 }).point).sort((a, b) => a.chunkIndex - b.chunkIndex);
+      .toArrow();
+    return hitsFromArrow(rows, { distance: true }).map((h) => h.point).sort((a, b) => a.chunkIndex - b.chunkIndex);
   }
 
   async count(filter?: { sourceId?: string; documentId?: string }): Promise<number> {

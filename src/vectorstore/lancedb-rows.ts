@@ -1,0 +1,121 @@
+import * as arrow from 'apache-arrow';
+import type { VectorHit } from './interface.ts';
+
+/**
+ * Search results from LanceDB's Arrow batches, column by column. `toArray()` hands back one row
+ * proxy per result whose every field access goes through Arrow's type visitor; with two channels
+ * of a hundred candidates per hybrid search that conversion was the API's largest main-thread cost
+ * under load (`npx clearance bench load`). Here each column is decoded once, straight from its
+ * buffers, for the types this table stores; any other type goes through Arrow's own iterator.
+ */
+
+export const RESULT_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'chunkIndex', 'sectionPath', 'text', 'context', 'lastModified', 'acl'] as const;
+
+type Column = arrow.Vector | null;
+const utf8 = new TextDecoder();
+
+function isPlainUtf8(d: arrow.Data): boolean {
+  return d.typeId === arrow.Type.Utf8 && d.valueOffsets instanceof Int32Array && d.values instanceof Uint8Array;
+}
+
+/** Each cell as a string, or null where the cell is null or the column is absent. */
+export function stringColumn(col: Column, rows: number): (string | null)[] {
+  const out: (string | null)[] = new Array(rows).fill(null);
+  if (!col) return out;
+  let row = 0;
+  for (const d of col.data) {
+    if (!isPlainUtf8(d)) {
+      for (let i = 0; i < d.length; i++, row++) {
+        const v = col.get(row);
+        out[row] = v == null ? null : String(v);
+      }
+      continue;
+    }
+    const offsets = d.valueOffsets as Int32Array;
+    const bytes = d.values as Uint8Array;
+    for (let i = 0; i < d.length; i++, row++) {
+      if (d.nullCount > 0 && !d.getValid(i)) continue;
+      out[row] = utf8.decode(bytes.subarray(offsets[i]!, offsets[i + 1]!));
+    }
+  }
+  return out;
+}
+
+/** Each cell of a list-of-strings column as a plain array (null cells and null items dropped, as before). */
+export function stringListColumn(col: Column, rows: number): string[][] {
+  const out: string[][] = Array.from({ length: rows }, () => []);
+  if (!col) return out;
+  let row = 0;
+  for (const d of col.data) {
+    const child = d.children[0];
+    if (d.typeId !== arrow.Type.List || !(d.valueOffsets instanceof Int32Array) || !child || !isPlainUtf8(child) || child.offset !== 0) {
+      for (let i = 0; i < d.length; i++, row++) {
+        const v = col.get(row) as Iterable<unknown> | null;
+        out[row] = v == null ? [] : Array.from(v, String);
+      }
+      continue;
+    }
+    const listOffsets = d.valueOffsets;
+    const offsets = child.valueOffsets as Int32Array;
+    const bytes = child.values as Uint8Array;
+    for (let i = 0; i < d.length; i++, row++) {
+      if (d.nullCount > 0 && !d.getValid(i)) continue;
+      const items: string[] = [];
+      for (let j = listOffsets[i]!; j < listOffsets[i + 1]!; j++) {
+        if (child.nullCount > 0 && !child.getValid(j)) continue;
+        items.push(utf8.decode(bytes.subarray(offsets[j]!, offsets[j + 1]!)));
+      }
+      out[row] = items;
+    }
+  }
+  return out;
+}
+
+/** Each cell as a number (NaN where null or absent). */
+export function numberColumn(col: Column, rows: number): number[] {
+  const out: number[] = new Array(rows).fill(Number.NaN);
+  if (!col) return out;
+  let row = 0;
+  for (const d of col.data) {
+    const values = d.values as ArrayLike<number | bigint> | undefined;
+    const plain = (d.typeId === arrow.Type.Float || d.typeId === arrow.Type.Int) && values !== undefined && d.stride === 1;
+    for (let i = 0; i < d.length; i++, row++) {
+      if (d.nullCount > 0 && !d.getValid(i)) continue;
+      out[row] = Number(plain ? values[i]! : col.get(row));
+    }
+  }
+  return out;
+}
+
+/**
+ * The hits of one result table, in its row order. `score` turns the row's `_distance` (vector
+ * search) or `_score` (full-text search) into the hit's score.
+ */
+export function hitsFromArrow(table: arrow.Table, score: { distance: true } | { column: '_score' }): VectorHit[] {
+  const n = table.numRows;
+  const col = (name: string): Column => table.getChild(name);
+  const [id, documentId, sourceId, text, context] = ['id', 'documentId', 'sourceId', 'text', 'context'].map((c) => stringColumn(col(c), n));
+  const [generation, chunkIndex, lastModified] = ['generation', 'chunkIndex', 'lastModified'].map((c) => numberColumn(col(c), n));
+  const [sectionPath, acl] = ['sectionPath', 'acl'].map((c) => stringListColumn(col(c), n));
+  const raw = numberColumn(col('distance' in score ? '_distance' : score.column), n);
+  const hits: VectorHit[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const ctx = context![i];
+    hits[i] = {
+      point: {
+        id: String(id![i]),
+        documentId: String(documentId![i]),
+        sourceId: String(sourceId![i]),
+        generation: generation![i]!,
+        chunkIndex: chunkIndex![i]!,
+        sectionPath: sectionPath![i]!,
+        text: String(text![i]),
+        ...(typeof ctx === 'string' ? { context: ctx } : {}),
+        lastModified: lastModified![i]!,
+        acl: acl![i]!,
+      },
+      score: 'distance' in score ? 1 - raw[i]! : raw[i]!,
+    };
+  }
+  return hits;
+}
