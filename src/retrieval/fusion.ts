@@ -1,4 +1,4 @@
-import type { VectorHit } from '../vectorstore/interface.ts';
+import type { RankedHit } from '../vectorstore/interface.ts';
 
 export const SEARCH_MODES = ['hybrid', 'vector', 'keyword'] as const;
 export type SearchMode = (typeof SEARCH_MODES)[number];
@@ -27,7 +27,7 @@ export interface FusionOptions {
  */
 export const DEFAULT_FUSION: FusionOptions = { method: 'score', vectorWeight: 0.2, rrfK: 60 };
 
-function minMax(hits: VectorHit[]): Map<string, number> {
+function minMax(hits: RankedHit[]): Map<string, number> {
   const out = new Map<string, number>();
   if (hits.length === 0) return out;
   let lo = Infinity;
@@ -41,7 +41,7 @@ function minMax(hits: VectorHit[]): Map<string, number> {
   return out;
 }
 
-function reciprocalRanks(hits: VectorHit[], k: number): Map<string, number> {
+function reciprocalRanks(hits: RankedHit[], k: number): Map<string, number> {
   const out = new Map<string, number>();
   hits.forEach((h, i) => {
     if (!out.has(h.point.id)) out.set(h.point.id, 1 / (k + i + 1));
@@ -54,17 +54,17 @@ function reciprocalRanks(hits: VectorHit[], k: number): Map<string, number> {
  * filtered by the store). Each chunk appears once, with the fused score; ties keep the dense
  * channel's order, then the keyword channel's. Nothing enters that was not in one of the lists.
  */
-export function fuse(vector: VectorHit[], keyword: VectorHit[], opts: FusionOptions = DEFAULT_FUSION): VectorHit[] {
+export function fuse<H extends RankedHit>(vector: H[], keyword: H[], opts: FusionOptions = DEFAULT_FUSION): H[] {
   const [v, k, wv, wk] = opts.method === 'rrf'
     ? [reciprocalRanks(vector, opts.rrfK), reciprocalRanks(keyword, opts.rrfK), 1, 1]
     : [minMax(vector), minMax(keyword), opts.vectorWeight, 1 - opts.vectorWeight];
-  const points = new Map<string, VectorHit['point']>();
+  const points = new Map<string, H>();
   const order = new Map<string, number>();
   for (const h of [...vector, ...keyword]) {
     if (points.has(h.point.id)) continue;
-    points.set(h.point.id, h.point);
+    points.set(h.point.id, h);
     order.set(h.point.id, order.size);
   }
-  const fused = [...points].map(([id, point]) => ({ point, score: wv * (v.get(id) ?? 0) + wk * (k.get(id) ?? 0) }));
+  const fused = [...points].map(([id, h]) => ({ ...h, score: wv * (v.get(id) ?? 0) + wk * (k.get(id) ?? 0) }));
   return fused.sort((a, b) => b.score - a.score || order.get(a.point.id)! - order.get(b.point.id)!);
 }

@@ -1,7 +1,7 @@
 import { buildPermissionFilter, callerPrincipals, matches, type PermissionFilter } from '../access/index.ts';
 import type { RequestContext } from '../context.ts';
 import type { DocumentRecord } from '../types.ts';
-import type { VectorHit } from '../vectorstore/interface.ts';
+import type { RankedHit } from '../vectorstore/interface.ts';
 
 /** What a search may be narrowed by, besides the caller's own permissions. */
 export interface SearchScope {
@@ -33,10 +33,10 @@ export async function callerFilter(ctx: Pick<RequestContext, 'metadata' | 'calle
  * time pass the same filter. The store's payload can lag the registry (a crash between the two
  * writes, a revocation on its way), so the stricter of the two always wins. Order is kept.
  */
-export async function confirmHits(ctx: Pick<RequestContext, 'metadata'>, filter: PermissionFilter, hits: VectorHit[]): Promise<{ hit: VectorHit; doc: DocumentRecord }[]> {
+export async function confirmHits<H extends RankedHit>(ctx: Pick<RequestContext, 'metadata'>, filter: PermissionFilter, hits: H[]): Promise<{ hit: H; doc: DocumentRecord }[]> {
   const ids = [...new Set(hits.map((h) => h.point.documentId))];
   const docs = new Map((await ctx.metadata.documents.byIds(ids)).map((d) => [d.id, d]));
-  const out: { hit: VectorHit; doc: DocumentRecord }[] = [];
+  const out: { hit: H; doc: DocumentRecord }[] = [];
   for (const hit of hits) {
     const doc = docs.get(hit.point.documentId);
     if (!doc || doc.status !== 'indexed' || doc.generation !== hit.point.generation) continue;

@@ -4,7 +4,7 @@ import type { RequestContext } from '../context.ts';
 import { evaluateFreshness } from '../freshness/policy.ts';
 import { ATTR, inSpan, tracingEnabled } from '../telemetry/tracing.ts';
 import type { DocumentRecord, Source } from '../types.ts';
-import type { VectorHit } from '../vectorstore/interface.ts';
+import type { RankedHit, VectorHit } from '../vectorstore/interface.ts';
 import { DEFAULT_FUSION, fuse, type FusionOptions, type SearchMode } from './fusion.ts';
 import { callerFilter, confirmHits } from './guard.ts';
 
@@ -76,12 +76,18 @@ async function searchVisible({ ctx, input }: { ctx: RequestContext; input: Searc
     : ctx.embedder.embedQuery ? await ctx.embedder.embedQuery(input.query) : (await ctx.embedder.embed([input.query]))[0]!;
   const now = ctx.now();
   const sources = new Map<string, Source | null>();
+  // Candidates are ranked on their ranking fields where the store can (LanceDB), and only the hits
+  // shown are read whole: a hybrid search ranks a few hundred chunks and shows topK.
+  const ranking = ctx.vectors.ranking;
+  const rankDense = ranking ? ranking.search.bind(ranking) : ctx.vectors.search.bind(ctx.vectors);
+  const rankKeyword = ranking ? ranking.keywordSearch.bind(ranking) : ctx.vectors.keywordSearch.bind(ctx.vectors);
+  const complete = ranking ? (hits: RankedHit[]) => ranking.complete(hits) : async (hits: RankedHit[]) => hits as VectorHit[];
   let want = input.topK + 8;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const depth = mode === 'hybrid' ? Math.max(want, FUSION_CANDIDATES) : want;
     const [dense, keyword] = await Promise.all([
-      vector ? ctx.vectors.search(vector, filter, depth) : [],
-      mode === 'vector' ? [] : ctx.vectors.keywordSearch(input.query, filter, depth),
+      vector ? rankDense(vector, filter, depth) : [],
+      mode === 'vector' ? [] : rankKeyword(input.query, filter, depth),
     ]);
     const hits = mode === 'hybrid' ? fuse(dense, keyword, input.fusion ?? DEFAULT_FUSION) : mode === 'vector' ? dense : keyword;
     // The dense list holds every visible chunk until it runs short; the keyword list only those sharing a term.
@@ -92,14 +98,21 @@ async function searchVisible({ ctx, input }: { ctx: RequestContext; input: Searc
     // busy service, though the first topK or so nearly always suffice. Each hit is confirmed on its
     // own, so the results are the same as confirming them all at once.
     for (let start = 0, size = input.topK + 8; start < hits.length && results.length < input.topK; start += size, size *= 4) {
+      const shown: { hit: RankedHit; doc: DocumentRecord; source: Source; freshness: SearchResult['freshness'] }[] = [];
       for (const { hit, doc } of await confirmHits(ctx, filter, hits.slice(start, start + size))) {
         if (!sources.has(doc.sourceId)) sources.set(doc.sourceId, await ctx.metadata.sources.get(doc.sourceId));
         const source = sources.get(doc.sourceId);
         if (!source) continue;
         const freshness = evaluateFreshness(source.freshness, doc, now);
         if (input.filter?.freshOnly && freshness.status === 'stale') continue;
-        results.push(toResult(hit, doc, source, freshness));
-        if (results.length === input.topK) break;
+        shown.push({ hit, doc, source, freshness });
+        if (results.length + shown.length === input.topK) break;
+      }
+      // A chunk deleted between ranking and reading is left out; the next slice makes up for it.
+      const full = new Map((await complete(shown.map((s) => s.hit))).map((h) => [h.point.id, h]));
+      for (const s of shown) {
+        const hit = full.get(s.hit.point.id);
+        if (hit) results.push(toResult(hit, s.doc, s.source, s.freshness));
       }
     }
     // Fewer hits than asked for means the store had no more visible chunks.

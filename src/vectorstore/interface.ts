@@ -25,10 +25,17 @@ export interface ChunkPoint {
   acl: Principal[];
 }
 
-export interface VectorHit {
-  point: Omit<ChunkPoint, 'vector'>;
+/** What ranking a hit needs: enough to fuse channels, confirm it against the registry and fetch the rest. */
+export type RankedPoint = Pick<ChunkPoint, 'id' | 'documentId' | 'sourceId' | 'generation' | 'lastModified' | 'acl'>;
+
+export interface RankedHit {
+  point: RankedPoint;
   /** Cosine similarity (vector search) or BM25 score (keyword search), higher is better. */
   score: number;
+}
+
+export interface VectorHit extends RankedHit {
+  point: Omit<ChunkPoint, 'vector'>;
 }
 
 export interface VectorStore {
@@ -59,6 +66,19 @@ export interface VectorStore {
    * chunks sharing at least one term with the query are returned.
    */
   keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]>;
+  /**
+   * Optional, for a store where reading a hit's text costs more than ranking it (LanceDB reads
+   * each candidate's text and passage from its row): the same two searches returning only the
+   * ranking fields, same filter, same hits in the same order; and `complete`, which reads the
+   * rest for the few hits that are shown. A hybrid search ranks a few hundred candidates and
+   * shows ten.
+   */
+  ranking?: {
+    search(vector: number[], filter: PermissionFilter, topK: number): Promise<RankedHit[]>;
+    keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<RankedHit[]>;
+    /** The full hits of hits this store ranked, in their order and with their scores; a hit whose chunk is gone since is left out. */
+    complete(hits: RankedHit[]): Promise<VectorHit[]>;
+  };
   /**
    * The chunks of one generation of a document, in chunk order (document fetch). No permission
    * filter here: the caller has already decided, from the registry, that the document is visible.

@@ -1,5 +1,5 @@
 import * as arrow from 'apache-arrow';
-import type { VectorHit } from './interface.ts';
+import type { RankedHit, VectorHit } from './interface.ts';
 
 /**
  * Search results from LanceDB's Arrow batches, column by column. `toArray()` hands back one row
@@ -87,35 +87,41 @@ export function numberColumn(col: Column, rows: number): number[] {
   return out;
 }
 
-/**
- * The hits of one result table, in its row order. `score` turns the row's `_distance` (vector
- * search) or `_score` (full-text search) into the hit's score.
- */
-export function hitsFromArrow(table: arrow.Table, score: { distance: true } | { column: '_score' }): VectorHit[] {
+export const RANKING_COLUMNS = ['id', 'documentId', 'sourceId', 'generation', 'lastModified', 'acl'] as const;
+
+export type ScoreColumn = { distance: true } | { column: '_score' };
+
+/** The ranking fields of each row of a result table, in its row order, with the row's score. */
+export function rankedHitsFromArrow(table: arrow.Table, score: ScoreColumn): RankedHit[] {
   const n = table.numRows;
   const col = (name: string): Column => table.getChild(name);
-  const [id, documentId, sourceId, text, context] = ['id', 'documentId', 'sourceId', 'text', 'context'].map((c) => stringColumn(col(c), n));
-  const [generation, chunkIndex, lastModified] = ['generation', 'chunkIndex', 'lastModified'].map((c) => numberColumn(col(c), n));
-  const [sectionPath, acl] = ['sectionPath', 'acl'].map((c) => stringListColumn(col(c), n));
+  const [id, documentId, sourceId] = ['id', 'documentId', 'sourceId'].map((c) => stringColumn(col(c), n));
+  const [generation, lastModified] = ['generation', 'lastModified'].map((c) => numberColumn(col(c), n));
+  const acl = stringListColumn(col('acl'), n);
   const raw = numberColumn(col('distance' in score ? '_distance' : score.column), n);
-  const hits: VectorHit[] = new Array(n);
+  const hits: RankedHit[] = new Array(n);
   for (let i = 0; i < n; i++) {
-    const ctx = context![i];
     hits[i] = {
-      point: {
-        id: String(id![i]),
-        documentId: String(documentId![i]),
-        sourceId: String(sourceId![i]),
-        generation: generation![i]!,
-        chunkIndex: chunkIndex![i]!,
-        sectionPath: sectionPath![i]!,
-        text: String(text![i]),
-        ...(typeof ctx === 'string' ? { context: ctx } : {}),
-        lastModified: lastModified![i]!,
-        acl: acl![i]!,
-      },
+      point: { id: String(id![i]), documentId: String(documentId![i]), sourceId: String(sourceId![i]), generation: generation![i]!, lastModified: lastModified![i]!, acl: acl[i]! },
+      // `_distance` is cosine distance; similarity is what callers rank by.
       score: 'distance' in score ? 1 - raw[i]! : raw[i]!,
     };
   }
   return hits;
+}
+
+/** Whole hits (every field of RESULT_COLUMNS) of one result table, in its row order. */
+export function hitsFromArrow(table: arrow.Table, score: ScoreColumn): VectorHit[] {
+  const n = table.numRows;
+  const col = (name: string): Column => table.getChild(name);
+  const [text, context] = ['text', 'context'].map((c) => stringColumn(col(c), n));
+  const chunkIndex = numberColumn(col('chunkIndex'), n);
+  const sectionPath = stringListColumn(col('sectionPath'), n);
+  return rankedHitsFromArrow(table, score).map((h, i) => {
+    const ctx = context![i];
+    return {
+      point: { ...h.point, chunkIndex: chunkIndex[i]!, sectionPath: sectionPath[i]!, text: String(text![i]), ...(typeof ctx === 'string' ? { context: ctx } : {}) },
+      score: h.score,
+    };
+  });
 }

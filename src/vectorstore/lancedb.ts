@@ -2,14 +2,14 @@ import fs from 'node:fs/promises';
 import * as lancedb from '@lancedb/lancedb';
 import * as arrow from 'apache-arrow';
 import type { PermissionFilter, Principal } from '../access/index.ts';
-import type { ChunkPoint, VectorHit, VectorStore } from './interface.ts';
+import type { ChunkPoint, RankedHit, VectorHit, VectorStore } from './interface.ts';
 import { lancePermissionPredicate, sqlList, sqlString } from './lancedb-filter.ts';
 import { DEFAULT_LANCE_INDEX_SETTINGS, parseVectorIndexName, partitionsFor, planIndexWork, readIndexState, runIndexWork, type IndexWorkReport, type LanceIndexSettings } from './lancedb-index.ts';
 import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
-import { hitsFromArrow, RESULT_COLUMNS } from './lancedb-rows.ts';
+import { hitsFromArrow, RANKING_COLUMNS, rankedHitsFromArrow, RESULT_COLUMNS, type ScoreColumn } from './lancedb-rows.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
@@ -259,7 +259,26 @@ export class LanceDbVectorStore implements VectorStore {
     await this.write((t) => t.update({ where: `documentId = ${sqlString(documentId)}`, valuesSql: { acl: value } }));
   }
 
-  async search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+  search(vector: number[], filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+    return this.vectorQuery(vector, filter, topK, RESULT_COLUMNS, hitsFromArrow);
+  }
+
+  keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+    return this.textQuery(query, filter, topK, RESULT_COLUMNS, hitsFromArrow);
+  }
+
+  /** Each candidate's text and passage are read only for the hits shown (see VectorStore.ranking). */
+  readonly ranking = {
+    search: (vector: number[], filter: PermissionFilter, topK: number): Promise<RankedHit[]> =>
+      this.vectorQuery(vector, filter, topK, RANKING_COLUMNS, rankedHitsFromArrow),
+    keywordSearch: (query: string, filter: PermissionFilter, topK: number): Promise<RankedHit[]> =>
+      this.textQuery(query, filter, topK, RANKING_COLUMNS, rankedHitsFromArrow),
+    complete: (hits: RankedHit[]): Promise<VectorHit[]> => this.complete(hits),
+  };
+
+  private async vectorQuery<H extends RankedHit>(
+    vector: number[], filter: PermissionFilter, topK: number, columns: readonly string[], decode: (t: arrow.Table, s: ScoreColumn) => H[],
+  ): Promise<H[]> {
     const table = this.requireTable();
     assertVector(vector, this.dimension, 'query vector');
     const where = lancePermissionPredicate(filter);
@@ -270,7 +289,7 @@ export class LanceDbVectorStore implements VectorStore {
       let query = table.vectorSearch(vector).distanceType('cosine').where(where);
       query = p.index === 'flat' ? query.bypassVectorIndex() : this.ivfQuery(query, p.nprobes);
       if (p.postfilter) query = query.postfilter();
-      return hitsFromArrow(await query.select([...RESULT_COLUMNS, '_distance']).limit(p.limit).toArrow(), { distance: true });
+      return decode(await query.select([...columns, '_distance']).limit(p.limit).toArrow(), { distance: true });
     };
     let hits = await run(plan);
     // Post-filtering kept too few: the visible rows rank lower than expected, so filter first.
@@ -278,7 +297,9 @@ export class LanceDbVectorStore implements VectorStore {
     return hits.slice(0, limit);
   }
 
-  async keywordSearch(query: string, filter: PermissionFilter, topK: number): Promise<VectorHit[]> {
+  private async textQuery<H extends RankedHit>(
+    query: string, filter: PermissionFilter, topK: number, columns: readonly string[], decode: (t: arrow.Table, s: ScoreColumn) => H[],
+  ): Promise<H[]> {
     const table = this.requireTable();
     if (typeof query !== 'string') throw new TypeError('query must be a string');
     const where = lancePermissionPredicate(filter);
@@ -287,11 +308,33 @@ export class LanceDbVectorStore implements VectorStore {
     if (where === null || match === null || limit === 0) return [];
     // `where` prefilters (LanceDB's default for full-text search), so `limit` counts visible chunks only.
     const unindexed = await unindexedKeywordRows(table);
-    const rows = await table.query().fullTextSearch(match).where(where).select([...RESULT_COLUMNS, '_score'])
+    const rows = await table.query().fullTextSearch(match).where(where).select([...columns, '_score'])
       .limit(keywordLimit(limit, unindexed)).toArrow();
-    return hitsFromArrow(rows, { column: '_score' })
+    return decode(rows, { column: '_score' })
       .sort((a, b) => b.score - a.score || (a.point.id < b.point.id ? -1 : 1))
       .slice(0, limit);
+  }
+
+  /**
+   * The rest of each ranked hit's row, found through the `documentId` index (a row id could point
+   * elsewhere after a compaction), kept in the hits' order with their scores.
+   */
+  private async complete(hits: RankedHit[]): Promise<VectorHit[]> {
+    if (hits.length === 0) return [];
+    const ids = [...new Set(hits.map((h) => h.point.id))];
+    const documentIds = [...new Set(hits.map((h) => h.point.documentId))];
+    assertStrings(ids, 'hit ids');
+    assertStrings(documentIds, 'hit document ids');
+    const rows = await this.requireTable().query()
+      .where(`documentId IN (${sqlList(documentIds)}) AND id IN (${sqlList(ids)})`)
+      .select([...RESULT_COLUMNS])
+      .limit(ids.length * 2)
+      .toArrow();
+    const points = new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
+    return hits.flatMap((h) => {
+      const point = points.get(h.point.id);
+      return point ? [{ point, score: h.score }] : [];
+    });
   }
 
   /** Exact or approximate, pre- or post-filtered, from the table's size, what the filter lets through and the vector index (see plan.ts). */

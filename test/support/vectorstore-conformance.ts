@@ -403,6 +403,40 @@ export function runVectorStoreConformance(name: string, factory: () => Promise<S
       });
     });
 
+    it('ranks through `ranking` exactly as the full searches do, and completes only chunks still there', async (ctx) => {
+      const ranking = store.ranking;
+      if (!ranking) return ctx.skip();
+      const pts = Array.from({ length: 30 }, (_, i) => point({
+        documentId: `r-${i % 10}`, chunkIndex: i, vector: at(0.05 * i), acl: i % 3 === 0 ? ['group:a'] : ['group:b', 'everyone'],
+        sourceId: i % 4 === 0 ? 'src-z' : 'src-a', sectionPath: [`Part ${i}`], text: `gateway runbook ${'step '.repeat(i % 5)}${i}`,
+        ...(i % 2 ? { context: `around ${i}` } : {}),
+      }));
+      await store.upsert(pts);
+      const specs: FilterSpec[] = [
+        { principals: ['everyone'] }, { principals: ['group:a'] }, { principals: ['group:a', 'group:b'], sourceIds: ['src-a'] },
+        { principals: ['group:b'], excludedDocumentIds: ['r-1'] }, { principals: [] }, { principals: ['group:a'], sourceIds: [] },
+      ];
+      const ranked = (hits: { point: { id: string; documentId: string; generation: number; acl: string[] }; score: number }[]) =>
+        hits.map((h) => ({ id: h.point.id, documentId: h.point.documentId, generation: h.point.generation, acl: [...h.point.acl].sort(), score: Number(h.score.toFixed(5)) }));
+      for (const spec of specs) {
+        for (const k of [1, 7, 100]) {
+          const full = await store.search(QUERY, filter(spec), k);
+          expect(ranked(await ranking.search(QUERY, filter(spec), k)), JSON.stringify(spec)).toEqual(ranked(full));
+          const fullKw = await store.keywordSearch('gateway step', filter(spec), k);
+          expect(ranked(await ranking.keywordSearch('gateway step', filter(spec), k)), JSON.stringify(spec)).toEqual(ranked(fullKw));
+          // Completed in the given order with the given scores (a fused list has its own), every field as the full search has it.
+          const reordered = [...(await ranking.search(QUERY, filter(spec), k))].reverse().map((h, i) => ({ ...h, score: i }));
+          expect(await ranking.complete(reordered)).toEqual([...full].reverse().map((h, i) => ({ ...h, score: i })));
+        }
+      }
+      await expect(ranking.search(QUERY, { principals: ['everyone'] } as unknown as PermissionFilter, 5)).rejects.toThrow(/buildPermissionFilter/);
+      const some = await ranking.search(QUERY, filter({ principals: ['everyone'] }), 5);
+      await store.deleteDocument(some[1]!.point.documentId);
+      const left = await ranking.complete(some);
+      expect(left.map((h) => h.point.id)).toEqual(some.filter((h) => h.point.documentId !== some[1]!.point.documentId).map((h) => h.point.id));
+      expect(await ranking.complete([])).toEqual([]);
+    });
+
     it('rejects malformed points and query vectors before storing anything', async () => {
       await expect(store.upsert([point({ id: 'chunk-1' })])).rejects.toThrow(/UUID/);
       await expect(store.upsert([point({ vector: [1, 2, 3] })])).rejects.toThrow(/dimension/);
