@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import * as arrow from 'apache-arrow';
-import { numberColumn, stringColumn, stringListColumn } from '../src/vectorstore/lancedb-rows.ts';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { numberColumn, rowsToArrow, stringColumn, stringListColumn } from '../src/vectorstore/lancedb-rows.ts';
+import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
 
 const strList = () => new arrow.List(new arrow.Field('item', new arrow.Utf8(), true));
 
@@ -56,5 +60,48 @@ describe('LanceDB result columns', () => {
     expect(stringColumn(null, 2)).toEqual([null, null]);
     expect(stringListColumn(null, 2)).toEqual([[], []]);
     expect(numberColumn(null, 1)).toEqual([Number.NaN]);
+  });
+});
+
+describe('LanceDB rows to write', () => {
+  const schema = new arrow.Schema([
+    new arrow.Field('id', new arrow.Utf8(), false),
+    new arrow.Field('vector', new arrow.FixedSizeList(3, new arrow.Field('item', new arrow.Float32(), true)), false),
+    new arrow.Field('n', new arrow.Float64(), false),
+    new arrow.Field('tags', strList(), false),
+    new arrow.Field('note', new arrow.Utf8(), true),
+  ]);
+
+  it('builds one batch in the given schema, vectors packed, every cell as given', () => {
+    const rows = [
+      { id: 'a', vector: [0.5, -1, 2], n: 7, tags: ['x', 'ü'], note: null },
+      { id: 'b', vector: [1, 2, 3], n: -1.5, tags: [], note: 'hi 🎉' },
+    ];
+    const t = rowsToArrow(schema, rows)!;
+    expect(t.schema.fields.map((f) => [f.name, f.nullable])).toEqual(schema.fields.map((f) => [f.name, f.nullable]));
+    expect(t.batches).toHaveLength(1);
+    expect(stringColumn(t.getChild('id'), 2)).toEqual(['a', 'b']);
+    expect(Array.from(t.getChild('vector')!.get(0) as Iterable<number>)).toEqual([0.5, -1, 2]);
+    expect(Array.from(t.getChild('vector')!.get(1) as Iterable<number>)).toEqual([1, 2, 3]);
+    expect(numberColumn(t.getChild('n'), 2)).toEqual([7, -1.5]);
+    expect(stringListColumn(t.getChild('tags'), 2)).toEqual([['x', 'ü'], []]);
+    expect(stringColumn(t.getChild('note'), 2)).toEqual([null, 'hi 🎉']);
+  });
+
+  it('refuses a vector of another width', () => {
+    expect(() => rowsToArrow(schema, [{ id: 'a', vector: [1, 2], n: 1, tags: [], note: null }])).toThrow(/dimensions/);
+  });
+
+  it('is what the store writes with: its table schema is rebuilt in this Arrow copy at init', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-rows-'));
+    const store = new LanceDbVectorStore({ dir });
+    try {
+      await store.init(4);
+      // Without it every write would silently fall back to LanceDB's per-cell conversion.
+      expect((store as unknown as { schema?: arrow.Schema }).schema).toBeInstanceOf(arrow.Schema);
+    } finally {
+      await store.close();
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -125,3 +125,35 @@ export function hitsFromArrow(table: arrow.Table, score: ScoreColumn): VectorHit
     };
   });
 }
+
+/**
+ * Rows to write, as one Arrow table in the table's own schema (field order, types, nullability),
+ * built column by column. Handing LanceDB plain objects makes it infer and build every cell
+ * through Arrow's builders, vectors number by number; during ingest that was the main thread's
+ * largest cost after the registry. Vectors go into one Float32Array here.
+ */
+export function rowsToArrow(schema: arrow.Schema, rows: readonly Record<string, unknown>[]): arrow.Table | undefined {
+  const n = rows.length;
+  const children: arrow.Data[] = [];
+  for (const field of schema.fields) {
+    const type = field.type as arrow.DataType;
+    if (arrow.DataType.isFixedSizeList(type) && arrow.DataType.isFloat(type.children[0]!.type) && (type.children[0]!.type as arrow.Float).precision === arrow.Precision.SINGLE) {
+      const size = type.listSize;
+      const flat = new Float32Array(n * size);
+      rows.forEach((r, i) => {
+        const v = r[field.name] as ArrayLike<number>;
+        if (v.length !== size) throw new RangeError(`${field.name} of row ${i} has ${v.length} dimensions, the table ${size}`);
+        flat.set(v, i * size);
+      });
+      const child = arrow.makeData({ type: type.children[0]!.type as arrow.Float32, length: n * size, data: flat });
+      children.push(arrow.makeData({ type, length: n, nullCount: 0, child }));
+      continue;
+    }
+    const vector = arrow.vectorFromArray(rows.map((r) => r[field.name] ?? null), type);
+    // Arrow's builder yields one chunk for an array; anything else is left to LanceDB's own conversion.
+    if (vector.data.length !== 1) return undefined;
+    children.push(vector.data[0]!);
+  }
+  const struct = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
+  return new arrow.Table(schema, [new arrow.RecordBatch(schema, struct)]);
+}

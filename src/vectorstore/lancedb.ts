@@ -9,7 +9,7 @@ import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
-import { hitsFromArrow, RANKING_COLUMNS, rankedHitsFromArrow, RESULT_COLUMNS, type ScoreColumn } from './lancedb-rows.ts';
+import { hitsFromArrow, RANKING_COLUMNS, rankedHitsFromArrow, RESULT_COLUMNS, rowsToArrow, type ScoreColumn } from './lancedb-rows.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
 import { assertStrings, assertVector, dedupeById, limitOf, preparePoint } from './points.ts';
 
@@ -31,6 +31,21 @@ function tableSchema(dimension: number): arrow.Schema {
     new arrow.Field('acl', strList(), false),
     ...KEYWORD_COLUMNS(),
   ]);
+}
+
+/**
+ * The live table's columns (their order and nullability) with this module's Arrow types: LanceDB
+ * hands back schema objects of its own Arrow copy, which this copy's builders cannot read. Undefined
+ * when the table has a column this version does not write, or another type for one it does.
+ */
+function writeSchema(live: { fields: { name: string; nullable: boolean; type: unknown }[] }, own: arrow.Schema): arrow.Schema | undefined {
+  const fields: arrow.Field[] = [];
+  for (const f of live.fields) {
+    const mine = own.fields.find((o) => o.name === f.name);
+    if (!mine || String(mine.type) !== String(f.type)) return undefined;
+    fields.push(new arrow.Field(f.name, mine.type, f.nullable));
+  }
+  return fields.length === own.fields.length ? new arrow.Schema(fields) : undefined;
 }
 
 /** Columns earlier versions stored in every chunk; the registry is their only home now. */
@@ -96,6 +111,8 @@ export class LanceDbVectorStore implements VectorStore {
   private conn: lancedb.Connection | undefined;
   private table: lancedb.Table | undefined;
   private dimension: number | undefined;
+  /** The table's schema as of init: writes are built in it (see rowsToArrow). */
+  private schema: arrow.Schema | undefined;
   private writesSinceOptimize = 0;
   /** LanceDB commits optimistically; concurrent writers on one table conflict, so this process queues its writes. */
   private writeQueue: Promise<unknown> = Promise.resolve();
@@ -150,6 +167,7 @@ export class LanceDbVectorStore implements VectorStore {
     this.conn = conn;
     this.table = table;
     this.dimension = dimension;
+    this.schema = writeSchema(await table.schema(), tableSchema(dimension));
     // Deletes an earlier process made but did not live to purge.
     const rows = await rowCounts(table);
     if (rows.physical > rows.live) this.purger.schedule();
@@ -215,9 +233,10 @@ export class LanceDbVectorStore implements VectorStore {
     await table.optimize({ cleanupOlderThan: new Date(Date.now() - this.purgeGraceMs) });
   }
 
-  /** Validated, de-duplicated table rows with the keyword columns filled in. */
-  private rowsOf(points: ChunkPoint[]): Record<string, unknown>[] {
-    return dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow) as unknown as Record<string, unknown>[];
+  /** Validated, de-duplicated table rows with the keyword columns filled in, as Arrow where they can be. */
+  private rowsOf(points: ChunkPoint[]): Record<string, unknown>[] | arrow.Table {
+    const rows = dedupeById(points.map((p) => preparePoint(p, this.dimension))).map(keywordRow) as unknown as Record<string, unknown>[];
+    return (this.schema && rowsToArrow(this.schema, rows)) ?? rows;
   }
 
   async upsert(points: ChunkPoint[]): Promise<void> {
