@@ -385,6 +385,14 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect([await has('m', 'y1'), await has('m', 'z1')]).toEqual([false, true]);
     });
 
+    it('keeps the embedding cache out of the write-ahead log, and only it', async () => {
+      const persistence = await driver.query<{ relname: string; relpersistence: string }>(
+        `SELECT relname, relpersistence FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace`);
+      const unlogged = persistence.filter((r) => r.relpersistence === 'u').map((r) => r.relname);
+      expect(unlogged).toEqual(['embeddings']);
+      expect(persistence.length).toBeGreaterThan(5);
+    });
+
     it('writes and searches audit records', async () => {
       const t = (s: string) => new Date(`2024-06-01T${s}Z`);
       await store.audit.append({ at: t('10:00:00.000'), user: 'alice@acme.test', agent: null, action: 'search', query: 'q1', documentIds: ['d1', 'd2'], requestId: 'r1' });

@@ -310,6 +310,14 @@ CREATE INDEX embeddings_document_idx ON embeddings (document_id);
 CREATE INDEX embeddings_source_idx ON embeddings (source_id);
 `;
 
+// The embedding cache is a cache: a vector it loses is embedded again, never wrong. Unlogged, its
+// writes skip the write-ahead log, which was most of what a sync's cache inserts cost (about 2 KB
+// per chunk, written once to the log and once to the table; on PGlite both go through the main
+// thread). The price: after a database crash it starts empty, and standbys do not have it.
+const embeddingCacheUnlogged = `
+ALTER TABLE embeddings SET UNLOGGED;
+`;
+
 /**
  * Append-only: never edit a migration that has shipped, add the next version instead. Versions
  * must be increasing; each runs at most once per database.
@@ -323,6 +331,7 @@ export const migrations: Migration[] = [
   { version: 12, name: 'source group nesting', sql: groupNesting },
   { version: 20, name: 'change notifications', sql: notifications },
   { version: 40, name: 'embedding cache owners', sql: embeddingOwners },
+  { version: 41, name: 'embedding cache unlogged', sql: embeddingCacheUnlogged },
 ];
 
 /**
