@@ -119,7 +119,7 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     }
   });
 
-  it('embeds measured passages from the ids their counts kept, with the vectors their texts give', async () => {
+  it('embeds from ids tokenized on this thread (kept from counting, or encoded to sort a call by length), with the vectors their texts give', async () => {
     // Different lengths, so that batches of two are padded.
     const texts = [
       'Expense approval guide > Step 1\n\nThe finance team reviews every request within five days.',
@@ -127,20 +127,48 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
       'A third, longer passage: the on-call engineer escalates a severity one outage to the manager and notifies the customer weekly.',
     ];
     const worker = (e as unknown as { model: InferenceWorker }).model;
+    const kept = (e as unknown as { encodings: Map<string, number[]> }).encodings;
     expect(worker.acceptsIds).toBe(true);
+    // The reference: the inference thread tokenizes the texts itself.
+    const fromText = await worker.run(texts);
     const runIds = vi.spyOn(worker, 'runIds');
     try {
       e.forgetEncodings();
-      const fromText = await e.embed(texts);
-      expect(runIds).not.toHaveBeenCalled();
-      for (const t of texts) e.countTokens(t);
-      const fromIds = await e.embed(texts);
+      const unmeasured = await e.embed(texts);
       expect(runIds).toHaveBeenCalledTimes(2);
-      fromIds.forEach((v, i) => expect(dot(v, fromText[i]!)).toBeCloseTo(1, 6));
-      // The kept ids are used once: the same texts again are tokenized by the worker.
+      unmeasured.forEach((v, i) => expect(dot(v, fromText[i]!)).toBeCloseTo(1, 6));
       runIds.mockClear();
+      for (const t of texts) e.countTokens(t);
+      expect(kept.size).toBe(texts.length);
+      const measured = await e.embed(texts);
+      expect(runIds).toHaveBeenCalledTimes(2);
+      measured.forEach((v, i) => expect(dot(v, fromText[i]!)).toBeCloseTo(1, 6));
+      // Ids are used once: nothing is left behind for texts already embedded.
+      expect(kept.size).toBe(0);
+    } finally {
+      runIds.mockRestore();
+    }
+  });
+
+  it('batches a call by token length, not characters', async () => {
+    // Characters and tokens disagree: digits and rare words take more tokens per character.
+    const texts = ['short one here, but worded with many plain words of English', 'x9q7z3k8w2v5q1x9q7z3k8', 'tiny', 'a plain sentence of several common words', 'x9q7 z3k8 w2v5 q1'];
+    const order = [...texts].sort((a, b) => e.countTokens(a) - e.countTokens(b));
+    expect(order).not.toEqual([...texts].sort((a, b) => a.length - b.length));
+    e.forgetEncodings();
+    const worker = (e as unknown as { model: InferenceWorker }).model;
+    const original = worker.runIds.bind(worker);
+    const batches: number[][] = [];
+    // The lengths are copied before the call hands their buffer to the inference thread.
+    const runIds = vi.spyOn(worker, 'runIds').mockImplementation((ids, lengths) => {
+      batches.push([...lengths]);
+      return original(ids, lengths);
+    });
+    try {
       await e.embed(texts);
-      expect(runIds).not.toHaveBeenCalled();
+      expect(batches.length).toBeGreaterThan(1);
+      const seen = batches.flat();
+      expect(seen).toEqual([...seen].sort((a, b) => a - b));
     } finally {
       runIds.mockRestore();
     }

