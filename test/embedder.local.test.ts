@@ -174,6 +174,65 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     }
   });
 
+  it('batches the texts of calls made together, shortest first, and runs a query before waiting documents', async () => {
+    const texts = ['a fairly long passage about the quarterly budget review and its many approvals', 'tiny', 'short text here', 'another long passage, about laptops, refresh cycles and procurement rules'];
+    const alone: number[][] = [];
+    for (const t of texts) alone.push((await e.embed([t]))[0]!);
+    const worker = (e as unknown as { model: InferenceWorker }).model;
+    const original = worker.runIds.bind(worker);
+    const runs: number[][] = [];
+    const order: string[] = [];
+    const runIds = vi.spyOn(worker, 'runIds').mockImplementation((ids, lengths) => {
+      runs.push([...lengths]);
+      order.push(`documents:${lengths.length}`);
+      return original(ids, lengths);
+    });
+    const inner = e as unknown as { infer: (texts: string[]) => Promise<number[][]> };
+    const infer = inner.infer.bind(e);
+    inner.infer = async (batch) => { order.push(`query:${batch.length}`); return infer(batch); };
+    try {
+      // Two calls, each with a long and a short text: the short ones of both go in one batch.
+      const [first, second, query] = await Promise.all([e.embed([texts[0]!, texts[1]!]), e.embed([texts[2]!, texts[3]!]), e.embedQuery('budget')]);
+      [...first, ...second].forEach((v, i) => expect(dot(v, alone[i]!)).toBeCloseTo(1, 5));
+      expect(query).toHaveLength(512);
+      expect(runs).toHaveLength(2);
+      expect(runs[0]).toEqual([e.countTokens(texts[1]!), e.countTokens(texts[2]!)]);
+      expect(Math.min(...runs[1]!)).toBeGreaterThanOrEqual(Math.max(...runs[0]!));
+      // Asked for after the documents, the query still went first.
+      expect(order).toEqual(['query:1', 'documents:2', 'documents:2']);
+    } finally {
+      runIds.mockRestore();
+      inner.infer = infer;
+    }
+  });
+
+  it('fails the calls whose batch failed, drops their other texts, and keeps serving the rest', async () => {
+    const worker = (e as unknown as { model: InferenceWorker }).model;
+    const original = worker.runIds.bind(worker);
+    const runs: number[] = [];
+    let fail = true;
+    const runIds = vi.spyOn(worker, 'runIds').mockImplementation((ids, lengths) => {
+      runs.push(lengths.length);
+      if (fail) {
+        fail = false;
+        return Promise.reject(new Error('inference failed'));
+      }
+      return original(ids, lengths);
+    });
+    try {
+      // batchSize 2: the first batch holds the two shortest texts, one from each call.
+      const a = e.embed(['a', 'a somewhat longer text for the failing call', 'and a third, the longest of the calls in this test']);
+      const b = e.embed(['b', 'some words']);
+      await expect(a).rejects.toThrow('inference failed');
+      await expect(b).rejects.toThrow('inference failed');
+      expect(runs).toEqual([2]);
+      const [again] = await e.embed(['b']);
+      expect(again).toHaveLength(512);
+    } finally {
+      runIds.mockRestore();
+    }
+  });
+
   it('embeds queries (no instruction prefix for this model)', async () => {
     const q = await e.embedQuery('where did the cat sit?');
     const [d] = await e.embed(['where did the cat sit?']);

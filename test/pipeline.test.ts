@@ -14,6 +14,10 @@ class RecordingEmbedder implements Embedder {
   readonly modelId = this.inner.modelId;
   readonly dimension = this.inner.dimension;
   readonly maxTokens = this.inner.maxTokens;
+  batchesAcrossCalls = false;
+  /** Embed calls not yet returned, per page (the `pgN` of their texts), and the most there were at once. */
+  readonly outstanding = new Map<string, number>();
+  readonly maxOutstanding = new Map<string, number>();
 
   countTokens(text: string): number {
     const item = /(pg\d+ item \d+)/.exec(text);
@@ -23,8 +27,16 @@ class RecordingEmbedder implements Embedder {
 
   async embed(texts: string[]): Promise<number[][]> {
     this.events.push(`embed ${texts.length}`);
-    await this.onEmbed(texts);
-    return this.inner.embed(texts);
+    const page = /pg\d+/.exec(texts[0] ?? '')?.[0] ?? '';
+    const n = (this.outstanding.get(page) ?? 0) + 1;
+    this.outstanding.set(page, n);
+    this.maxOutstanding.set(page, Math.max(n, this.maxOutstanding.get(page) ?? 0));
+    try {
+      await this.onEmbed(texts);
+      return await this.inner.embed(texts);
+    } finally {
+      this.outstanding.set(page, this.outstanding.get(page)! - 1);
+    }
   }
 }
 
@@ -77,6 +89,21 @@ describe('sync pipeline', () => {
     expect(nextPageWhileHeld).toBe(true);
     expect(run.stats.added).toBe(60);
     expect(await h.metadata.sources.cursor(source.id)).toBe('done');
+  });
+
+  it("hands an embedder that batches across calls all of a page's batches at once, any other two at a time", async () => {
+    for (const across of [false, true]) {
+      embedder.batchesAcrossCalls = across;
+      embedder.maxOutstanding.clear();
+      // Every call waits a little, so batches handed over pile up if the pipeline lets them.
+      embedder.onEmbed = () => new Promise((resolve) => setTimeout(resolve, 5));
+      const { source } = await createScriptedSource(h.metadata, `across-${across}`, { pages: pagesOf(3, 64, `across${across}`) });
+      const run = await syncNow(h, source.id);
+      expect(run.status).toBe('succeeded');
+      expect(run.stats.chunksEmbedded).toBe(192);
+      // Pages after the first (which is prepared in pieces) are handed over whole: 8 batches of 8.
+      for (const page of ['pg1', 'pg2']) expect(embedder.maxOutstanding.get(page)).toBe(across ? 8 : 2);
+    }
   });
 
   it('on a stop, finishes the page in flight and commits none of the pages read ahead of it', async () => {

@@ -9,6 +9,11 @@ export interface Embedder {
   /** Returns one L2-normalised vector per input, in order. */
   embed(texts: string[]): Promise<number[][]>;
   /**
+   * True when the embedder forms its own batches from everything handed to it, whichever call it
+   * came in (the local model): a caller may hand over all its texts at once, not a batch or two at a time.
+   */
+  readonly batchesAcrossCalls?: boolean;
+  /**
    * Embeds a search query. Asymmetric retrieval models (bge, e5, nomic…) expect queries to carry an
    * instruction prefix that documents do not; callers embedding queries should prefer this over `embed`.
    */

@@ -12,6 +12,7 @@ import {
 import { UpstreamError, errorMessage } from '../errors.ts';
 import { InferenceWorker, WorkerLoadError } from './inference-worker.ts';
 import { SegmentedEncoder } from './segmented-encoder.ts';
+import { BatchPool } from './batch-pool.ts';
 import type { Embedder } from './interface.ts';
 
 export type Pooling = 'mean' | 'cls';
@@ -55,6 +56,27 @@ const WORD_CACHE_ENTRIES = 100_000;
  * pages a sync has chunked but not yet embedded (a few thousand chunks; about 1 KB each at 128 tokens).
  */
 const ENCODING_CACHE_ENTRIES = 4096;
+/**
+ * How many batches may go before a waiting document text (batch-pool.ts): about one page of a
+ * sync, so a page's longest texts wait for the next page's shorter ones but not for the pages after.
+ */
+const MAX_PASSED = 16;
+
+interface EmbedCall {
+  vectors: number[][];
+  left: number;
+  failed: boolean;
+  resolve: (vectors: number[][]) => void;
+  reject: (err: unknown) => void;
+}
+
+/** A document text waiting for the model: its call, its place in the call, and its ids if tokenized here. */
+interface WaitingText {
+  call: EmbedCall;
+  index: number;
+  text: string;
+  ids?: number[];
+}
 
 export const DEFAULT_LOCAL_MODEL = 'Xenova/bge-small-en-v1.5';
 
@@ -124,11 +146,17 @@ export class LocalEmbedder implements Embedder {
   readonly dimension: number;
   readonly maxTokens: number;
   readonly conventions: ModelConventions;
+  readonly batchesAcrossCalls = true;
   private readonly tokenizer: PreTrainedTokenizer;
   private readonly model: InferenceWorker;
   private readonly batchSize: number;
-  /** One inference at a time: ONNX Runtime already uses every configured thread for a single run. */
-  private runChain: Promise<unknown> = Promise.resolve();
+  /**
+   * Document texts waiting for the model, from every embed() call at once (see batch-pool.ts).
+   * One inference at a time: ONNX Runtime already uses every configured thread for a single run.
+   */
+  private readonly waiting: BatchPool<WaitingText>;
+  /** The loop that runs inferences while anything waits; undefined when idle. */
+  private draining?: Promise<void>;
   private closed = false;
   private specialTokens?: number;
   /** Ids from cached per-word ids, when this tokenizer is shown to allow it (see segmented-encoder.ts). */
@@ -137,7 +165,6 @@ export class LocalEmbedder implements Embedder {
   /** Document text as embedded (prefix included) → its encode() ids, from countTokens; taken by the batch that embeds it. */
   private readonly encodings = new Map<string, number[]>();
   private readonly pendingQueries: { text: string; resolve: (v: number[]) => void; reject: (err: unknown) => void }[] = [];
-  private queriesScheduled = false;
 
   private constructor(args: {
     modelId: string; dimension: number; maxTokens: number; conventions: ModelConventions;
@@ -150,6 +177,7 @@ export class LocalEmbedder implements Embedder {
     this.tokenizer = args.tokenizer;
     this.model = args.model;
     this.batchSize = args.batchSize;
+    this.waiting = new BatchPool({ batchSize: args.batchSize, maxPassed: MAX_PASSED });
   }
 
   /**
@@ -233,7 +261,7 @@ export class LocalEmbedder implements Embedder {
     partial.segmented = SegmentedEncoder.forTokenizer({ encode: (t, special) => loaded.tokenizer.encode(t, { add_special_tokens: special }) });
     try {
       // The width of what the model actually returns is the truth (hidden_size misses projection heads).
-      const [probe] = await partial.runBatch(['dimension probe']);
+      const [probe] = await partial.infer(['dimension probe']);
       (partial as { dimension: number }).dimension = probe.length;
     } catch (err) {
       await model.close().catch(() => undefined);
@@ -283,80 +311,124 @@ export class LocalEmbedder implements Embedder {
     return diffs.size === 1 ? [...diffs][0] : undefined;
   }
 
-  async embed(texts: string[]): Promise<number[][]> {
-    return this.embedAll(texts.map((t) => this.conventions.documentPrefix + t));
+  /**
+   * Embeds document texts. They join whatever else waits for the model and are batched with texts
+   * of similar length from every call (see batch-pool.ts); results come back in input order.
+   */
+  embed(texts: string[]): Promise<number[][]> {
+    if (this.closed) return Promise.reject(new Error('LocalEmbedder is closed'));
+    if (texts.length === 0) return Promise.resolve([]);
+    return new Promise<number[][]>((resolve, reject) => {
+      const call: EmbedCall = { vectors: new Array(texts.length), left: texts.length, failed: false, resolve, reject };
+      texts.forEach((text, index) => {
+        const t = this.conventions.documentPrefix + text;
+        const { ids, length } = this.measure(t);
+        this.waiting.add({ call, index, text: t, ids }, length);
+      });
+      this.drain();
+    });
   }
 
   /**
    * Queries that arrive while an inference is running wait for the next one together: many
    * assistants searching at once cost a few batched inferences instead of one each, which is what
-   * lets throughput grow with concurrency on a small CPU.
+   * lets throughput grow with concurrency on a small CPU. They go before waiting document texts,
+   * so a search during a sync waits for one batch at most.
    */
   embedQuery(text: string): Promise<number[]> {
     if (this.closed) return Promise.reject(new Error('LocalEmbedder is closed'));
     return new Promise<number[]>((resolve, reject) => {
       this.pendingQueries.push({ text: this.conventions.queryPrefix + text, resolve, reject });
-      this.scheduleQueries();
+      this.drain();
     });
-  }
-
-  private scheduleQueries() {
-    if (this.queriesScheduled || this.pendingQueries.length === 0) return;
-    this.queriesScheduled = true;
-    const run = this.runChain.then(async () => {
-      this.queriesScheduled = false;
-      const batch = this.pendingQueries.splice(0, this.batchSize);
-      // More than a batch waiting: the rest go in the next inference, after this one.
-      this.scheduleQueries();
-      try {
-        const vectors = await this.infer(batch.map((q) => q.text));
-        batch.forEach((q, i) => q.resolve(vectors[i]!));
-      } catch (err) {
-        for (const q of batch) q.reject(err);
-      }
-    });
-    this.runChain = run.catch(() => undefined);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.runChain.catch(() => undefined);
+    await this.draining;
     await this.model.close();
   }
 
-  private async embedAll(texts: string[]): Promise<number[][]> {
-    if (this.closed) throw new Error('LocalEmbedder is closed');
-    if (texts.length === 0) return [];
-    // Similar lengths in one batch keep padding (wasted compute) small; results go back in input order.
-    // Lengths in tokens, not characters: sorted by characters, a batch's longest sequence was ~8 %
-    // longer on average (300 generated documents: 109k padded tokens against 101k).
-    const lengths = texts.map((t) => this.sequenceLength(t));
-    const order = texts.map((_, i) => i).sort((a, b) => lengths[a]! - lengths[b]! || texts[a]!.length - texts[b]!.length);
-    const out: number[][] = new Array(texts.length);
-    for (let start = 0; start < order.length; start += this.batchSize) {
-      const idx = order.slice(start, start + this.batchSize);
-      const vectors = await this.runBatch(idx.map((i) => texts[i]));
-      idx.forEach((orig, j) => { out[orig] = vectors[j]; });
+  /** Runs inferences, one at a time, until nothing waits. */
+  private drain(): void {
+    if (this.draining) return;
+    this.draining = (async () => {
+      // Calls made together (a page's batches, concurrent queries) are all waiting before the first batch is formed.
+      await null;
+      for (;;) {
+        if (this.pendingQueries.length > 0) {
+          const batch = this.pendingQueries.splice(0, this.batchSize);
+          try {
+            const vectors = await this.infer(batch.map((q) => q.text));
+            batch.forEach((q, i) => q.resolve(vectors[i]!));
+          } catch (err) {
+            for (const q of batch) q.reject(err);
+          }
+          continue;
+        }
+        const batch = this.waiting.take();
+        if (batch.length === 0) return;
+        await this.runDocuments(batch);
+      }
+    })().finally(() => {
+      this.draining = undefined;
+      // Work that arrived as the loop was ending.
+      if (this.pendingQueries.length > 0 || this.waiting.size > 0) this.drain();
+    });
+  }
+
+  private async runDocuments(batch: WaitingText[]): Promise<void> {
+    const live = batch.filter((w) => !w.call.failed);
+    if (live.length === 0) return;
+    let vectors: number[][];
+    try {
+      vectors = await this.runTexts(live);
+    } catch (err) {
+      const calls = new Set(live.map((w) => w.call));
+      for (const call of calls) {
+        call.failed = true;
+        call.reject(err);
+      }
+      // A failed call's other texts are not worth an inference.
+      this.waiting.remove((w) => w.call.failed);
+      return;
     }
-    return out;
+    live.forEach((w, j) => {
+      w.call.vectors[w.index] = vectors[j]!;
+      if (--w.call.left === 0) w.call.resolve(w.call.vectors);
+    });
+  }
+
+  /** From ids tokenized on this thread if every text has them, else the inference thread tokenizes. */
+  private runTexts(batch: WaitingText[]): Promise<number[][]> {
+    if (!batch.every((w) => w.ids)) return this.infer(batch.map((w) => w.text));
+    const lengths = Int32Array.from(batch, (w) => w.ids!.length);
+    const ids = new Int32Array(lengths.reduce((n, l) => n + l, 0));
+    let o = 0;
+    for (const w of batch) {
+      ids.set(w.ids!, o);
+      o += w.ids!.length;
+    }
+    return this.model.runIds(ids, lengths);
   }
 
   /**
-   * The padded length of a text as embedded (prefix included): its kept ids if countTokens measured
-   * it, else it is encoded now and its ids kept for the batch that embeds it (so the inference
-   * thread does not tokenize it again). Without id input, characters stand in.
+   * A text's ids as embedded (prefix included): the ones countTokens kept, else encoded now (so the
+   * inference thread does not tokenize it again); none without id input or past maxTokens (the
+   * inference thread truncates those). Its length for batching is in tokens: by characters, a
+   * batch's longest sequence was ~8 % longer on average (109k padded tokens against 101k on 300
+   * generated documents); characters only stand in when the model takes no ids.
    */
-  private sequenceLength(t: string): number {
+  private measure(t: string): { ids?: number[]; length: number } {
     const kept = this.encodings.get(t);
-    if (kept) return kept.length;
-    if (!this.model.acceptsIds) return t.length;
-    const ids = this.segmented ? this.segmented.encode(t) : this.tokenizer.encode(t);
-    if (ids.length <= this.maxTokens) {
-      if (this.encodings.size >= ENCODING_CACHE_ENTRIES) this.encodings.delete(this.encodings.keys().next().value!);
-      this.encodings.set(t, ids);
+    if (kept) {
+      this.encodings.delete(t);
+      return { ids: kept, length: kept.length };
     }
-    return Math.min(ids.length, this.maxTokens);
+    if (!this.model.acceptsIds) return { length: t.length };
+    const ids = this.segmented ? this.segmented.encode(t) : this.tokenizer.encode(t);
+    return ids.length <= this.maxTokens ? { ids, length: ids.length } : { length: this.maxTokens };
   }
 
   /**
@@ -367,30 +439,7 @@ export class LocalEmbedder implements Embedder {
     this.encodings.clear();
   }
 
-  private runBatch(texts: string[]): Promise<number[][]> {
-    const encoded = this.takeEncodings(texts);
-    const run = this.runChain.then(() => (encoded ? this.model.runIds(encoded.ids, encoded.lengths) : this.infer(texts)));
-    this.runChain = run.catch(() => undefined);
-    return run;
-  }
-
-  /** The batch's kept ids, one sequence after another, if every text has them; the entries are used up either way. */
-  private takeEncodings(texts: string[]): { ids: Int32Array<ArrayBuffer>; lengths: Int32Array<ArrayBuffer> } | undefined {
-    if (this.encodings.size === 0) return undefined;
-    const found = texts.map((t) => this.encodings.get(t));
-    for (const t of texts) this.encodings.delete(t);
-    if (found.some((ids) => ids === undefined)) return undefined;
-    const lengths = Int32Array.from(found, (ids) => ids!.length);
-    const ids = new Int32Array(lengths.reduce((n, l) => n + l, 0));
-    let o = 0;
-    for (const seq of found) {
-      ids.set(seq!, o);
-      o += seq!.length;
-    }
-    return { ids, lengths };
-  }
-
-  /** One inference (tokenize, run, pool on the worker); callers go through runChain so that only one runs at a time. */
+  /** One inference that tokenizes on the worker; only drain() and create() call it, so one runs at a time. */
   private infer(texts: string[]): Promise<number[][]> {
     return this.model.run(texts);
   }

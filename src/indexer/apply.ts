@@ -286,8 +286,9 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, q
   const slices: [string, string][][] = [];
   for (let i = 0; i < missing.length; i += batch) slices.push(missing.slice(i, i + batch));
   // Two batches in flight: the next one is queued at the embedder while this one's cache write
-  // runs, so the model never waits for the database.
-  await mapLimit(slices, 2, async (slice, i) => {
+  // runs, so the model never waits for the database. An embedder that batches across calls gets
+  // them all: it then batches this page's texts with the next page's (fewer padded tokens).
+  await mapLimit(slices, ctx.embedder.batchesAcrossCalls ? slices.length : 2, async (slice, i) => {
     const embedding = ctx.embedder.embed(slice.map(([, t]) => t));
     if (i === slices.length - 1) queued();
     const vectors = await embedding;

@@ -1,0 +1,80 @@
+/**
+ * Texts waiting for the model, from every caller at once, batched when the model is free.
+ *
+ * A batch costs about its size times its longest text (shorter ones are padded), so texts of
+ * similar length belong together. A sync hands over a page at a time and sorting within a page
+ * still pads: pages are a few hundred texts, and the first is handed over in small pieces so the
+ * model can start early. Formed from everything waiting, a batch is the shortest texts of several
+ * pages, as if the whole sync had been sorted at once.
+ *
+ * Shortest first alone would let a long text wait for as long as shorter ones keep arriving; its
+ * page could not commit, and the sync stops reading ahead until it does, which leaves the model
+ * idle. So an item passed over `maxPassed` times goes in the next batch, with the items nearest
+ * its length.
+ */
+export class BatchPool<T> {
+  private items: Entry<T>[] = [];
+  private taken = 0;
+  private seq = 0;
+
+  constructor(private readonly opts: { batchSize: number; maxPassed: number }) {
+    if (!(opts.batchSize >= 1)) throw new Error('batchSize must be at least 1');
+  }
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  add(item: T, length: number): void {
+    this.items.push({ item, length, seq: this.seq++, addedAt: this.taken });
+  }
+
+  /** The next batch (empty when nothing waits): at most batchSize items, in ascending length. */
+  take(): T[] {
+    if (this.items.length === 0) return [];
+    const { batchSize } = this.opts;
+    const sorted = [...this.items].sort((a, b) => a.length - b.length || a.seq - b.seq);
+    let start = 0;
+    // items stay in arrival order, so the first is the one waiting longest.
+    const oldest = this.items[0]!;
+    if (this.taken - oldest.addedAt >= this.opts.maxPassed && sorted.length > batchSize) {
+      start = cheapestWindowWith(sorted, sorted.indexOf(oldest), batchSize);
+    }
+    const batch = sorted.slice(start, start + batchSize);
+    const chosen = new Set(batch);
+    this.items = this.items.filter((e) => !chosen.has(e));
+    this.taken++;
+    return batch.map((e) => e.item);
+  }
+
+  /** Removes and returns the waiting items that match (a caller whose call failed). */
+  remove(match: (item: T) => boolean): T[] {
+    const gone = this.items.filter((e) => match(e.item));
+    if (gone.length) this.items = this.items.filter((e) => !match(e.item));
+    return gone.map((e) => e.item);
+  }
+}
+
+interface Entry<T> {
+  item: T;
+  length: number;
+  seq: number;
+  /** How many batches had been taken when it arrived. */
+  addedAt: number;
+}
+
+/** The start of the window of `size` consecutive sorted entries that holds index `must` and pads least. */
+function cheapestWindowWith(sorted: Entry<unknown>[], must: number, size: number): number {
+  let best = Math.max(0, must - size + 1);
+  let bestWaste = Infinity;
+  for (let s = best; s <= must && s + size <= sorted.length; s++) {
+    let sum = 0;
+    for (let i = s; i < s + size; i++) sum += sorted[i]!.length;
+    const waste = sorted[s + size - 1]!.length * size - sum;
+    if (waste < bestWaste) {
+      bestWaste = waste;
+      best = s;
+    }
+  }
+  return best;
+}
