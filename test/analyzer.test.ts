@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { analyze, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
+import fc from 'fast-check';
+import { analyze, analyzeByIcu, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
 
 describe('the keyword analyzer', () => {
   it('stems English words, drops stop words and lower-cases', () => {
@@ -34,5 +35,30 @@ describe('the keyword analyzer', () => {
   it('analyses the heading path with the chunk text', () => {
     expect(analyze(keywordText({ sectionPath: ['Security', 'Breach'], text: 'Notify within 72 hours.' }))).toEqual(['secur', 'breach', 'notifi', 'within', '72', 'hour']);
     expect(queryTerms('hours hours')).toEqual(['hour']);
+  });
+});
+
+describe('the ASCII path of the analyzer', () => {
+  // Letters, digits and every ASCII character with a word-break role (joiners, quotes, connectors), plus a few others.
+  const tricky = fc.constantFrom(...'aAbzZ09_.,;:\'"-@/#+ \t\r\n!?()[]$%&*=<>`~|\\^{}'.split(''), 'the', 'policy', "'s", 'e.g', '1,000', 'v2.3');
+  const asciiText = fc.array(tricky, { maxLength: 40 }).map((parts) => parts.join(''));
+
+  it('gives the terms ICU segmentation gives, on any ASCII text', () => {
+    fc.assert(fc.property(asciiText, (text) => {
+      expect(analyze(text)).toEqual(analyzeByIcu(text));
+    }), { numRuns: 20_000 });
+  });
+
+  it('gives the terms ICU segmentation gives on generated prose and identifiers', () => {
+    const words = fc.constantFrom('Quarterly', 'budget', 'review', "owner's", "don't", 'INC-4711', 'ERR_CONN_RESET', 'v2.3.1', 'alice@acme.test', '/srv/data', 'e.g.', '3.14', '1,000,000', 'key:value', 'a_b_c', '__init__');
+    const prose = fc.array(fc.tuple(words, fc.constantFrom(' ', ', ', '. ', '\n', ' - ', ': ', '; ')), { maxLength: 30 })
+      .map((ws) => ws.map(([w, sep]) => w + sep).join(''));
+    fc.assert(fc.property(prose, (text) => {
+      expect(analyze(text)).toEqual(analyzeByIcu(text));
+    }), { numRuns: 5_000 });
+  });
+
+  it('leaves text with any non-ASCII character to ICU', () => {
+    for (const text of ['naïve café', 'policy’s owner', 'Ｆｕｌｌｗｉｄｔｈ text', '東京 office', 'a\u00a0b', 'lone \ud800 surrogate']) expect(analyze(text)).toEqual(analyzeByIcu(text));
   });
 });
