@@ -266,13 +266,16 @@ function baseRecord(source: Source, meta: DocumentMeta, acl: string[], hash: str
 async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, queued: () => void): Promise<void> {
   const wanted = new Map<string, string>();
   const owners = new Map<string, { sourceId: string; documentId: string }>();
+  const hashes = new Map<Plan, string[]>();
   for (const p of plans) {
     if (p.kind !== 'index') continue;
-    for (const c of p.chunks) {
-      const h = sha256(c.embedText);
+    const hs = p.chunks.map((c) => sha256(c.embedText));
+    hashes.set(p, hs);
+    p.chunks.forEach((c, i) => {
+      const h = hs[i]!;
       wanted.set(h, c.embedText);
       if (!owners.has(h)) owners.set(h, { sourceId: p.doc.sourceId, documentId: p.doc.id! });
-    }
+    });
   }
   if (wanted.size === 0) return;
   const model = ctx.embedder.modelId;
@@ -298,10 +301,7 @@ async function embedPlans(ctx: IndexerContext, plans: Plan[], stats: RunStats, q
     metrics.chunksEmbedded.inc(slice.length);
     await ctx.metadata.embeddings.put(model, entries);
   });
-  for (const p of plans) {
-    if (p.kind !== 'index') continue;
-    (p as IndexPlanWithVectors).vectors = p.chunks.map((c) => cached.get(sha256(c.embedText))!);
-  }
+  for (const [p, hs] of hashes) (p as IndexPlanWithVectors).vectors = hs.map((h) => cached.get(h)!);
 }
 
 type IndexPlanWithVectors = Extract<Plan, { kind: 'index' }> & { vectors?: number[][] };
