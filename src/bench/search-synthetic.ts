@@ -6,7 +6,7 @@ import { buildPermissionFilter, type PermissionFilter } from '../access/index.ts
 import { loadConfig } from '../config.ts';
 import { createEmbedder } from '../embedder/index.ts';
 import { LanceDbVectorStore } from '../vectorstore/lancedb.ts';
-import type { LanceIndexSettings } from '../vectorstore/lancedb-index.ts';
+import type { IndexWorkReport, LanceIndexSettings } from '../vectorstore/lancedb-index.ts';
 import { createVectorStore } from '../vectorstore/index.ts';
 import type { ChunkPoint, VectorStore } from '../vectorstore/interface.ts';
 import { benchModelEnv, percentile, rng } from './corpus.ts';
@@ -75,6 +75,12 @@ function exactTopK(vectors: Float32Array, dimension: number, q: Float32Array, vi
   return best.map((b) => b.i);
 }
 
+const layoutLine = (layout: IndexWorkReport['layout']) => {
+  if (!layout) return '';
+  if ('error' in layout) return `ACL order failed: ${layout.error}; `;
+  return layout.skipped ? `rows already in ACL order (${layout.seconds.toFixed(1)} s to check); ` : `${layout.rowsRewritten} rows rewritten in ACL order in ${layout.seconds.toFixed(1)} s (${layout.runsBefore} runs of ${layout.acls} ACLs before); `;
+};
+
 /**
  * `npx clearance bench search --synthetic --chunks N`: N chunks with synthetic unit vectors of the
  * model's dimension written straight into the vector store (the embedded LanceDB table unless
@@ -131,7 +137,7 @@ export async function benchSearchSynthetic(opts: {
       const { built, optimizeSeconds } = await store.buildIndexes();
       const status = await store.indexStatus();
       buildLine = `index build: ${((performance.now() - t1) / 1000).toFixed(1)} s (${(built?.actions ?? []).map((a) => (a.type === 'scalar' ? a.column : `vector ${a.kind}`)).join(', ') || 'nothing due'}` +
-        `; ${built?.seconds.toFixed(1) ?? 0} s building, ${optimizeSeconds.toFixed(1)} s optimize) → vector index ${status.vector.map((v) => v.name).join(', ') || 'none'}, ` +
+        `; ${layoutLine(built?.layout)}${built?.seconds.toFixed(1) ?? 0} s building, ${optimizeSeconds.toFixed(1)} s optimize) → vector index ${status.vector.map((v) => v.name).join(', ') || 'none'}, ` +
         `scalar indexes ${[...status.scalar].sort().join(', ') || 'none'}, ${status.unindexedRows} rows unindexed`;
     }
     console.log(buildLine);

@@ -1,4 +1,5 @@
 import * as lancedb from '@lancedb/lancedb';
+import type { LayoutReport } from './lancedb-layout.ts';
 
 /**
  * Which approximate index the vector column gets. `ivf_flat` (the default) keeps full vectors in
@@ -27,6 +28,8 @@ export interface LanceIndexSettings {
   exactMaxRows: number;
   /** Unindexed rows (brute-forced by every search) that make the background check fold them into the index. */
   maxUnindexedRows: number;
+  /** Rewrite the table in ACL order before the vector index is trained (see lancedb-layout.ts). */
+  orderByAcl: boolean;
 }
 
 export const DEFAULT_LANCE_INDEX_SETTINGS: LanceIndexSettings = {
@@ -39,6 +42,7 @@ export const DEFAULT_LANCE_INDEX_SETTINGS: LanceIndexSettings = {
   ef: 100,
   exactMaxRows: 20_000,
   maxUnindexedRows: 20_000,
+  orderByAcl: true,
 };
 
 const VECTOR_INDEX_PREFIX = 'vector_ann_';
@@ -129,6 +133,8 @@ export async function readIndexState(table: lancedb.Table): Promise<IndexState> 
 export interface IndexWorkReport {
   actions: IndexAction[];
   seconds: number;
+  /** The ACL-order rewrite that went before a vector build, or why it failed. */
+  layout?: LayoutReport | { error: string };
 }
 
 /**
@@ -148,7 +154,9 @@ export async function runIndexWork(table: lancedb.Table, actions: IndexAction[])
     }
     const name = vectorIndexName(action.kind, action.trainRows);
     if (action.build) await table.createIndex('vector', { config: vectorIndexConfig(action.kind, action.trainRows), name, replace: true });
-    for (const old of action.drop) if (old !== name) await table.dropIndex(old);
+    // A rewrite of every row (lancedb-layout.ts) leaves an old index covering nothing, and compaction removes it.
+    const present = new Set((await table.listIndices()).map((i) => i.name));
+    for (const old of action.drop) if (old !== name && present.has(old)) await table.dropIndex(old);
   }
   return { actions, seconds: (performance.now() - t0) / 1000 };
 }

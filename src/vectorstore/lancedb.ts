@@ -8,6 +8,7 @@ import { DEFAULT_LANCE_INDEX_SETTINGS, parseVectorIndexName, partitionsFor, plan
 import {
   backfillKeywordTerms, ensureKeywordIndex, keywordLimit, keywordQuery, keywordRow, KEYWORD_COLUMNS, keywordReindexDue, unindexedKeywordRows,
 } from './lancedb-keyword.ts';
+import { orderByAcl, type LayoutReport } from './lancedb-layout.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { hitsFromArrow, RANKING_COLUMNS, rankedHitsFromArrow, RESULT_COLUMNS, rowsToArrow, type ScoreColumn } from './lancedb-rows.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
@@ -416,7 +417,14 @@ export class LanceDbVectorStore implements VectorStore {
     if (actions.length) {
       this.buildingIndex = true;
       try {
+        // Training reads every row anyway: the moment to put them in ACL order first (see lancedb-layout.ts).
+        let layout: IndexWorkReport['layout'];
+        if (this.indexSettings.orderByAcl && actions.some((a) => a.type === 'vector' && a.build)) {
+          // Only speed depends on it: an index is still built when the rewrite fails (a concurrent writer, say).
+          layout = await this.orderByAcl().catch((error: unknown) => ({ error: error instanceof Error ? error.message : String(error) }));
+        }
         report = await runIndexWork(table, actions);
+        if (layout) report.layout = layout;
         this.indexInfo = undefined;
       } finally {
         this.buildingIndex = false;
@@ -444,6 +452,21 @@ export class LanceDbVectorStore implements VectorStore {
     this.visibleRows.clear();
     this.indexInfo = undefined;
     return { built, optimizeSeconds: (performance.now() - t0) / 1000 };
+  }
+
+  /** Rewrites the table in ACL order unless it nearly is (see lancedb-layout.ts); index work does this before training. */
+  async orderByAcl(opts: { batchRows?: number } = {}): Promise<LayoutReport> {
+    // A compaction between two batches would change the row ids the rewrite has yet to move.
+    const building = this.buildingIndex;
+    this.buildingIndex = true;
+    try {
+      return await orderByAcl(this.requireTable(), (fn) => this.write(fn), {
+        schema: this.schema, batchRows: opts.batchRows, cleanupOlderThan: new Date(Date.now() - this.purgeGraceMs),
+      });
+    } finally {
+      this.buildingIndex = building;
+      this.visibleRows.clear();
+    }
   }
 
   /** Resolves when the background index work started so far has finished (for tests and shutdown). */
