@@ -110,7 +110,7 @@ export async function purgeTable(table: lancedb.Table, write: Write, opts: { gra
   };
   await cleanup();
   let counts = await rowCounts(table);
-  if (process.env.NO_REWRITE !== "1" && counts.physical > counts.live) {
+  if (counts.physical > counts.live) {
     for (const fragment of await fragmentsWithDeletions(table, counts.physical)) {
       report.rowsRewritten += await rewriteFragment(write, fragment, opts.batchRows ?? 10_000);
       report.fragmentsRewritten++;
