@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rng } from '../src/bench/corpus.ts';
 import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
+import type { LanceIndexSettings } from '../src/vectorstore/lancedb-index.ts';
 import { aclKey, aclOrder, countRuns, orderByAcl, readLayout } from '../src/vectorstore/lancedb-layout.ts';
 import type { ChunkPoint } from '../src/vectorstore/interface.ts';
 import { DIM, filter, point } from './support/vectorstore-conformance.ts';
@@ -51,10 +52,10 @@ describe('ACL order of a LanceDB table', () => {
     await Promise.all(stores.splice(0).map((s) => s.close()));
     await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
   });
-  async function open(dir?: string) {
+  async function open(dir?: string, index?: Partial<LanceIndexSettings>) {
     const d = dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-layout-'));
     if (!dir) dirs.push(d);
-    const store = new LanceDbVectorStore({ dir: d, indexCheckIntervalMs: Number.POSITIVE_INFINITY, purgeGraceMs: 0, purgeDelayMs: 3_600_000 });
+    const store = new LanceDbVectorStore({ dir: d, index, indexCheckIntervalMs: Number.POSITIVE_INFINITY, purgeGraceMs: 0, purgeDelayMs: 3_600_000 });
     stores.push(store);
     await store.init(DIM);
     return { store, dir: d };
@@ -158,11 +159,7 @@ describe('ACL order of a LanceDB table', () => {
 
   it('runs before the vector index is trained, and not when turned off', async () => {
     for (const orderByAclSetting of [true, false]) {
-      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-layout-'));
-      dirs.push(dir);
-      const store = new LanceDbVectorStore({ dir, indexCheckIntervalMs: Number.POSITIVE_INFINITY, index: { vectorIndexFromRows: 100, scalarIndexFromRows: 50, orderByAcl: orderByAclSetting } });
-      stores.push(store);
-      await store.init(DIM);
+      const { store } = await open(undefined, { vectorIndexFromRows: 100, scalarIndexFromRows: 50, orderByAcl: orderByAclSetting });
       const points = await seed(store, 50);
       const { built } = await store.buildIndexes();
       const layout = await readLayout(table(store));

@@ -1,6 +1,6 @@
 import type * as lancedb from '@lancedb/lancedb';
 import type * as arrow from 'apache-arrow';
-import { rowsToArrow } from './lancedb-rows.ts';
+import { mergeUnchanged } from './lancedb-purge.ts';
 
 /**
  * Keeping chunks with the same permissions next to each other on disk.
@@ -102,9 +102,6 @@ function plainRow(data: arrow.Table, i: number): Record<string, unknown> {
   return row;
 }
 
-/** A moved row must be the row that was read: another process may have changed it meanwhile. */
-const UNCHANGED = 'target.generation = source.generation AND target.acl = source.acl';
-
 /**
  * Rewrites the table in ACL order when its rows are not already (nearly) in it. `schema` is the
  * table's write schema (see rowsToArrow). Each batch is read and merged inside one write of this
@@ -141,7 +138,7 @@ export async function orderByAcl(table: lancedb.Table, write: Write, opts: {
       if (rows.length === 0) return 0;
       rows.sort((a, b) => a.at - b.at);
       const plain = rows.map((r) => r.row);
-      await t.mergeInsert('id').whenMatchedUpdateAll({ where: UNCHANGED }).execute((opts.schema && rowsToArrow(opts.schema, plain)) ?? plain);
+      await mergeUnchanged(t, plain, opts.schema);
       return plain.length;
     });
   }

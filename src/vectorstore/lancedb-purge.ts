@@ -1,4 +1,6 @@
 import type * as lancedb from '@lancedb/lancedb';
+import type * as arrow from 'apache-arrow';
+import { rowsToArrow } from './lancedb-rows.ts';
 
 /**
  * Deleting rows in LanceDB only writes a deletion vector: the row's text and vector stay inside the
@@ -66,6 +68,17 @@ async function fragmentsWithDeletions(table: lancedb.Table, physical: number): P
   return accounted < physical ? [...perFragment.keys()] : holes;
 }
 
+/**
+ * Writes rows read from the table back over themselves (in the order given, into new fragments),
+ * each only if it is still the row that was read: a row another process changed meanwhile (new
+ * generation or ACL) does not match and is left as that process wrote it, never reverted; a row
+ * deleted meanwhile does not match and is not brought back.
+ */
+export async function mergeUnchanged(table: lancedb.Table, rows: Record<string, unknown>[], schema?: arrow.Schema): Promise<void> {
+  await table.mergeInsert('id').whenMatchedUpdateAll({ where: 'target.generation = source.generation AND target.acl = source.acl' })
+    .execute((schema && rowsToArrow(schema, rows)) ?? rows);
+}
+
 const plainList = (v: unknown): string[] => (v == null ? [] : Array.from(v as Iterable<string>, String));
 
 /**
@@ -91,7 +104,7 @@ async function rewriteFragment(write: Write, fragment: bigint, batchRows: number
         }
         return out;
       });
-      await table.mergeInsert('id').whenMatchedUpdateAll({ where: 'target.generation = source.generation AND target.acl = source.acl' }).execute(plain);
+      await mergeUnchanged(table, plain);
       return { count: rows.length, last: last + 1n };
     });
     rewritten += n.count;
