@@ -157,6 +157,69 @@ describe('ACL order of a LanceDB table', () => {
     expect(hits.some((h) => h.point.documentId === changed)).toBe(false);
   }, 60_000);
 
+  it('orders a table where nearly every document has its own ACL', async () => {
+    const { store } = await open();
+    const r = rng(9);
+    const points: ChunkPoint[] = [];
+    for (let d = 0; d < 90; d++) {
+      const acl = d % 10 === 0 ? ['group:a'] : [`user:u${d}`, 'group:owners'];
+      for (let c = 0; c < 2; c++) points.push(point({ documentId: `doc-${d}`, chunkIndex: c, acl, vector: Array.from({ length: DIM }, () => r() - 0.5), text: `doc ${d} chunk ${c}` }));
+    }
+    // Written in an order that interleaves the ACLs: every document's chunks apart.
+    for (const c of [0, 1]) await store.upsert(points.filter((p) => p.chunkIndex === c));
+    const before = await snapshot(store, points);
+    const ranked = async () => Promise.all([['group:a'], ['user:u7', 'user:u8'], ['group:owners']].map(async (principals) =>
+      (await store.search(points[3]!.vector, filter({ principals }), 200)).map((h) => [h.point.id, h.score.toFixed(6)])));
+    const results = await ranked();
+    const report = await store.orderByAcl({ batchRows: 1_000 });
+    expect(report.rowsRewritten).toBe(points.length);
+    const after = await readLayout(table(store));
+    expect(after.acls).toBe(82);
+    expect(after.runs).toBe(after.acls);
+    expect(await snapshot(store, points)).toEqual(before);
+    expect(await ranked()).toEqual(results);
+  }, 60_000);
+
+  it('leaves alone rows another process deleted or changed before their batch was read', async () => {
+    const { store, dir } = await open();
+    const points = await seed(store, 40);
+    const { store: other } = await open(dir);
+    const deleted = points.find((p) => p.acl[0] === 'group:b')!.documentId;
+    const changed = points.find((p) => p.acl[0] === 'group:c')!.documentId;
+    let interfered = false;
+    const write = async <T>(fn: (t: lancedb.Table) => Promise<T>): Promise<T> => {
+      const t = table(store);
+      const proxy = new Proxy(t, {
+        get(target, prop, receiver) {
+          if (prop !== 'takeRowIds' || interfered) return Reflect.get(target, prop, receiver);
+          return (ids: bigint[]) => {
+            interfered = true;
+            const taken = (async () => {
+              await other.deleteDocument(deleted);
+              await other.setDocumentAcl(changed, ['group:new']);
+              return target.takeRowIds(ids);
+            })();
+            return { withRowId: () => ({ toArrow: async () => (await taken).withRowId().toArrow() }) };
+          };
+        },
+      });
+      return fn(proxy);
+    };
+    const report = await orderByAcl(table(store), write, { schema: (store as unknown as { schema: never }).schema, batchRows: 10_000 });
+    expect(interfered).toBe(true);
+    // Neither the deleted rows nor the changed ones (rewritten by the other process, so under new row ids) are moved.
+    expect(report.rowsRewritten).toBe(points.length - 6);
+    expect(await store.count({ documentId: deleted })).toBe(0);
+    expect(await store.count()).toBe(points.length - 3);
+    const moved = await store.documentChunks(changed, 1);
+    expect(moved).toHaveLength(3);
+    for (const c of moved) expect(c.acl).toEqual(['group:new']);
+    const hits = await store.search(points.find((p) => p.documentId === changed)!.vector, filter({ principals: ['group:c'] }), 200);
+    expect(hits.some((h) => h.point.documentId === changed)).toBe(false);
+    const after = await readLayout(table(store));
+    expect(after.runs).toBeLessThanOrEqual(after.acls + 1);
+  }, 60_000);
+
   it('runs before the vector index is trained, and not when turned off', async () => {
     for (const orderByAclSetting of [true, false]) {
       const { store } = await open(undefined, { vectorIndexFromRows: 100, scalarIndexFromRows: 50, orderByAcl: orderByAclSetting });
