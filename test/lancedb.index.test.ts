@@ -7,7 +7,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { matches } from '../src/access/index.ts';
 import { rng } from '../src/bench/corpus.ts';
 import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
@@ -17,6 +17,7 @@ import {
 import { MemoryVectorStore } from '../src/vectorstore/memory.ts';
 import { POSTFILTER_MIN_SHARE, VisibleRowsCache, choosePlan, planLanceSearch } from '../src/vectorstore/plan.ts';
 import type { ChunkPoint, VectorStore } from '../src/vectorstore/interface.ts';
+import { lanceStores } from './support/lancedb-stores.ts';
 import { DIM, filter, point, runVectorStoreConformance, type FilterSpec } from './support/vectorstore-conformance.ts';
 
 const tempDir = () => fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-index-'));
@@ -140,19 +141,10 @@ describe('index policy', () => {
 });
 
 describe('LanceDB vector index in the background', () => {
-  const dirs: string[] = [];
-  const stores: LanceDbVectorStore[] = [];
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
-  });
+  const openStore = lanceStores('lancedb-index');
   async function open(index: Partial<LanceIndexSettings>, opts: { optimizeEvery?: number; indexCheckIntervalMs?: number } = {}) {
-    const dir = await tempDir();
-    dirs.push(dir);
     const events: unknown[] = [];
-    const store = new LanceDbVectorStore({ dir, index, optimizeEvery: opts.optimizeEvery ?? 7, indexCheckIntervalMs: opts.indexCheckIntervalMs ?? 0, onIndexEvent: (e) => events.push(e) });
-    stores.push(store);
-    await store.init(DIM);
+    const { store } = await openStore({ index, optimizeEvery: opts.optimizeEvery ?? 7, indexCheckIntervalMs: opts.indexCheckIntervalMs ?? 0, onIndexEvent: (e) => events.push(e) });
     return { store, events };
   }
   const pointsOf = (r: () => number, n: number, over: (i: number) => Partial<ChunkPoint> = () => ({})) =>

@@ -3,18 +3,16 @@
  * its content and permissions, rows with the same ACL end up side by side, and a row another
  * process changes or deletes while the rewrite runs is neither reverted nor brought back.
  */
-import fs from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { randomUUID } from 'node:crypto';
 import * as lancedb from '@lancedb/lancedb';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { rng } from '../src/bench/corpus.ts';
-import { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
+import type { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
 import type { LanceIndexSettings } from '../src/vectorstore/lancedb-index.ts';
 import { aclKey, aclOrder, countRuns, orderByAcl, readLayout } from '../src/vectorstore/lancedb-layout.ts';
 import type { ChunkPoint } from '../src/vectorstore/interface.ts';
+import { lanceStores } from './support/lancedb-stores.ts';
 import { DIM, filter, point } from './support/vectorstore-conformance.ts';
 
 describe('ACL order (pure parts)', () => {
@@ -46,20 +44,9 @@ describe('ACL order (pure parts)', () => {
 });
 
 describe('ACL order of a LanceDB table', () => {
-  const dirs: string[] = [];
-  const stores: LanceDbVectorStore[] = [];
-  afterEach(async () => {
-    await Promise.all(stores.splice(0).map((s) => s.close()));
-    await Promise.all(dirs.splice(0).map((d) => fs.rm(d, { recursive: true, force: true })));
-  });
-  async function open(dir?: string, index?: Partial<LanceIndexSettings>) {
-    const d = dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-lancedb-layout-'));
-    if (!dir) dirs.push(d);
-    const store = new LanceDbVectorStore({ dir: d, index, indexCheckIntervalMs: Number.POSITIVE_INFINITY, purgeGraceMs: 0, purgeDelayMs: 3_600_000 });
-    stores.push(store);
-    await store.init(DIM);
-    return { store, dir: d };
-  }
+  const openStore = lanceStores('lancedb-layout');
+  const open = (dir?: string, index?: Partial<LanceIndexSettings>) =>
+    openStore({ dir, index, indexCheckIntervalMs: Number.POSITIVE_INFINITY, purgeGraceMs: 0, purgeDelayMs: 3_600_000 });
   const GROUPS = ['group:a', 'group:b', 'group:c', 'group:d', "group:o'hara"];
   /** Documents of 3 chunks each, written a few at a time, their ACLs interleaved as a sync writes them. */
   async function seed(store: LanceDbVectorStore, docs: number): Promise<ChunkPoint[]> {
