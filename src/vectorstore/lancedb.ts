@@ -109,6 +109,10 @@ export class LanceDbVectorStore implements VectorStore {
   private buildingIndex = false;
   private readonly visibleRows = new VisibleRowsCache({ ttlMs: 30_000 });
   private indexInfo: { value: VectorIndexInfo | null; at: number } | undefined;
+  /** Rows missing from the full-text index, as last counted (see keywordBacklog). */
+  private keywordUnindexed: { rows: number; at: number } | undefined;
+  /** Where each ranked hit's row was when it was ranked, so complete() can take it by row id. */
+  private readonly rowOf = new WeakMap<object, bigint>();
   private conn: lancedb.Connection | undefined;
   private table: lancedb.Table | undefined;
   private dimension: number | undefined;
@@ -204,7 +208,7 @@ export class LanceDbVectorStore implements VectorStore {
   private write<T>(fn: (table: lancedb.Table) => Promise<T>): Promise<T> {
     const table = this.requireTable();
     const run = this.writeQueue.then(async () => {
-      const result = await fn(table);
+      const result = await fn(table).finally(() => { this.keywordUnindexed = undefined; });
       if (++this.writesSinceOptimize >= this.optimizeEvery || (await this.keywordIndexBehind(table))) {
         this.writesSinceOptimize = 0;
         // Housekeeping: its failure must not fail the write that happened to trigger it.
@@ -309,7 +313,7 @@ export class LanceDbVectorStore implements VectorStore {
       let query = table.vectorSearch(vector).distanceType('cosine').where(where);
       query = p.index === 'flat' ? query.bypassVectorIndex() : this.ivfQuery(query, p.nprobes);
       if (p.postfilter) query = query.postfilter();
-      return decode(await query.select([...columns, '_distance']).limit(p.limit).toArrow(), { distance: true });
+      return this.located(await query.select([...columns, '_distance']).withRowId().limit(p.limit).toArrow(), { distance: true }, decode);
     };
     let hits = await run(plan);
     // Post-filtering kept too few: the visible rows rank lower than expected, so filter first.
@@ -327,10 +331,10 @@ export class LanceDbVectorStore implements VectorStore {
     const limit = limitOf(topK);
     if (where === null || match === null || limit === 0) return [];
     // `where` prefilters (LanceDB's default for full-text search), so `limit` counts visible chunks only.
-    const unindexed = await unindexedKeywordRows(table);
-    const rows = await table.query().fullTextSearch(match).where(where).select([...columns, '_score'])
+    const unindexed = await this.keywordBacklog(table);
+    const rows = await table.query().fullTextSearch(match).where(where).select([...columns, '_score']).withRowId()
       .limit(keywordLimit(limit, unindexed)).toArrow();
-    return decode(rows, { column: '_score' })
+    return this.located(rows, { column: '_score' }, decode)
       .sort((a, b) => b.score - a.score || (a.point.id < b.point.id ? -1 : 1))
       .slice(0, limit);
   }
@@ -341,6 +345,41 @@ export class LanceDbVectorStore implements VectorStore {
    */
   private async complete(hits: RankedHit[]): Promise<VectorHit[]> {
     if (hits.length === 0) return [];
+    const points = await this.takeLocated(hits);
+    const missing = hits.filter((h) => !points.has(h.point.id));
+    if (missing.length > 0) for (const [id, point] of await this.readByIds(missing)) points.set(id, point);
+    return hits.flatMap((h) => {
+      const point = points.get(h.point.id);
+      return point ? [{ point, score: h.score }] : [];
+    });
+  }
+
+  /** The hits' decoded rows, each noting where its row was (see complete). */
+  private located<H extends RankedHit>(rows: arrow.Table, score: ScoreColumn, decode: (t: arrow.Table, s: ScoreColumn) => H[]): H[] {
+    const hits = decode(rows, score);
+    const rowIds = rows.getChild('_rowid');
+    if (rowIds) hits.forEach((h, i) => this.rowOf.set(h.point, BigInt(rowIds.get(i) as bigint | number)));
+    return hits;
+  }
+
+  /**
+   * The rows of the hits taken by the row ids they were ranked from: one read of those rows rather
+   * than a filtered query (a filtered query's planning is most of its cost at ten rows). A row id can
+   * name another row or none after a compaction, so a row counts only if its chunk id is the hit's;
+   * the others are read by id.
+   */
+  private async takeLocated(hits: RankedHit[]): Promise<Map<string, VectorHit['point']>> {
+    const wanted = new Set(hits.map((h) => h.point.id));
+    const rowIds = [...new Set(hits.map((h) => this.rowOf.get(h.point)).filter((r) => r !== undefined))];
+    if (rowIds.length === 0) return new Map();
+    // A row id whose fragment a compaction removed fails the whole take: read by id instead.
+    const rows = await this.requireTable().takeRowIds(rowIds).select([...RESULT_COLUMNS]).toArrow().catch(() => null);
+    if (!rows) return new Map();
+    return new Map(hitsFromArrow(rows, { distance: true }).filter((h) => wanted.has(h.point.id)).map((h) => [h.point.id, h.point]));
+  }
+
+  /** The rows of these hits found through the `documentId` index, by chunk id. */
+  private async readByIds(hits: RankedHit[]): Promise<Map<string, VectorHit['point']>> {
     const ids = [...new Set(hits.map((h) => h.point.id))];
     const documentIds = [...new Set(hits.map((h) => h.point.documentId))];
     assertStrings(ids, 'hit ids');
@@ -350,11 +389,7 @@ export class LanceDbVectorStore implements VectorStore {
       .select([...RESULT_COLUMNS])
       .limit(ids.length * 2)
       .toArrow();
-    const points = new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
-    return hits.flatMap((h) => {
-      const point = points.get(h.point.id);
-      return point ? [{ point, score: h.score }] : [];
-    });
+    return new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
   }
 
   /** Exact or approximate, pre- or post-filtered, from the table's size, what the filter lets through and the vector index (see plan.ts). */
@@ -378,6 +413,20 @@ export class LanceDbVectorStore implements VectorStore {
     const value = newest ? { kind: newest.kind, partitions: partitionsFor(newest.trainedRows) } : null;
     this.indexInfo = { value, at: Date.now() };
     return value;
+  }
+
+  /**
+   * Rows the full-text index has not seen, counted at most once a second (two catalogue reads
+   * per query otherwise) and again after every write of this process. Rows another process adds
+   * within that second can be missed by a keyword query for that second; a stale count only
+   * shortens a keyword list, never widens what the filter lets through.
+   */
+  private async keywordBacklog(table: lancedb.Table): Promise<number> {
+    const cached = this.keywordUnindexed;
+    if (cached && Date.now() - cached.at < 1_000) return cached.rows;
+    const rows = await unindexedKeywordRows(table);
+    this.keywordUnindexed = { rows, at: Date.now() };
+    return rows;
   }
 
   /** The approximate query; rows not yet in the index are brute-forced by LanceDB and merged in. */
