@@ -21,8 +21,9 @@ import { addFolderSource, benchServices, timedSync } from './harness.ts';
  * the reference; ingest's time includes any background store work it set off. The token ids the
  * embedder keeps from counting (ingest's chunker measures each chunk, and its embedding reuses the
  * ids) are dropped before each model pass, so the reference includes the model's own tokenizing.
+ * Returns ingest's rate as a share of the model's.
  */
-export async function benchIngest({ docs }: { docs: number }) {
+export async function benchIngest({ docs }: { docs: number }): Promise<number> {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-ingest-'));
   try {
     const corpus = path.join(tmp, 'corpus');
@@ -83,9 +84,28 @@ export async function benchIngest({ docs }: { docs: number }) {
     console.log(`CPU time (all threads): ingest ${cpu.ingest!.toFixed(1)} s, model alone ${cpu.before!.toFixed(1)} s before and ${cpu.after!.toFixed(1)} s after`);
     console.log(`ingest runs at ${((ingestRate / modelRate) * 100).toFixed(0)}% of the model's own rate`);
     await closeServices(services);
+    return ingestRate / modelRate;
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
+}
+
+/**
+ * `runs` measurements of benchIngest, each from scratch (new stores, the model loaded again), and
+ * their median: the machine's speed drifts by 10-20 % between two model passes a minute apart, so
+ * one measurement says little on its own.
+ */
+export async function benchIngestRuns({ docs, runs }: { docs: number; runs: number }) {
+  const shares: number[] = [];
+  for (let r = 1; r <= runs; r++) {
+    if (runs > 1) console.log(`— run ${r} of ${runs}`);
+    shares.push(await benchIngest({ docs }));
+  }
+  if (runs === 1) return;
+  const sorted = [...shares].sort((a, b) => a - b);
+  const median = (sorted[Math.floor((runs - 1) / 2)]! + sorted[Math.ceil((runs - 1) / 2)]!) / 2;
+  const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
+  console.log(`— median of ${runs} runs: ingest at ${pct(median)} of the model's own rate (runs: ${shares.map(pct).join(', ')})`);
 }
 
 /** Background index and purge work a sync set off belongs to its cost. */

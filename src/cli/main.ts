@@ -46,11 +46,14 @@ export async function main(argv: string[]) {
   const bench = program.command('bench').description('benchmarks that print figures');
   bench.command('ingest').description('filesystem ingest chunks/s vs the raw embedding rate; past 5,000 documents: RSS while ingesting small generated documents')
     .option('--docs <n>', 'documents to generate', '300')
+    .option('--runs <n>', 'measurements, each from scratch; past one, their median is printed too', '3')
     .option('--embedder <kind>', 'memory run only: "hash" (a hashed bag of words, default past 5,000 documents) or "model"')
     .action((o) => run(async () => {
       const docs = Number(o.docs);
       const m = await import('../bench/ingest.ts');
-      if (docs <= 5000 && !o.embedder) return m.benchIngest({ docs });
+      const runs = Number(o.runs);
+      if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be a whole number of at least 1');
+      if (docs <= 5000 && !o.embedder) return m.benchIngestRuns({ docs, runs });
       return m.benchIngestMemory({ docs, embedder: o.embedder === 'model' ? 'model' : 'hash' });
     }));
   bench.command('search').description('search latency p50/p95 with and without the ACL filter; --synthetic: latency and recall@10 per visible fraction at scale; --overhead: with and without auditing and tracing')
