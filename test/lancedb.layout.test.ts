@@ -62,6 +62,30 @@ describe('ACL order of a LanceDB table', () => {
     return points;
   }
   const table = (store: LanceDbVectorStore) => (store as unknown as { table: lancedb.Table }).table;
+  /**
+   * A `write` for orderByAcl whose table lets another process write once: just before the first
+   * call chain that starts at `method` reaches LanceDB (its `execute` or `toArrow`).
+   */
+  function interferingWrite(store: LanceDbVectorStore, method: 'mergeInsert' | 'takeRowIds', interfere: () => Promise<void>) {
+    let interfered = false;
+    const deferred = (target: object): object => new Proxy(target, {
+      get(t, prop) {
+        const value = Reflect.get(t, prop) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (prop === 'execute' || prop === 'toArrow'
+          ? interfere().then(() => (value as (...a: unknown[]) => unknown).apply(t, args))
+          : deferred((value as (...a: unknown[]) => object).apply(t, args)));
+      },
+    });
+    const write = async <T>(fn: (t: lancedb.Table) => Promise<T>): Promise<T> => fn(new Proxy(table(store), {
+      get(target, prop, receiver) {
+        if (prop !== method || interfered) return Reflect.get(target, prop, receiver);
+        interfered = true;
+        return (...args: unknown[]) => deferred((target[method] as (...a: unknown[]) => object).apply(target, args));
+      },
+    }));
+    return { write, interfered: () => interfered };
+  }
   /** Every row as the store returns it, by id. */
   async function snapshot(store: LanceDbVectorStore, points: ChunkPoint[]) {
     const out = new Map<string, unknown>();
@@ -103,34 +127,17 @@ describe('ACL order of a LanceDB table', () => {
     const changed = points.find((p) => p.acl[0] === 'group:a')!.documentId;
     const deleted = points.find((p) => p.acl[0] === 'group:b')!.documentId;
     const reindexed = points.find((p) => p.acl[0] === 'group:c')!.documentId;
-    let interfered = false;
-    const interfere = async () => {
-      interfered = true;
+    // The other process writes between this process's read of a batch and its merge of it.
+    const { write, interfered } = interferingWrite(store, 'mergeInsert', async () => {
       await other.setDocumentAcl(changed, ['group:new']);
       await other.deleteDocument(deleted);
       const fresh = points.filter((p) => p.documentId === reindexed).map((p) => ({ ...p, generation: 2, id: randomUUID(), text: `${p.text} v2` }));
       await other.upsert(fresh);
       await other.deleteDocument(reindexed, { keepGeneration: 2 });
-    };
-    // The other process writes between this process's read of a batch and its merge of it.
-    const write = async <T>(fn: (t: lancedb.Table) => Promise<T>): Promise<T> => {
-      const t = table(store);
-      const proxy = new Proxy(t, {
-        get(target, prop, receiver) {
-          if (prop !== 'mergeInsert' || interfered) return Reflect.get(target, prop, receiver);
-          return (on: string) => ({
-            whenMatchedUpdateAll: (opts: { where: string }) => {
-              const builder = target.mergeInsert(on).whenMatchedUpdateAll(opts);
-              return { execute: async (data: never) => { await interfere(); return builder.execute(data); } };
-            },
-          });
-        },
-      });
-      return fn(proxy);
-    };
+    });
     // One batch holds every row, so the rows the other process touched were read before it wrote.
     await orderByAcl(table(store), write, { schema: (store as unknown as { schema: never }).schema, batchRows: 10_000 });
-    expect(interfered).toBe(true);
+    expect(interfered()).toBe(true);
 
     const moved = await store.documentChunks(changed, 1);
     expect(moved).toHaveLength(3);
@@ -173,27 +180,13 @@ describe('ACL order of a LanceDB table', () => {
     const { store: other } = await open(dir);
     const deleted = points.find((p) => p.acl[0] === 'group:b')!.documentId;
     const changed = points.find((p) => p.acl[0] === 'group:c')!.documentId;
-    let interfered = false;
-    const write = async <T>(fn: (t: lancedb.Table) => Promise<T>): Promise<T> => {
-      const t = table(store);
-      const proxy = new Proxy(t, {
-        get(target, prop, receiver) {
-          if (prop !== 'takeRowIds' || interfered) return Reflect.get(target, prop, receiver);
-          return (ids: bigint[]) => {
-            interfered = true;
-            const taken = (async () => {
-              await other.deleteDocument(deleted);
-              await other.setDocumentAcl(changed, ['group:new']);
-              return target.takeRowIds(ids);
-            })();
-            return { withRowId: () => ({ toArrow: async () => (await taken).withRowId().toArrow() }) };
-          };
-        },
-      });
-      return fn(proxy);
-    };
+    // The other process writes before this process reads the batch.
+    const { write, interfered } = interferingWrite(store, 'takeRowIds', async () => {
+      await other.deleteDocument(deleted);
+      await other.setDocumentAcl(changed, ['group:new']);
+    });
     const report = await orderByAcl(table(store), write, { schema: (store as unknown as { schema: never }).schema, batchRows: 10_000 });
-    expect(interfered).toBe(true);
+    expect(interfered()).toBe(true);
     // Neither the deleted rows nor the changed ones (rewritten by the other process, so under new row ids) are moved.
     expect(report.rowsRewritten).toBe(points.length - 6);
     expect(await store.count({ documentId: deleted })).toBe(0);

@@ -6,7 +6,7 @@ import { chunkDocument, embeddingText } from '../indexer/chunker.ts';
 import { extractText } from '../extract/index.ts';
 import type { Services } from '../context.ts';
 import { closeServices } from '../services.ts';
-import { paragraph, writeCorpus } from './corpus.ts';
+import { paragraph, percentile, writeCorpus } from './corpus.ts';
 import { HashEmbedder } from './hash-embedder.ts';
 import { createSyncWork } from '../jobs/policy.ts';
 import { addFolderSource, benchServices, timedSync } from './harness.ts';
@@ -102,8 +102,7 @@ export async function benchIngestRuns({ docs, runs }: { docs: number; runs: numb
     shares.push(await benchIngest({ docs }));
   }
   if (runs === 1) return;
-  const sorted = [...shares].sort((a, b) => a - b);
-  const median = (sorted[Math.floor((runs - 1) / 2)]! + sorted[Math.ceil((runs - 1) / 2)]!) / 2;
+  const median = percentile([...shares].sort((a, b) => a - b), 50);
   const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
   console.log(`— median of ${runs} runs: ingest at ${pct(median)} of the model's own rate (runs: ${shares.map(pct).join(', ')})`);
 }

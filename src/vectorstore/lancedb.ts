@@ -223,7 +223,8 @@ export class LanceDbVectorStore implements VectorStore {
 
   /** True when so many rows are missing from the full-text index that keyword queries would scan them (see lancedb-keyword.ts). */
   private async keywordIndexBehind(table: lancedb.Table): Promise<boolean> {
-    const [unindexed, rows] = await Promise.all([unindexedKeywordRows(table).catch(() => 0), table.countRows().catch(() => 0)]);
+    // Counted through the backlog's cache (just cleared by the write), so the next keyword query reuses it.
+    const [unindexed, rows] = await Promise.all([this.keywordBacklog(table).catch(() => 0), table.countRows().catch(() => 0)]);
     return keywordReindexDue(unindexed, rows);
   }
 
@@ -236,6 +237,7 @@ export class LanceDbVectorStore implements VectorStore {
     // holds on to the files it replaced: kept for minutes, they made a large ingest's directory
     // many times the table's size.
     await table.optimize({ cleanupOlderThan: new Date(Date.now() - this.purgeGraceMs) });
+    this.keywordUnindexed = undefined;
   }
 
   /** Validated, de-duplicated table rows with the keyword columns filled in, as Arrow where they can be. */
@@ -365,17 +367,17 @@ export class LanceDbVectorStore implements VectorStore {
   /**
    * The rows of the hits taken by the row ids they were ranked from: one read of those rows rather
    * than a filtered query (a filtered query's planning is most of its cost at ten rows). A row id can
-   * name another row or none after a compaction, so a row counts only if its chunk id is the hit's;
-   * the others are read by id.
+   * name another row or none after a compaction, so a hit whose chunk is not among the rows taken
+   * is read by id (see complete).
    */
   private async takeLocated(hits: RankedHit[]): Promise<Map<string, VectorHit['point']>> {
-    const wanted = new Set(hits.map((h) => h.point.id));
     const rowIds = [...new Set(hits.map((h) => this.rowOf.get(h.point)).filter((r) => r !== undefined))];
     if (rowIds.length === 0) return new Map();
     // A row id whose fragment a compaction removed fails the whole take: read by id instead.
     const rows = await this.requireTable().takeRowIds(rowIds).select([...RESULT_COLUMNS]).toArrow().catch(() => null);
     if (!rows) return new Map();
-    return new Map(hitsFromArrow(rows, { distance: true }).filter((h) => wanted.has(h.point.id)).map((h) => [h.point.id, h.point]));
+    // Keyed by the chunk id each row holds, so a hit finds only its own chunk's row.
+    return new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
   }
 
   /** The rows of these hits found through the `documentId` index, by chunk id. */
