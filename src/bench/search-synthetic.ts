@@ -12,6 +12,8 @@ import type { ChunkPoint, VectorStore } from '../vectorstore/interface.ts';
 import { benchModelEnv, percentile, rng } from './corpus.ts';
 import { randomUnitVector } from './seed.ts';
 
+const MB = 1024 * 1024;
+
 /**
  * `uniform`: independent directions uniform on the sphere. In 512 dimensions every point is then
  * almost equally far from every other (the nearest of a million is barely nearer than a random
@@ -106,7 +108,10 @@ export async function benchSearchSynthetic(opts: {
     // Embedded: index building is timed on its own after seeding rather than left to run in the background meanwhile.
     const tableName = `synthetic_${opts.distribution}_${opts.chunks}`;
     store = lance
-      ? new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb'), table: tableName, indexCheckIntervalMs: Number.POSITIVE_INFINITY, index: opts.index })
+      ? new LanceDbVectorStore({
+        dir: path.join(config.dataDir, 'lancedb'), table: tableName, indexCheckIntervalMs: Number.POSITIVE_INFINITY, index: opts.index,
+        indexCacheBytes: config.LANCEDB_INDEX_CACHE_MB * MB, metadataCacheBytes: config.LANCEDB_METADATA_CACHE_MB * MB,
+      })
       : createVectorStore(config);
     await store.init(dimension);
     const reuse = !!opts.dir && (await store.count()) === opts.chunks;
@@ -175,6 +180,9 @@ export async function benchSearchSynthetic(opts: {
       ms.sort((a, b) => a - b);
       console.log([f.label.padEnd(8), String(rows).padStart(9), percentile(ms, 50).toFixed(1).padStart(8), percentile(ms, 95).toFixed(1).padStart(8),
         percentile(ms, 99).toFixed(1).padStart(8), (hits / wanted).toFixed(3).padStart(10)].join('  '));
+    }
+    if (store instanceof LanceDbVectorStore) {
+      console.log(`LanceDB caches hold ${(store.cacheBytes() / MB).toFixed(0)} MB (LANCEDB_INDEX_CACHE_MB=${config.LANCEDB_INDEX_CACHE_MB}, LANCEDB_METADATA_CACHE_MB=${config.LANCEDB_METADATA_CACHE_MB}); RSS ${(process.memoryUsage().rss / MB).toFixed(0)} MB`);
     }
     console.log(`load average: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} on ${os.cpus().length} cores`);
   } finally {

@@ -153,7 +153,9 @@ export class LanceDbVectorStore implements VectorStore {
     await fs.mkdir(this.dir, { recursive: true });
     // Interval 0: every read sees writes made by other processes (API and worker may be separate),
     // so a revoked permission is honoured as soon as the worker commits it.
-    const conn = await lancedb.connect(this.dir, { readConsistencyInterval: 0 }, this.session);
+    // The session goes in the options: connect()'s third argument is typed as the session but
+    // LanceDB 0.37's implementation drops it, which left both caches at their 6 GB / 1 GB defaults.
+    const conn = await lancedb.connect(this.dir, { readConsistencyInterval: 0, session: this.session });
     const names = await conn.tableNames();
     const table = names.includes(this.tableName)
       ? await conn.openTable(this.tableName)
