@@ -121,8 +121,16 @@ export class InferenceWorker {
   }
 }
 
+/**
+ * One array per vector, filled by index: Array.from over a typed array goes through the iterator
+ * protocol, a boxed number per element, and was the main thread's largest allocation in ingest.
+ */
 function rows(data: Float64Array, d: number): number[][] {
   const out: number[][] = [];
-  for (let o = 0; o < data.length; o += d) out.push(Array.from(data.subarray(o, o + d)));
+  for (let o = 0; o < data.length; o += d) {
+    const row = new Array<number>(d);
+    for (let i = 0; i < d; i++) row[i] = data[o + i]!;
+    out.push(row);
+  }
   return out;
 }

@@ -16,7 +16,8 @@ export function assertVector(vector: number[], dimension: number | undefined, wh
   if (!Array.isArray(vector) || vector.length !== dimension) {
     throw new RangeError(`${what} has ${Array.isArray(vector) ? vector.length : 'no'} dimensions, the store expects ${dimension}`);
   }
-  for (const v of vector) {
+  for (let i = 0; i < vector.length; i++) {
+    const v = vector[i];
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`${what} contains a non-finite value`);
   }
 }
@@ -39,7 +40,7 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
   if (!Number.isFinite(p.lastModified)) throw new TypeError('lastModified must be epoch milliseconds');
   return {
     id: normalizePointId(p.id),
-    vector: [...p.vector],
+    vector: p.vector.slice(),
     documentId: p.documentId,
     sourceId: p.sourceId,
     generation: p.generation,
