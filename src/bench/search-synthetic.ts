@@ -7,7 +7,7 @@ import { loadConfig } from '../config.ts';
 import { createEmbedder } from '../embedder/index.ts';
 import { LanceDbVectorStore } from '../vectorstore/lancedb.ts';
 import type { IndexWorkReport, LanceIndexSettings } from '../vectorstore/lancedb-index.ts';
-import { createVectorStore } from '../vectorstore/index.ts';
+import { createVectorStore, lanceCacheSizes } from '../vectorstore/index.ts';
 import type { ChunkPoint, VectorStore } from '../vectorstore/interface.ts';
 import { benchModelEnv, percentile, rng } from './corpus.ts';
 import { randomUnitVector } from './seed.ts';
@@ -109,8 +109,7 @@ export async function benchSearchSynthetic(opts: {
     const tableName = `synthetic_${opts.distribution}_${opts.chunks}`;
     store = lance
       ? new LanceDbVectorStore({
-        dir: path.join(config.dataDir, 'lancedb'), table: tableName, indexCheckIntervalMs: Number.POSITIVE_INFINITY, index: opts.index,
-        indexCacheBytes: config.LANCEDB_INDEX_CACHE_MB * MB, metadataCacheBytes: config.LANCEDB_METADATA_CACHE_MB * MB,
+        dir: path.join(config.dataDir, 'lancedb'), table: tableName, indexCheckIntervalMs: Number.POSITIVE_INFINITY, index: opts.index, ...lanceCacheSizes(config),
       })
       : createVectorStore(config);
     await store.init(dimension);

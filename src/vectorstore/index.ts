@@ -17,8 +17,10 @@ export function createVectorStore(config: Config): VectorStore {
     return new QdrantVectorStore({ url: config.QDRANT_URL, apiKey: config.QDRANT_API_KEY, collection: config.QDRANT_COLLECTION });
   }
   const purgeMs = config.PURGE_DELAY_SECONDS * 1000;
-  return new LanceDbVectorStore({
-    dir: path.join(config.dataDir, 'lancedb'), purgeDelayMs: purgeMs, purgeGraceMs: purgeMs,
-    indexCacheBytes: config.LANCEDB_INDEX_CACHE_MB * MB, metadataCacheBytes: config.LANCEDB_METADATA_CACHE_MB * MB,
-  });
+  return new LanceDbVectorStore({ dir: path.join(config.dataDir, 'lancedb'), purgeDelayMs: purgeMs, purgeGraceMs: purgeMs, ...lanceCacheSizes(config) });
+}
+
+/** The LanceDB cache bounds the configuration sets, in the store's units. */
+export function lanceCacheSizes(config: Pick<Config, 'LANCEDB_INDEX_CACHE_MB' | 'LANCEDB_METADATA_CACHE_MB'>) {
+  return { indexCacheBytes: config.LANCEDB_INDEX_CACHE_MB * MB, metadataCacheBytes: config.LANCEDB_METADATA_CACHE_MB * MB };
 }
