@@ -377,9 +377,8 @@ export class LanceDbVectorStore implements VectorStore {
     if (rowIds.length === 0) return new Map();
     // A row id whose fragment a compaction removed fails the whole take: read by id instead.
     const rows = await this.requireTable().takeRowIds(rowIds).select([...RESULT_COLUMNS]).toArrow().catch(() => null);
-    if (!rows) return new Map();
     // Keyed by the chunk id each row holds, so a hit finds only its own chunk's row.
-    return new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
+    return rows ? pointsById(rows) : new Map();
   }
 
   /** The rows of these hits found through the `documentId` index, by chunk id. */
@@ -393,7 +392,7 @@ export class LanceDbVectorStore implements VectorStore {
       .select([...RESULT_COLUMNS])
       .limit(ids.length * 2)
       .toArrow();
-    return new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
+    return pointsById(rows);
   }
 
   /** Exact or approximate, pre- or post-filtered, from the table's size, what the filter lets through and the vector index (see plan.ts). */
@@ -565,4 +564,9 @@ export class LanceDbVectorStore implements VectorStore {
     this.table = undefined;
     this.conn = undefined;
   }
+}
+
+/** Result rows' points by chunk id. */
+function pointsById(rows: arrow.Table): Map<string, VectorHit['point']> {
+  return new Map(hitsFromArrow(rows, { distance: true }).map((h) => [h.point.id, h.point]));
 }
