@@ -350,6 +350,18 @@ function metadataStoreSuite(name: string, factory: Factory) {
 
       await store.embeddings.put('m1', [{ textHash: 'h1', vector: [9, 9], ...own }]);
       expect((await store.embeddings.get('m1', ['h1'])).get('h1')).toEqual(v1);
+      // A batch that meets a cached vector still stores its new ones (PGlite's COPY cannot skip
+      // the conflict, so the batch is written again by INSERT); within a batch the first one wins.
+      await store.embeddings.put('m1', [{ textHash: 'h1', vector: [7], ...own }, { textHash: 'h3', vector: v2, ...own }]);
+      expect((await store.embeddings.get('m1', ['h1'])).get('h1')).toEqual(v1);
+      expect((await store.embeddings.get('m1', ['h3'])).get('h3')).toEqual(v2);
+      await store.embeddings.put('m3', [{ textHash: 'd', vector: [1], ...own }, { textHash: 'd', vector: [2], ...own }]);
+      expect((await store.embeddings.get('m3', ['d'])).get('d')).toEqual([1]);
+      // Owners in any script, and a source that does not exist is refused, not stored unowned.
+      await store.embeddings.put('m3', [{ textHash: 'u', vector: [3], sourceId: src.id, documentId: 'döc—東京 🙂' }]);
+      expect((await store.embeddings.get('m3', ['u'])).get('u')).toEqual([3]);
+      await expect(store.embeddings.put('m3', [{ textHash: 'v', vector: [4], sourceId: 'no-such-source', documentId: 'x' }])).rejects.toThrow();
+      expect((await store.embeddings.get('m3', ['v'])).size).toBe(0);
 
       const many = Array.from({ length: 1203 }, (_, i) => ({ textHash: `k${i}`, vector: [i, -i, f(i / 7)], ...own }));
       await store.embeddings.put('big', many);

@@ -11,6 +11,12 @@ export interface SqlDriver {
   /** Runs fn inside one transaction; fn's queries go through the driver it is given. */
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T>;
   close(): Promise<void>;
+  /**
+   * `COPY table (columns) FROM … (FORMAT binary)` with `data` in PostgreSQL's binary copy format,
+   * where the driver can hand bytes to COPY without a stream (PGlite). No ON CONFLICT: a duplicate
+   * key fails the whole copy.
+   */
+  copyBinary?(table: string, columns: string[], data: Uint8Array<ArrayBuffer>): Promise<void>;
 }
 
 // ---- Sources ---------------------------------------------------------------------------------

@@ -86,3 +86,37 @@ export class Conditions {
 export abstract class SqlAggregate {
   constructor(protected readonly db: SqlDriver) {}
 }
+
+const COPY_SIGNATURE = Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1');
+
+/**
+ * Rows in PostgreSQL's binary COPY format: the signature, flags and header extension, then per row
+ * its field count and each field as a length and bytes (-1 for NULL), then -1. Strings go as UTF-8,
+ * which is the binary form of text; bytes as they are, which is the binary form of bytea.
+ */
+export function binaryCopyData(rows: ReadonlyArray<ReadonlyArray<string | Uint8Array | null>>): Uint8Array<ArrayBuffer> {
+  const fields = rows.map((row) => row.map((f) => (typeof f === 'string' ? Buffer.from(f, 'utf8') : f)));
+  let size = COPY_SIGNATURE.length + 8 + 2;
+  for (const row of fields) {
+    size += 2;
+    for (const f of row) size += 4 + (f?.length ?? 0);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let o = COPY_SIGNATURE.copy(out, 0);
+  o = out.writeInt32BE(0, o);
+  o = out.writeInt32BE(0, o);
+  for (const row of fields) {
+    o = out.writeInt16BE(row.length, o);
+    for (const f of row) {
+      if (f === null) {
+        o = out.writeInt32BE(-1, o);
+        continue;
+      }
+      o = out.writeInt32BE(f.length, o);
+      out.set(f, o);
+      o += f.length;
+    }
+  }
+  out.writeInt16BE(-1, o);
+  return out;
+}
