@@ -79,6 +79,13 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect(await migrate(driver)).toEqual([]);
     });
 
+    it("writes the audit trail's document index directly, with no pending list to merge in one search's time", async () => {
+      const rows = await driver.query<{ reloptions: string[] | null }>(
+        `SELECT c.reloptions FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relname = 'audit_log_documents_idx' AND n.nspname = current_schema()`);
+      expect(rows[0]?.reloptions).toContain('fastupdate=off');
+    });
+
     it('creates, reads, lists and updates sources', async () => {
       const a = await store.sources.create(newSource({ name: 'alpha', credentialsEncrypted: 'v1:secret' }));
       expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
@@ -533,6 +540,15 @@ describe('PgliteDriver', () => {
       expect((await outside)!.name).toBe('before');
     } finally {
       await store.close();
+    }
+  });
+
+  it('never zero-fills a new WAL segment on the thread it shares with the API', async () => {
+    const driver = await memoryDriver();
+    try {
+      expect((await driver.query<{ wal_init_zero: string }>('SHOW wal_init_zero'))[0]!.wal_init_zero).toBe('off');
+    } finally {
+      await driver.close();
     }
   });
 
