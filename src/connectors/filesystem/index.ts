@@ -1,6 +1,7 @@
-import { promises as fs, type Dirent } from 'node:fs';
+import { readFile as readFileCallback, promises as fs, type Dirent } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { z } from 'zod';
 import type { Change, ChangePage, Connector, ConnectorFactory } from '../interface.ts';
 import { ACL_FILE, parseAclFile } from './acl.ts';
@@ -12,6 +13,13 @@ export const filesystemConfigSchema = z.object({
 }).strict();
 
 const PAGE_SIZE = 100;
+
+/**
+ * Node's callback readFile, promisified: fs.promises.readFile goes through a FileHandle (open,
+ * fstat, read, close as separate promises) and cost the main thread about three times as much per
+ * small file (~50 µs against ~17 µs), time taken from the embedding model during a sync.
+ */
+const readFile = promisify(readFileCallback);
 
 const MIME_BY_EXT: Record<string, string> = {
   '.md': 'text/markdown', '.markdown': 'text/markdown', '.txt': 'text/plain', '.text': 'text/plain',
@@ -92,7 +100,7 @@ export function createFilesystemConnector(root: string): Connector {
         contentVersion: `${Math.trunc(stat.mtimeMs)}:${stat.size}`,
       },
       acl: { principals: acl.principals },
-      fetch: async () => ({ bytes: await fs.readFile(full), mimeType: MIME_BY_EXT[ext] ?? null }),
+      fetch: async () => ({ bytes: await readFile(full), mimeType: MIME_BY_EXT[ext] ?? null }),
     };
   }
 
