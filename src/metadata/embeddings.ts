@@ -1,5 +1,5 @@
 import type { EmbeddingCache, EmbeddingCacheEntry } from './interface.ts';
-import { SqlAggregate, batches, binaryCopyData } from './sql.ts';
+import { SqlAggregate, batches, binaryCopyData, isUniqueViolation } from './sql.ts';
 
 /** float32 little-endian, the layout of the `embeddings.vector` column. */
 export function encodeVector(v: number[]): Buffer {
@@ -14,8 +14,6 @@ export function decodeVector(bytes: Uint8Array): number[] {
   for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
   return out;
 }
-
-const UNIQUE_VIOLATION = '23505';
 
 export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
   async get(model: string, textHashes: string[]): Promise<Map<string, number[]>> {
@@ -40,7 +38,7 @@ export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
         await this.db.copyBinary('embeddings', ['model', 'text_hash', 'vector', 'source_id', 'document_id'], data);
         return;
       } catch (err) {
-        if ((err as { code?: unknown }).code !== UNIQUE_VIOLATION) throw err;
+        if (!isUniqueViolation(err, 'embeddings_pkey')) throw err;
       }
     }
     // Two parameters per row; bytea arrays are not portable across the two drivers' serialisers.

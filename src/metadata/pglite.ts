@@ -7,11 +7,6 @@ type Runner = Pick<Transaction, 'query' | 'exec'>;
  * Parameterless text goes through `exec` (simple protocol), which accepts several statements the
  * way node-postgres does, so migrations are written once for both drivers.
  */
-/** PGlite reads COPY … FROM '/dev/blob' from the query's `blob` option. */
-async function copyBinary(db: Runner, table: string, columns: string[], data: Uint8Array<ArrayBuffer>): Promise<void> {
-  await db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT binary)`, [], { blob: new Blob([data]) });
-}
-
 async function run<T>(db: Runner, text: string, params?: unknown[]): Promise<T[]> {
   if (params && params.length > 0) return (await db.query<T>(text, params)).rows;
   const results = await db.exec(text);
@@ -35,10 +30,6 @@ class PgliteTx implements SqlDriver {
 
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]> {
     return run<T>(this.tx, text, params);
-  }
-
-  copyBinary(table: string, columns: string[], data: Uint8Array<ArrayBuffer>): Promise<void> {
-    return copyBinary(this.tx, table, columns, data);
   }
 
   async transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
@@ -91,8 +82,15 @@ export class PgliteDriver implements SqlDriver {
     return this.lock.run(() => run<T>(this.db, text, params));
   }
 
+  /**
+   * PGlite reads COPY … FROM '/dev/blob' from the query's `blob` option. Not offered inside a
+   * transaction, where a copy that fails on a duplicate would leave the transaction aborted for the
+   * caller's fallback.
+   */
   copyBinary(table: string, columns: string[], data: Uint8Array<ArrayBuffer>): Promise<void> {
-    return this.lock.run(() => copyBinary(this.db, table, columns, data));
+    return this.lock.run(async () => {
+      await this.db.query(`COPY ${table} (${columns.join(', ')}) FROM '/dev/blob' WITH (FORMAT binary)`, [], { blob: new Blob([data]) });
+    });
   }
 
   transaction<T>(fn: (tx: SqlDriver) => Promise<T>): Promise<T> {
