@@ -11,6 +11,7 @@ import { migrate, migrations } from '../src/metadata/migrations.ts';
 import { PgDriver } from '../src/metadata/pg.ts';
 import { PgliteDriver } from '../src/metadata/pglite.ts';
 import { SqlMetadataStore } from '../src/metadata/store.ts';
+import { binaryCopyData } from '../src/metadata/sql.ts';
 import { memoryDriver } from './support/stores.ts';
 import { PG_URL, postgresReachable } from './support/services.ts';
 import { emptyStats } from '../src/types.ts';
@@ -540,6 +541,19 @@ describe('PgliteDriver', () => {
       expect((await outside)!.name).toBe('before');
     } finally {
       await store.close();
+    }
+  });
+
+  it('copies rows in binary: text in any script, bytes as they are, NULL', async () => {
+    const driver = await memoryDriver();
+    try {
+      await driver.query('CREATE TABLE copied (t text, b bytea, n text)');
+      const bytes = Uint8Array.from([0, 1, 2, 255, 92, 120]);
+      await driver.copyBinary!('copied', ['t', 'b', 'n'], binaryCopyData([['döc—東京 🙂', bytes, null], ['', new Uint8Array(0), 'x']]));
+      const rows = await driver.query<{ t: string; b: Uint8Array; n: string | null }>('SELECT t, b, n FROM copied ORDER BY t DESC');
+      expect(rows.map((r) => [r.t, [...r.b], r.n])).toEqual([['döc—東京 🙂', [...bytes], null], ['', [], 'x']]);
+    } finally {
+      await driver.close();
     }
   });
 
