@@ -205,6 +205,11 @@ function metadataStoreSuite(name: string, factory: Factory) {
       const picked = await store.documents.byIds([docs[5]!.id, 'unknown', docs[1]!.id, docs[5]!.id]);
       expect(picked.map((d) => d.externalId)).toEqual(['e5', 'e1', 'e5']);
       expect(await store.documents.byIds([])).toEqual([]);
+      // Read whole, as every other read gives it: labels, ACL, nulls, and a database clock's
+      // microseconds (indexed_at) rounded the same way.
+      await driver.query(`UPDATE documents SET indexed_at = indexed_at + interval '123457 microseconds', labels = ARRAY['a,b', 'c"d'], owner = NULL WHERE id = $1`, [docs[1]!.id]);
+      expect((await store.documents.byIds([docs[1]!.id]))[0]).toEqual(await store.documents.byExternalId(s1.id, 'e1'));
+      expect((await store.documents.byIds([docs[1]!.id]))[0]).toMatchObject({ labels: ['a,b', 'c"d'], owner: null, acl: docs[1]!.acl });
 
       const byExternal = await store.documents.byExternalIds(s1.id, ['e2', 'e5', 'dead', 'e2', 'unknown']);
       expect(byExternal.map((d) => d.externalId).sort()).toEqual(['dead', 'e2']); // e5 belongs to s2
