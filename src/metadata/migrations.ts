@@ -322,7 +322,7 @@ ALTER TABLE embeddings SET UNLOGGED;
 // GIN index. With GIN's default fast update the entries collect in a pending list that the insert
 // which fills it (4 MB, ~7,700 searches) merges into the index: one search then waited ~60 ms on an
 // idle machine, and on PGlite, which runs on the API's own thread, every request behind it waited
-// too. Without it each insert updates the index itself, a steady ~0.05 ms more.
+// too. Without it each insert updates the index itself, a steady ~0.1 ms more.
 const auditDocumentsIndexDirect = `
 ALTER INDEX audit_log_documents_idx SET (fastupdate = off);
 `;
