@@ -418,6 +418,32 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect(persistence.length).toBeGreaterThan(5);
     });
 
+    it('keeps a cached vector inside its row, uncompressed, and a page-sized one out of line', async () => {
+      const src = await store.sources.create(newSource({ name: 'toast-owner' }));
+      const own = { sourceId: src.id, documentId: 'doc-toast' };
+      const toastRows = async () => {
+        const [{ toast }] = await driver.query<{ toast: string }>(
+          `SELECT reltoastrelid::regclass::text AS toast FROM pg_class WHERE oid = 'embeddings'::regclass`) as [{ toast: string }];
+        return Number((await driver.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${toast}`))[0]!.n);
+      };
+      const before = await toastRows();
+      // 512 float32 values (2 KB) put the row past the 2 KB threshold at which PostgreSQL would compress and move it.
+      const v512 = Array.from({ length: 512 }, (_, i) => Math.fround(Math.sin(i + 1)));
+      await store.embeddings.put('toast-512', [{ textHash: 'a', vector: v512, ...own }]);
+      expect(await toastRows()).toBe(before);
+      const [stored] = await driver.query<{ bytes: number }>(`SELECT pg_column_size(vector) AS bytes FROM embeddings WHERE model = 'toast-512'`);
+      expect(Number(stored!.bytes)).toBeGreaterThanOrEqual(2048);
+      // 4,096 dimensions (16 KB) cannot fit a page: out of line, uncompressed, and read back exactly.
+      const v4096 = Array.from({ length: 4096 }, (_, i) => Math.fround(Math.cos(i)));
+      await store.embeddings.put('toast-4096', [{ textHash: 'b', vector: v4096, ...own }]);
+      expect(await toastRows()).toBeGreaterThan(before);
+      expect((await store.embeddings.get('toast-512', ['a'])).get('a')).toEqual(v512);
+      expect((await store.embeddings.get('toast-4096', ['b'])).get('b')).toEqual(v4096);
+      const [attr] = await driver.query<{ attstorage: string }>(
+        `SELECT attstorage FROM pg_attribute WHERE attrelid = 'embeddings'::regclass AND attname = 'vector'`);
+      expect(attr!.attstorage).toBe('e');
+    });
+
     it('writes and searches audit records', async () => {
       const t = (s: string) => new Date(`2024-06-01T${s}Z`);
       await store.audit.append({ at: t('10:00:00.000'), user: 'alice@acme.test', agent: null, action: 'search', query: 'q1', documentIds: ['d1', 'd2'], requestId: 'r1' });
