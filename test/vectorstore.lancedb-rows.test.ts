@@ -88,6 +88,37 @@ describe('LanceDB rows to write', () => {
     expect(stringColumn(t.getChild('note'), 2)).toEqual([null, 'hi 🎉']);
   });
 
+  it("writes strings and lists of strings cell for cell as Arrow's own builder does", () => {
+    const text = fc.string({ unit: 'binary', maxLength: 12 });
+    const row = fc.record({
+      id: text,
+      vector: fc.constant([1, 2, 3]),
+      n: fc.double({ noNaN: true }),
+      tags: fc.array(fc.option(text, { nil: null }), { maxLength: 4 }),
+      note: fc.option(text, { nil: null }),
+    });
+    fc.assert(fc.property(fc.array(row, { minLength: 1, maxLength: 20 }), (rows) => {
+      const t = rowsToArrow(schema, rows)!;
+      for (const field of schema.fields.filter((f) => f.name !== 'vector')) {
+        const expected = arrow.vectorFromArray(rows.map((r) => r[field.name as keyof typeof r]), field.type);
+        const got = t.getChild(field.name)!;
+        expect(got.type.toString()).toBe(expected.type.toString());
+        expect(got.nullCount).toBe(expected.nullCount);
+        const cells = (v: arrow.Vector) => Array.from({ length: v.length }, (_, i) => {
+          const c = v.get(i) as unknown;
+          return c !== null && typeof c === 'object' && Symbol.iterator in c ? Array.from(c as Iterable<unknown>) : c;
+        });
+        expect(cells(got)).toEqual(cells(expected));
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('hands a column of anything but strings to Arrow\'s builder', () => {
+    const t = rowsToArrow(schema, [{ id: 7 as unknown as string, vector: [1, 2, 3], n: 1, tags: [3 as unknown as string], note: null }])!;
+    expect(stringColumn(t.getChild('id'), 1)).toEqual(['7']);
+    expect(stringListColumn(t.getChild('tags'), 1)).toEqual([['3']]);
+  });
+
   it('refuses a vector of another width', () => {
     expect(() => rowsToArrow(schema, [{ id: 'a', vector: [1, 2], n: 1, tags: [], note: null }])).toThrow(/dimensions/);
   });
