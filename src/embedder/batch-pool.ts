@@ -10,7 +10,8 @@
  * Shortest first alone would let a long text wait for as long as shorter ones keep arriving; its
  * page could not commit, and the sync stops reading ahead until it does, which leaves the model
  * idle. So an item passed over `maxPassed` times goes in the next batch, with the items nearest
- * its length.
+ * its length; and once what is left of the oldest arrival fits in one batch, the next batch
+ * finishes it (see finishingOldest).
  */
 export class BatchPool<T> {
   private items: Entry<T>[] = [];
@@ -34,17 +35,39 @@ export class BatchPool<T> {
     if (this.items.length === 0) return [];
     const { batchSize } = this.opts;
     const sorted = [...this.items].sort((a, b) => a.length - b.length || a.seq - b.seq);
-    let start = 0;
     // items stay in arrival order, so the first is the one waiting longest.
     const oldest = this.items[0]!;
-    if (this.taken - oldest.addedAt >= this.opts.maxPassed && sorted.length > batchSize) {
-      start = cheapestWindowWith(sorted, sorted.indexOf(oldest), batchSize);
+    let batch = this.finishingOldest(sorted, oldest);
+    if (!batch) {
+      let start = 0;
+      if (this.taken - oldest.addedAt >= this.opts.maxPassed && sorted.length > batchSize) {
+        start = cheapestWindowWith(sorted, sorted.indexOf(oldest), batchSize);
+      }
+      batch = sorted.slice(start, start + batchSize);
     }
-    const batch = sorted.slice(start, start + batchSize);
     const chosen = new Set(batch);
     this.items = this.items.filter((e) => !chosen.has(e));
     this.taken++;
     return batch.map((e) => e.item);
+  }
+
+  /**
+   * When what is left of the oldest arrival (a page, or a piece of the first) fits in one batch,
+   * that batch finishes it, topped up with the longest other items that add no padding. Its page
+   * then commits while the model works on the next, instead of every page finishing in the last
+   * batches together and committing one after another with the model idle.
+   */
+  private finishingOldest(sorted: Entry<T>[], oldest: Entry<T>): Entry<T>[] | undefined {
+    const { batchSize } = this.opts;
+    const group = sorted.filter((e) => e.addedAt === oldest.addedAt);
+    if (group.length > batchSize || group.length === sorted.length) return undefined;
+    const longest = group[group.length - 1]!.length;
+    const others = sorted.filter((e) => e.addedAt !== oldest.addedAt);
+    // The longest that fit under the group's longest pad nothing; past them, the shortest of the rest pad least.
+    const fits = others.findLastIndex((e) => e.length <= longest) + 1;
+    const room = batchSize - group.length;
+    const from = Math.max(0, fits - room);
+    return [...others.slice(from, from + room), ...group].sort((a, b) => a.length - b.length || a.seq - b.seq);
   }
 
   /** Removes and returns the waiting items that match (a caller whose call failed). */
