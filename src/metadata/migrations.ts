@@ -331,7 +331,7 @@ ALTER INDEX audit_log_documents_idx SET (fastupdate = off);
 // threshold: every insert tried to compress the vector (random floats never shrink) and then moved
 // it to the TOAST table, a second heap insert and index entry per row. Rows now stay whole up to a
 // page (8 KB: models up to ~1,900 dimensions), and a longer vector goes out of line uncompressed.
-// Measured on PGlite, where it runs on the sync's own thread: 1,232 cached vectors ~129 → ~95 ms.
+// Measured on PGlite, where it runs on the sync's own thread: 1,232 cached vectors 116–148 → 89–96 ms.
 const embeddingVectorsInline = `
 ALTER TABLE embeddings SET (toast_tuple_target = 8160);
 ALTER TABLE embeddings ALTER COLUMN vector SET STORAGE EXTERNAL;
