@@ -34,7 +34,7 @@ export class BatchPool<T> {
   take(): T[] {
     if (this.items.length === 0) return [];
     const { batchSize } = this.opts;
-    const sorted = [...this.items].sort((a, b) => a.length - b.length || a.seq - b.seq);
+    const sorted = [...this.items].sort(byLength);
     // items stay in arrival order, so the first is the one waiting longest.
     const oldest = this.items[0]!;
     let batch = this.finishingOldest(sorted, oldest);
@@ -59,15 +59,17 @@ export class BatchPool<T> {
    */
   private finishingOldest(sorted: Entry<T>[], oldest: Entry<T>): Entry<T>[] | undefined {
     const { batchSize } = this.opts;
-    const group = sorted.filter((e) => e.addedAt === oldest.addedAt);
-    if (group.length > batchSize || group.length === sorted.length) return undefined;
+    const group: Entry<T>[] = [];
+    const others: Entry<T>[] = [];
+    for (const e of sorted) (e.addedAt === oldest.addedAt ? group : others).push(e);
+    if (group.length > batchSize || others.length === 0) return undefined;
     const longest = group[group.length - 1]!.length;
-    const others = sorted.filter((e) => e.addedAt !== oldest.addedAt);
     // The longest that fit under the group's longest pad nothing; past them, the shortest of the rest pad least.
     const fits = others.findLastIndex((e) => e.length <= longest) + 1;
     const room = batchSize - group.length;
     const from = Math.max(0, fits - room);
-    return [...others.slice(from, from + room), ...group].sort((a, b) => a.length - b.length || a.seq - b.seq);
+    const chosen = new Set([...group, ...others.slice(from, from + room)]);
+    return sorted.filter((e) => chosen.has(e));
   }
 
   /** Removes and returns the waiting items that match (a caller whose call failed). */
@@ -77,6 +79,8 @@ export class BatchPool<T> {
     return gone.map((e) => e.item);
   }
 }
+
+const byLength = (a: Entry<unknown>, b: Entry<unknown>) => a.length - b.length || a.seq - b.seq;
 
 interface Entry<T> {
   item: T;

@@ -155,7 +155,7 @@ export function rowsToArrow(schema: arrow.Schema, rows: readonly Record<string, 
       continue;
     }
     const values = rows.map((r) => r[field.name] ?? null);
-    const direct = arrow.DataType.isUtf8(type) ? utf8Data(values) : isStringList(type) ? stringListData(type, values) : undefined;
+    const direct = arrow.DataType.isUtf8(type) ? utf8Data(type, values) : isStringList(type) ? stringListData(type, values) : undefined;
     if (direct) {
       children.push(direct);
       continue;
@@ -174,7 +174,7 @@ export function rowsToArrow(schema: arrow.Schema, rows: readonly Record<string, 
  * time through its type visitor (most of a page's row-building time on ingest's main thread).
  * Undefined for anything but strings and nulls, which then go through the builder.
  */
-function utf8Data(values: readonly unknown[], type: arrow.Utf8 = new arrow.Utf8()): arrow.Data<arrow.Utf8> | undefined {
+function utf8Data(type: arrow.Utf8, values: readonly unknown[]): arrow.Data<arrow.Utf8> | undefined {
   const n = values.length;
   const offsets = new Int32Array(n + 1);
   let bytes = 0;
@@ -213,7 +213,7 @@ function stringListData(type: arrow.List<arrow.Utf8>, values: readonly unknown[]
     for (const item of v) items.push(item);
     offsets[i + 1] = items.length;
   }
-  const child = utf8Data(items, type.children[0]!.type);
+  const child = utf8Data(type.children[0]!.type, items);
   if (!child) return undefined;
   return arrow.makeData({ type, length: n, nullCount: 0, valueOffsets: offsets, child });
 }
