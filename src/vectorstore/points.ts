@@ -26,8 +26,12 @@ export function assertStrings(values: unknown, what: string): asserts values is 
   if (!Array.isArray(values) || values.some((v) => typeof v !== 'string')) throw new TypeError(`${what} must be an array of strings`);
 }
 
-/** Validates a point and returns a normalised copy the caller cannot mutate behind the store's back. */
-export function preparePoint(p: ChunkPoint, dimension: number | undefined): ChunkPoint {
+/**
+ * Validates a point and returns it normalised, sharing its vector and lists with the caller: for a
+ * store that turns it into its own form before it awaits anything (a vector copied here would be
+ * garbage as soon as it is serialised; at ingest that was a third of what outlived a young GC).
+ */
+export function checkPoint(p: ChunkPoint, dimension: number | undefined): ChunkPoint {
   assertVector(p.vector, dimension, `vector of point ${p.id}`);
   assertStrings(p.acl, 'acl');
   assertStrings(p.sectionPath, 'sectionPath');
@@ -40,17 +44,23 @@ export function preparePoint(p: ChunkPoint, dimension: number | undefined): Chun
   if (!Number.isFinite(p.lastModified)) throw new TypeError('lastModified must be epoch milliseconds');
   return {
     id: normalizePointId(p.id),
-    vector: p.vector.slice(),
+    vector: p.vector,
     documentId: p.documentId,
     sourceId: p.sourceId,
     generation: p.generation,
     chunkIndex: p.chunkIndex,
-    sectionPath: [...p.sectionPath],
+    sectionPath: p.sectionPath,
     text: p.text,
     ...(p.context !== undefined && p.context !== p.text ? { context: p.context } : {}),
     lastModified: p.lastModified,
-    acl: [...p.acl],
+    acl: p.acl,
   };
+}
+
+/** Validates a point and returns a normalised copy the caller cannot mutate behind the store's back. */
+export function preparePoint(p: ChunkPoint, dimension: number | undefined): ChunkPoint {
+  const checked = checkPoint(p, dimension);
+  return { ...checked, vector: checked.vector.slice(), sectionPath: [...checked.sectionPath], acl: [...checked.acl] };
 }
 
 /** Later points win, as they would if sent one by one; some backends reject duplicate keys in one batch. */

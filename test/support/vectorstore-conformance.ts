@@ -286,6 +286,21 @@ export function runVectorStoreConformance(name: string, factory: () => Promise<S
       expect(texts).toEqual([[q.id, 'c']]);
     });
 
+    it('keeps what was written when the caller changes its arrays afterwards', async () => {
+      const p = point({ documentId: 'kept', acl: ['group:a'], sectionPath: ['Part'], vector: at(0.4) });
+      const upserting = store.upsert([p]);
+      // Both before the write settles and after it: an ACL widened in the caller's array must grant nothing.
+      p.acl.push('everyone');
+      p.sectionPath.push('Changed');
+      p.vector.fill(0);
+      await upserting;
+      p.acl.push('group:b');
+      expect(await docs({ principals: ['everyone', 'group:b'] })).toEqual([]);
+      const [hit] = await store.search(QUERY, filter({ principals: ['group:a'] }), 10);
+      expect(hit!.point).toMatchObject({ acl: ['group:a'], sectionPath: ['Part'] });
+      expect(hit!.score).toBeCloseTo(Math.cos(0.4), 5);
+    });
+
     it('treats hostile strings in principals and ids as plain data', async () => {
       const hostile = [
         "user:o'brien@acme.test", ...["x' OR '1'='1", "x') OR true OR ('", 'a\\', "a\\'b", 'a"b', 'line\nbreak',
