@@ -34,9 +34,9 @@ const externalIdOf = (c: Change) => (c.kind === 'upsert' ? c.doc.externalId : c.
  * page. Preparing a document took a third to a half of the time the model spends on its chunks on
  * a busy machine, so each piece is ready about when the model is through the previous one. Eight
  * documents of prose are about one batch of chunks: from four, the first batches were formed from
- * too few texts to sort (300 generated documents: 104.1-105.5k padded tokens, against 103.3-103.4k
- * from eight and 101.9k for the model given every text at once), and the first batch came no
- * earlier (17-43 ms after the sync began, against 20-38 ms from eight).
+ * too few texts to sort (300 generated documents: 103.9-105.5k padded tokens, against 103.3-103.6k
+ * in most runs from eight and 101.9k for the model given every text at once), and the first batch
+ * came no earlier (17-43 ms after the sync began, against 20-38 ms from eight).
  */
 const FIRST_PIECE = 8;
 const PIECE_GROWTH = 2;
