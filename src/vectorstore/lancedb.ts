@@ -12,7 +12,7 @@ import { orderByAcl, type LayoutReport } from './lancedb-layout.ts';
 import { PurgeScheduler, purgeTable, rowCounts, type PurgeReport } from './lancedb-purge.ts';
 import { hitsFromArrow, RANKING_COLUMNS, rankedHitsFromArrow, RESULT_COLUMNS, rowsToArrow, type ScoreColumn } from './lancedb-rows.ts';
 import { planLanceSearch, VisibleRowsCache, type LanceSearchPlan, type VectorIndexInfo } from './plan.ts';
-import { assertStrings, assertVector, checkPoint, dedupeById, limitOf, preparePoint } from './points.ts';
+import { assertStrings, assertVector, checkPoint, dedupeById, limitOf, ownArrays } from './points.ts';
 
 export { lancePermissionPredicate, sqlString } from './lancedb-filter.ts';
 
@@ -245,9 +245,9 @@ export class LanceDbVectorStore implements VectorStore {
   /** Validated, de-duplicated table rows with the keyword columns filled in, as Arrow where they can be. */
   private rowsOf(points: ChunkPoint[]): Record<string, unknown>[] | arrow.Table {
     // Not copied: the Arrow table holds its own copy of every value before anything is awaited.
-    const rows = (prepare: typeof checkPoint) => dedupeById(points.map((p) => prepare(p, this.dimension))).map(keywordRow) as unknown as Record<string, unknown>[];
-    // Plain rows are converted by LanceDB when the write runs, so those are copies.
-    return (this.schema && rowsToArrow(this.schema, rows(checkPoint))) || rows(preparePoint);
+    const rows = dedupeById(points.map((p) => checkPoint(p, this.dimension))).map(keywordRow);
+    // Plain rows are converted by LanceDB when the write runs, so those get their own arrays.
+    return (this.schema && rowsToArrow(this.schema, rows as unknown as Record<string, unknown>[])) || rows.map(ownArrays) as unknown as Record<string, unknown>[];
   }
 
   async upsert(points: ChunkPoint[]): Promise<void> {

@@ -59,8 +59,12 @@ export function checkPoint(p: ChunkPoint, dimension: number | undefined): ChunkP
 
 /** Validates a point and returns a normalised copy the caller cannot mutate behind the store's back. */
 export function preparePoint(p: ChunkPoint, dimension: number | undefined): ChunkPoint {
-  const checked = checkPoint(p, dimension);
-  return { ...checked, vector: checked.vector.slice(), sectionPath: [...checked.sectionPath], acl: [...checked.acl] };
+  return ownArrays(checkPoint(p, dimension));
+}
+
+/** The same point (or row) with its own vector and lists, none shared with the caller's. */
+export function ownArrays<P extends Pick<ChunkPoint, 'vector' | 'sectionPath' | 'acl'>>(p: P): P {
+  return { ...p, vector: p.vector.slice(), sectionPath: [...p.sectionPath], acl: [...p.acl] };
 }
 
 /** Later points win, as they would if sent one by one; some backends reject duplicate keys in one batch. */
