@@ -119,6 +119,30 @@ describe.runIf(haveModel)('LocalEmbedder from LOCAL_MODEL_PATH', () => {
     }
   });
 
+  it("gives the export's own pooled output, normalised, as ONNX Runtime computes it with every output requested", async () => {
+    // The inference thread asks this export for `sentence_embedding` alone; the vectors must be
+    // what the model gives when it computes everything, as transformers.js runs it.
+    const ort = await import('onnxruntime-node');
+    const tok = await AutoTokenizer.from_pretrained(MODEL_DIR, { local_files_only: true });
+    const session = await ort.InferenceSession.create(path.join(MODEL_DIR, 'onnx', 'model.onnx'));
+    expect(session.outputNames).toEqual(expect.arrayContaining(['sentence_embedding', 'last_hidden_state']));
+    const texts = ['Quarterly travel expense policy', 'a', 'How do I rotate the on-call pager when a colleague is sick?'];
+    const enc = tok(texts, { padding: true, truncation: true, max_length: 128 });
+    const feeds = {
+      input_ids: new ort.Tensor('int64', enc.input_ids.data as BigInt64Array, enc.input_ids.dims),
+      attention_mask: new ort.Tensor('int64', enc.attention_mask.data as BigInt64Array, enc.attention_mask.dims),
+    };
+    const all = await session.run(feeds);
+    await session.release();
+    const pooled = all.sentence_embedding!.data as Float32Array;
+    const got = await e.embed(texts);
+    texts.forEach((t, i) => {
+      const want = Array.from(pooled.subarray(i * 512, (i + 1) * 512));
+      const n = norm(want);
+      got[i]!.forEach((v, k) => expect(v, `${t} [${k}]`).toBeCloseTo(want[k]! / n, 5));
+    });
+  });
+
   it('embeds from ids tokenized on this thread (kept from counting, or encoded to sort a call by length), with the vectors their texts give', async () => {
     // Different lengths, so that batches of two are padded.
     const texts = [

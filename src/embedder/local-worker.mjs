@@ -45,7 +45,7 @@ async function handle(msg) {
   }
   try {
     const inputs = msg.type === 'runIds' ? fromIds(msg.ids, msg.lengths) : tokenizer(msg.texts, { padding: true, truncation: true, max_length: maxTokens });
-    const outputs = await model(inputs);
+    const outputs = await infer(inputs);
     const { data, dimension } = pool(outputs, inputs.attention_mask, pooling);
     parentPort.postMessage({ type: 'vectors', id: msg.id, data, dimension }, [data.buffer]);
   } catch (err) {
@@ -75,6 +75,21 @@ function fromIds(ids, lengths) {
     input_ids: new Tensor('int64', inputIds, [n, width]),
     attention_mask: new Tensor('int64', mask, [n, width]),
   };
+}
+
+/**
+ * The model's outputs for `inputs`. An export that already pools (a `sentence_embedding` output)
+ * is asked for that output alone: the token embeddings beside it are batch × tokens × dimension
+ * floats (8 MB for 32 texts of 128 tokens) that would be copied out of ONNX Runtime into a fresh
+ * buffer on every batch only to be dropped, and as external memory they set off full collections
+ * of this thread's heap every few batches, on the thread the model runs on.
+ */
+async function infer(inputs) {
+  const session = model.sessions?.model;
+  const pooled = session?.outputNames?.includes('sentence_embedding') && session.inputNames.every((n) => inputs[n]);
+  if (!pooled) return model(inputs);
+  const feeds = Object.fromEntries(session.inputNames.map((n) => [n, inputs[n].ort_tensor]));
+  return session.run(feeds, ['sentence_embedding']);
 }
 
 /**
