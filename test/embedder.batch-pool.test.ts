@@ -70,6 +70,20 @@ describe('BatchPool', () => {
     expect(pool.take()).toEqual(['c60', 'c70']);
   });
 
+  it('tells two pages added between the same two batches apart when they came in separate turns (a sync reading ahead)', async () => {
+    const pages = async (separate: boolean) => {
+      const pool = new BatchPool<string>({ batchSize: 4, maxPassed: 100 });
+      for (const l of [10, 20, 90, 95]) pool.add(`a${l}`, l);
+      if (separate) await Promise.resolve();
+      for (const l of [5, 6, 7, 8, 91, 96]) pool.add(`b${l}`, l);
+      return pool.take();
+    };
+    // Page a fits in one batch: it is finished first, and commits while the model embeds page b.
+    expect(await pages(true)).toEqual(['a10', 'a20', 'a90', 'a95']);
+    // Texts handed over in one synchronous run (one page's calls) are one arrival: shortest first.
+    expect(await pages(false)).toEqual(['b5', 'b6', 'b7', 'b8']);
+  });
+
   it('tops the oldest arrival up with the shortest of the rest when too few are shorter', () => {
     const pool = new BatchPool<string>({ batchSize: 4, maxPassed: 100 });
     for (const l of [1, 2, 3, 4, 10]) pool.add(`a${l}`, l);

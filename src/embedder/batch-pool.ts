@@ -17,6 +17,10 @@ export class BatchPool<T> {
   private items: Entry<T>[] = [];
   private taken = 0;
   private seq = 0;
+  private arrivals = 0;
+  /** Set from an add until the end of the synchronous run it is in. */
+  private arriving = false;
+  private lastAddTaken = -1;
 
   constructor(private readonly opts: { batchSize: number; maxPassed: number }) {
     if (!(opts.batchSize >= 1)) throw new Error('batchSize must be at least 1');
@@ -27,7 +31,18 @@ export class BatchPool<T> {
   }
 
   add(item: T, length: number): void {
-    this.items.push({ item, length, seq: this.seq++, addedAt: this.taken });
+    // What is added in one synchronous run with no batch taken in between (a page's texts, or a
+    // piece of the first page) is one arrival. Telling arrivals apart by batches taken alone could
+    // not separate two pages: a sync reads ahead faster than the model embeds, so the next pages
+    // were often all added between two batches, and a page whose texts were mixed with the next
+    // page's was finished by the sync's last batch instead of committing while the model went on.
+    if (!this.arriving || this.taken !== this.lastAddTaken) {
+      this.arrivals++;
+      if (!this.arriving) queueMicrotask(() => { this.arriving = false; });
+      this.arriving = true;
+      this.lastAddTaken = this.taken;
+    }
+    this.items.push({ item, length, seq: this.seq++, addedAt: this.taken, arrival: this.arrivals });
   }
 
   /** The next batch (empty when nothing waits): at most batchSize items, in ascending length. */
@@ -61,7 +76,7 @@ export class BatchPool<T> {
     const { batchSize } = this.opts;
     const group: Entry<T>[] = [];
     const others: Entry<T>[] = [];
-    for (const e of sorted) (e.addedAt === oldest.addedAt ? group : others).push(e);
+    for (const e of sorted) (e.arrival === oldest.arrival ? group : others).push(e);
     if (group.length > batchSize || others.length === 0) return undefined;
     const longest = group[group.length - 1]!.length;
     // The longest that fit under the group's longest pad nothing; past them, the shortest of the rest pad least.
@@ -88,6 +103,8 @@ interface Entry<T> {
   seq: number;
   /** How many batches had been taken when it arrived. */
   addedAt: number;
+  /** Which arrival it came with (see add). */
+  arrival: number;
 }
 
 /** The start of the window of `size` consecutive sorted entries that holds index `must` and pads least. */
