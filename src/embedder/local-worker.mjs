@@ -89,7 +89,9 @@ async function infer(inputs) {
   const pooled = session?.outputNames?.includes('sentence_embedding') && session.inputNames.every((n) => inputs[n]);
   if (!pooled) return model(inputs);
   const feeds = Object.fromEntries(session.inputNames.map((n) => [n, inputs[n].ort_tensor]));
-  return session.run(feeds, ['sentence_embedding']);
+  const out = await session.run(feeds, ['sentence_embedding']);
+  // pool() takes it only as batch × dimension; any other shape is pooled from the token embeddings.
+  return out.sentence_embedding?.dims.length === 2 ? out : model(inputs);
 }
 
 /**
