@@ -18,9 +18,8 @@ export class BatchPool<T> {
   private taken = 0;
   private seq = 0;
   private arrivals = 0;
-  /** Set from an add until the end of the synchronous run it is in. */
+  /** Set from an add until a batch is taken or the synchronous run it is in ends. */
   private arriving = false;
-  private lastAddTaken = -1;
 
   constructor(private readonly opts: { batchSize: number; maxPassed: number }) {
     if (!(opts.batchSize >= 1)) throw new Error('batchSize must be at least 1');
@@ -36,17 +35,17 @@ export class BatchPool<T> {
     // not separate two pages: a sync reads ahead faster than the model embeds, so the next pages
     // were often all added between two batches, and a page whose texts were mixed with the next
     // page's was finished by the sync's last batch instead of committing while the model went on.
-    if (!this.arriving || this.taken !== this.lastAddTaken) {
+    if (!this.arriving) {
       this.arrivals++;
-      if (!this.arriving) queueMicrotask(() => { this.arriving = false; });
       this.arriving = true;
-      this.lastAddTaken = this.taken;
+      queueMicrotask(() => { this.arriving = false; });
     }
     this.items.push({ item, length, seq: this.seq++, addedAt: this.taken, arrival: this.arrivals });
   }
 
   /** The next batch (empty when nothing waits): at most batchSize items, in ascending length. */
   take(): T[] {
+    this.arriving = false;
     if (this.items.length === 0) return [];
     const { batchSize } = this.opts;
     const sorted = [...this.items].sort(byLength);
