@@ -45,8 +45,8 @@ export class BatchPool<T> {
 
   /** The next batch (empty when nothing waits): at most batchSize items, in ascending length. */
   take(): T[] {
-    this.arriving = false;
     if (this.items.length === 0) return [];
+    this.arriving = false;
     const { batchSize } = this.opts;
     const sorted = [...this.items].sort(byLength);
     // items stay in arrival order, so the first is the one waiting longest.
