@@ -136,7 +136,19 @@ describe.runIf(chromiumAvailable())('audit and access in the console', () => {
   it('answers "why can erin@… read this page?"', async () => {
     const started = Date.now();
     // The page: the one Erin received, found through her search in the audit trail.
+    // Clear empties the form at once, while the unfiltered trail is still loading (held back here):
+    // a search typed in the meantime must not carry the old filters (HR, the last seven days).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    await page.route(/\/v1\/audit\?/, async (route) => { await held; await route.continue(); }, { times: 1 });
     await page.getByRole('link', { name: 'Clear' }).click();
+    await expect(page.getByLabel('Source', { exact: true }).inputValue()).resolves.toBe('');
+    await expect(page.getByLabel('From', { exact: true }).inputValue()).resolves.toBe('');
+    await expect(page.getByText('1 record.').count()).resolves.toBe(1); // still the old view
+    release();
+    // The view re-renders once the trail has loaded; typing before then would fill a form about to
+    // be replaced. The unfiltered trail has more than one record, the filtered one had exactly one.
+    await page.getByText(/^\d+ records\./).waitFor();
     await page.getByLabel('Person (email)').fill('erin@acme.test');
     await page.getByRole('button', { name: 'Search', exact: true }).click();
     await page.getByText('1 record.').waitFor();

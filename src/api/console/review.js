@@ -146,7 +146,9 @@ route(/^\/audit\/?$/, async ({ params }) => {
       h('button', { type: 'button', onclick: () => range(7) }, 'Last 7 days'),
       h('button', { type: 'button', onclick: () => range(0) }, 'Today'),
       h('button', { type: 'button', onclick: csv }, 'Download CSV'),
-      h('a', { class: 'button', href: '#/audit' }, 'Clear')));
+      // The form empties at once: the view re-renders only once the unfiltered trail has loaded,
+      // and a search typed in the meantime must not carry the old filters.
+      h('a', { class: 'button', href: '#/audit', onclick: () => { for (const el of filters.elements) if (el.name) el.value = ''; } }, 'Clear')));
   const submit = () => {
     const next = new window.URLSearchParams();
     for (const [k, v] of new window.FormData(filters)) if (String(v).trim()) next.set(k, String(v).trim());
