@@ -13,6 +13,8 @@ export const filesystemConfigSchema = z.object({
 }).strict();
 
 const PAGE_SIZE = 100;
+/** Files stat'ed at once while listing (libuv's pool runs four at a time by default). */
+const STAT_CONCURRENCY = 16;
 
 /**
  * Node's callback readFile, promisified: fs.promises.readFile goes through a FileHandle (open,
@@ -63,13 +65,18 @@ export function createFilesystemConnector(root: string): Connector {
         }
       }
       entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-      for (const entry of entries) {
-        if (entry.name.startsWith('.')) continue;
-        const full = path.join(dir, entry.name);
-        // Symlinks are not followed: they could point outside the configured folder.
-        if (entry.isDirectory()) yield* visit(full, acl);
-        else if (entry.isFile()) {
-          const change = await fileChange(full, acl);
+      // Symlinks are not followed: they could point outside the configured folder.
+      const shown = entries.filter((e) => !e.name.startsWith('.') && (e.isDirectory() || e.isFile()));
+      for (let i = 0; i < shown.length;) {
+        if (shown[i]!.isDirectory()) {
+          yield* visit(path.join(dir, shown[i++]!.name), acl);
+          continue;
+        }
+        // A run of files is stat'ed together and yielded in order: one stat at a time, listing
+        // waited on each round trip to the thread pool (a run that changed nothing is all stats).
+        const run: Dirent[] = [];
+        while (i < shown.length && shown[i]!.isFile() && run.length < STAT_CONCURRENCY) run.push(shown[i++]!);
+        for (const change of await Promise.all(run.map((e) => fileChange(path.join(dir, e.name), acl)))) {
           if (change) yield change;
         }
       }
