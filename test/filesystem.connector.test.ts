@@ -44,6 +44,8 @@ describe('filesystem connector listing', () => {
     await rm(outside, { recursive: true, force: true });
   });
 
+  const idOf = (c: Change) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId);
+
   async function list() {
     const pages: Change[][] = [];
     for await (const page of createFilesystemConnector(root).changes({ cursor: null, full: true })) pages.push(page.changes);
@@ -53,14 +55,13 @@ describe('filesystem connector listing', () => {
   it('lists depth-first in sorted order, in pages of 100, without hidden entries or symlinks', async () => {
     const pages = await list();
     expect(pages.map((p) => p.length)).toEqual([100, expected.length - 100]);
-    const ids = pages.flat().map((c) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId));
-    expect(ids).toEqual(expected);
+    expect(pages.flat().map(idOf)).toEqual(expected);
     // The same listing on every run: the engine relies on stable page boundaries.
-    expect((await list()).flat().map((c) => (c.kind === 'upsert' ? c.doc.externalId : c.externalId))).toEqual(expected);
+    expect((await list()).flat().map(idOf)).toEqual(expected);
   });
 
   it('gives each file the ACL of its nearest folder with an ACL file, and its size and version', async () => {
-    const byId = new Map((await list()).flat().map((c) => [c.kind === 'upsert' ? c.doc.externalId : c.externalId, c]));
+    const byId = new Map((await list()).flat().map((c) => [idOf(c), c]));
     const acl = (id: string) => { const c = byId.get(id); return c?.kind === 'upsert' ? c.acl.principals : undefined; };
     expect(acl('a2.md')).toEqual(['group:all']);
     expect(acl('m-folder/f129.md')).toEqual(['group:m']);

@@ -1,5 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 
 /** Small deterministic PRNG so every benchmark run generates the same corpus. */
 export function rng(seed = 42) {
@@ -67,4 +69,13 @@ export function benchModelEnv(): Record<string, string> {
   if (process.env.LOCAL_MODEL_PATH || process.env.EMBEDDING_MODEL || process.env.EMBEDDING_PROVIDER) return {};
   const shared = path.resolve(import.meta.dirname, '../../../shared/models/universal-sentence-encoder-lite');
   return { LOCAL_MODEL_PATH: shared };
+}
+
+/**
+ * A full GC, so memory figures compare live data rather than garbage not yet collected; also
+ * without --expose-gc, which `npx clearance` does not pass.
+ */
+export function collectGarbage() {
+  v8.setFlagsFromString('--expose-gc');
+  (vm.runInNewContext('gc') as () => void)();
 }

@@ -2,8 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import pg from 'pg';
 import { evaluateSource, PAGE_SIZE, type SourceEvaluation } from '../freshness/evaluate.ts';
 import type { SqlDriver } from '../metadata/interface.ts';
@@ -11,6 +9,7 @@ import { PgDriver } from '../metadata/pg.ts';
 import { PgliteDriver } from '../metadata/pglite.ts';
 import { sqlStores, type Stores } from '../metadata/store.ts';
 import type { FreshnessPolicy } from '../types.ts';
+import { collectGarbage } from './corpus.ts';
 
 const DAY = 86_400_000;
 const MB = 1024 * 1024;
@@ -70,12 +69,6 @@ async function seed(driver: SqlDriver, sourceId: string, docs: number, now: Date
       [sourceId, now.toISOString(), start, end],
     );
   }
-}
-
-/** A full GC, so heap figures compare live data rather than garbage not yet collected. */
-function collectGarbage() {
-  v8.setFlagsFromString('--expose-gc');
-  (vm.runInNewContext('gc') as () => void)();
 }
 
 function sampler() {

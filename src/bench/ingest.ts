@@ -1,15 +1,13 @@
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import v8 from 'node:v8';
-import vm from 'node:vm';
 import { leadingHeading } from '../indexer/apply.ts';
 import { sha256 } from '../indexer/hash.ts';
 import { chunkDocument, embeddingText } from '../indexer/chunker.ts';
 import { extractText } from '../extract/index.ts';
 import type { Services } from '../context.ts';
 import { closeServices } from '../services.ts';
-import { paragraph, percentile, writeCorpus } from './corpus.ts';
+import { collectGarbage, paragraph, percentile, writeCorpus } from './corpus.ts';
 import { HashEmbedder } from './hash-embedder.ts';
 import { createSyncWork } from '../jobs/policy.ts';
 import { addFolderSource, benchServices, timedSync } from './harness.ts';
@@ -202,15 +200,6 @@ export async function benchIngestMemory({ docs, embedder }: { docs: number; embe
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
-}
-
-/** A full collection, also without --expose-gc (which `npx clearance` does not pass). */
-function collectGarbage() {
-  if (!global.gc) {
-    v8.setFlagsFromString('--expose-gc');
-    global.gc = vm.runInNewContext('gc') as typeof global.gc;
-  }
-  global.gc!();
 }
 
 interface Sample { seen: number; seconds: number; rss: number; heap: number; heapTotal: number; external: number; arrayBuffers: number; cache: number; wasm: number }
