@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeEmbedder } from './fakes/embedder.ts';
 import { LocalEmbedder } from '../src/embedder/local.ts';
 import { chunkDocument, embeddingText, sections, type Chunk } from '../src/indexer/chunker.ts';
+import { longestFitting, pack } from '../src/indexer/packing.ts';
 import { modelAvailable, modelPath } from './support/services.ts';
 
 const MODEL_DIR = modelPath();
@@ -120,6 +121,63 @@ describe('chunkDocument structure', () => {
   });
 });
 
+describe('chunkDocument on long text without boundaries', () => {
+  /** Chunks `text` with the fake tokenizer, checking the limit and that no text is lost; returns the characters it measured. */
+  const measuredChars = async (text: string, rejoin: (texts: string[]) => string) => {
+    let chars = 0;
+    const countTokens = (t: string) => { chars += t.length; return fake.countTokens(t); };
+    const chunks = await chunkDocument({ text, format: 'text' }, { maxTokens: 128, countTokens });
+    for (const c of chunks) expect(fake.countTokens(embeddingText(undefined, c))).toBeLessThanOrEqual(128);
+    expect(rejoin(chunks.map((c) => c.text))).toBe(text);
+    return { chars, chunks: chunks.length };
+  };
+  const words = (n: number) => Array.from({ length: n }, (_, i) => ['review', 'the', 'quarterly', 'access', 'grants', 'of', 'vendor', 'accounts'][(i * 5) % 8]).join(' ');
+  const blob = (n: number) => Array.from({ length: n }, (_, i) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(i * 37 + (i >> 3)) % 64]).join('');
+
+  // Four times the text must cost about four times the measuring: cutting it by searching over all
+  // that is left (the old way) measured ~16 times as much, and a 5 MB text took minutes.
+  it('measures about linearly much of a paragraph that never ends a sentence', async () => {
+    // The packer sizes word runs with its own estimate (summed word counts), so it is measured there.
+    const packed = (text: string) => {
+      let chars = 0;
+      const pieces = pack(text, 100, (t) => { chars += t.length; return t.split(' ').length; });
+      expect(pieces.join(' ')).toBe(text);
+      for (const p of pieces) expect(p.split(' ').length).toBeLessThanOrEqual(100);
+      return { chars, pieces: pieces.length };
+    };
+    const small = packed(words(4_000));
+    const large = packed(words(16_000));
+    expect(large.pieces).toBeGreaterThan(3.5 * small.pieces);
+    expect(large.chars / small.chars).toBeLessThan(6);
+    // And end to end, with the chunker's exact measurement of every chunk.
+    const doc = await measuredChars(words(16_000), (ts) => ts.join(' '));
+    expect(doc.chunks).toBeGreaterThan(150);
+  });
+
+  it('measures about linearly much of one long unbroken word, cutting it into pieces that fit', async () => {
+    const small = await measuredChars(blob(20_000), (ts) => ts.join(''));
+    const large = await measuredChars(blob(80_000), (ts) => ts.join(''));
+    expect(large.chunks).toBeGreaterThan(3.5 * small.chunks);
+    expect(large.chars / small.chars).toBeLessThan(6);
+  });
+});
+
+describe('longestFitting', () => {
+  it('finds the last fitting n of a monotone test, never probing far past it', () => {
+    fc.assert(fc.property(
+      fc.nat(1_000), fc.nat(200_000), fc.integer({ min: -10, max: 250_000 }),
+      (lo, span, threshold) => {
+        const hi = lo + span;
+        const probes: number[] = [];
+        const n = longestFitting(lo, hi, (k) => { probes.push(k); return k <= threshold; });
+        expect(n).toBe(Math.min(hi, Math.max(lo, threshold)));
+        for (const k of probes) expect(k).toBeLessThanOrEqual(lo + 2 * (n - lo) + 1);
+        expect(probes.length).toBeLessThanOrEqual(2 * Math.log2(n - lo + 2) + 2);
+      },
+    ), { numRuns: 500 });
+  });
+});
+
 describe.runIf(haveModel)('chunkDocument with the real tokenizer (128 tokens)', () => {
   let e: LocalEmbedder;
   beforeAll(async () => { e = await LocalEmbedder.create({ modelPath: MODEL_DIR }); });
@@ -151,6 +209,18 @@ describe.runIf(haveModel)('chunkDocument with the real tokenizer (128 tokens)', 
       const chunks = await check(text, format, title);
       expect(chunks.length).toBeGreaterThan(1);
     }
+  });
+
+  // A document with an image inlined as a data: URI, or a heading of a whole file's text: measured
+  // whole, such runs took minutes to cut (a 100 KB one: 259 s) or overflowed the tokenizer's stack.
+  it('cuts megabyte runs without spaces, in a paragraph and in a heading, into chunks that fit', async () => {
+    const b64 = Array.from({ length: 1_200_000 }, (_, i) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(i * 37 + (i >> 3)) % 64]).join('');
+    const image = `![diagram](data:image/png;base64,${b64})`;
+    const chunks = await check(`# Architecture\n\nThe diagram:\n\n${image}\n\nThe end.`, 'markdown', 'Design');
+    expect(chunks.map((c) => c.text).join('')).toContain(b64);
+    const headed = await check(`# ${b64.slice(0, 300_000)}\n\nBody text under a heading nobody could read.`, 'markdown');
+    expect(headed.map((c) => c.text)).toEqual(['Body text under a heading nobody could read.']);
+    expect(headed[0]!.context.length).toBeLessThan(200);
   });
 
   it('holds for arbitrary text', async () => {

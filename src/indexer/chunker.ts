@@ -1,4 +1,4 @@
-import { pack, widen } from './packing.ts';
+import { longestFitting, pack, widen } from './packing.ts';
 
 export interface ChunkInput {
   text: string;
@@ -42,6 +42,15 @@ export interface Chunk {
 const STRUCTURED = new Set(['markdown', 'html', 'docx']);
 /** The breadcrumb may take at most this share of the model's window; the passage gets the rest. */
 const MAX_CONTEXT_SHARE = 0.3;
+/**
+ * More characters per token than any chunk is measured to hold: past maxTokens times this, a piece
+ * is cut without first being measured whole (it might still fit, as a run of one repeated letter
+ * that a tokenizer reads as a few tokens: the cut then finds that it all fits, at the cost of a
+ * search).
+ */
+const MAX_CHARS_PER_TOKEN = 32;
+/** Words longer than this are estimated in pieces of this many characters. */
+const LONG_WORD_PIECE = 256;
 
 /** The text that is embedded for a chunk: its context line, a blank line, then the passage. */
 export function embeddingText(title: string | undefined, chunk: { text: string; sectionPath: string[]; context?: string }): string {
@@ -108,18 +117,20 @@ function enforceLimit(piece: string, context: string, maxTokens: number, count: 
   const out: string[] = [];
   let rest = piece.trim();
   while (rest) {
-    if (fits(rest)) {
+    // A piece is measured whole only when it could be one chunk: what is left of a long unbroken
+    // word (a base64 blob, say) is cut a chunk at a time, and measuring all of it before every cut
+    // was quadratic in its length.
+    const measured = rest.length <= maxTokens * MAX_CHARS_PER_TOKEN;
+    if (measured && fits(rest)) {
       out.push(rest);
       break;
     }
-    let lo = 1;
-    let hi = rest.length - 1;
-    let best = 0;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      if (fits(rest.slice(0, mid))) { best = mid; lo = mid + 1; } else hi = mid - 1;
+    // One character over the limit cannot be split further; the model truncates it.
+    const best = fits(rest.slice(0, 1)) ? longestFitting(1, measured ? rest.length - 1 : rest.length, (n) => fits(rest.slice(0, n))) : 1;
+    if (best === rest.length) {
+      out.push(rest);
+      break;
     }
-    if (best === 0) best = 1; // one character over the limit cannot be split further; the model truncates it
     // Prefer ending at whitespace when that keeps at least half the piece.
     const space = rest.slice(0, best).search(/\s\S*$/);
     const cut = space > best / 2 ? space : best;
@@ -138,18 +149,14 @@ function fitContext(parts: string[], maxTokens: number, count: (t: string) => nu
   let current = [...parts];
   while (current.length > 0) {
     const s = current.join(' > ');
-    if (cost(s) <= limit) return s;
+    // Far too long to fit is not measured (a heading of a megabyte would be tokenized whole).
+    if (s.length <= limit * MAX_CHARS_PER_TOKEN && cost(s) <= limit) return s;
     if (current.length > 2) current = [current[0], ...current.slice(2)];
     else if (current.length === 2) current = [current[1]];
     else break;
   }
   const last = current[0] ?? '';
-  let lo = 0;
-  let hi = last.length;
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (cost(`${last.slice(0, mid)}…`) <= limit) lo = mid; else hi = mid - 1;
-  }
+  const lo = longestFitting(0, last.length, (n) => cost(`${last.slice(0, n)}…`) <= limit);
   return lo > 0 ? `${last.slice(0, lo).trimEnd()}…` : '';
 }
 
@@ -164,7 +171,12 @@ function wordSumEstimate(count: (t: string) => number, overhead: number): (t: st
   // per word was a sixth of what a sync allocated on its main thread.
   return (t) => {
     let n = 0;
-    for (const word of t.split(/\s+/)) if (word) n += Math.max(0, count(word) - overhead);
+    for (const word of t.split(/\s+/)) {
+      if (word.length <= LONG_WORD_PIECE) n += Math.max(0, count(word) - overhead);
+      // A long unbroken run (a data: URI, a base64 blob) is measured a piece at a time: whole, one
+      // tokenization of a megabyte took seconds and overflowed the tokenizer's stack.
+      else for (let i = 0; i < word.length; i += LONG_WORD_PIECE) n += Math.max(0, count(word.slice(i, i + LONG_WORD_PIECE)) - overhead);
+    }
     return n;
   };
 }
