@@ -32,6 +32,19 @@ describe('SegmentedEncoder', () => {
     expect(enc.encode('')).toEqual([101, 102]);
   });
 
+  it('keeps words, not long unbroken runs (each prefix of a blob the chunker cuts is a new one)', () => {
+    const tok = charTokenizer();
+    const enc = SegmentedEncoder.forTokenizer(tok, { spotCheckEvery: 1e9 })!;
+    const url = `https://example.com/${'a'.repeat(230)}`;
+    const blob = 'Q'.repeat(257);
+    for (const text of [`see ${url}`, `see ${blob}`]) expect(enc.encode(text)).toEqual(tok.encode(text, true));
+    const before = tok.calls;
+    expect(enc.encode(`${url} see`)).toEqual(tok.encode(`${url} see`, true));
+    expect(tok.calls).toBe(before + 1); // only the comparison above: the URL and the word were kept
+    expect(enc.encode(`${blob} see`)).toEqual(tok.encode(`${blob} see`, true));
+    expect(tok.calls).toBe(before + 3); // the blob was tokenized again
+  });
+
   it('refuses a tokenizer whose ids do not compose across spaces', () => {
     // BPE-style: a word after a space is a different token from the same word at the start.
     const bpe: IdTokenizer = { encode: (text) => text.split(/(?= )/).map((w) => (w.startsWith(' ') ? 1000 : 0) + w.trim().length) };

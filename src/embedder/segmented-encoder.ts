@@ -23,6 +23,9 @@ const SAMPLES = [
   'INC-4711 v2.3.1 e-mail@example.com https://example.com/a/b?c=d', 'x'.repeat(300), 'supercalifragilisticexpialidocious antidisestablishmentarianism',
 ];
 
+/** Segments up to this long are remembered (a long URL still is). */
+const MAX_SEGMENT_CHARS = 256;
+
 export class SegmentedEncoder {
   private readonly segments = new Map<string, number[]>();
   private calls = 0;
@@ -80,8 +83,12 @@ export class SegmentedEncoder {
       let seg = this.segments.get(segment);
       if (seg === undefined) {
         seg = this.tokenizer.encode(segment, false);
-        if (this.segments.size >= this.opts.maxEntries) this.segments.clear();
-        this.segments.set(segment, seg);
+        // Words recur; a long unbroken run (a blob the chunker cuts, measuring many prefixes of it)
+        // does not, and kept it would fill the cache with megabytes of ids used once.
+        if (segment.length <= MAX_SEGMENT_CHARS) {
+          if (this.segments.size >= this.opts.maxEntries) this.segments.clear();
+          this.segments.set(segment, seg);
+        }
       }
       for (const id of seg) ids.push(id);
     }
