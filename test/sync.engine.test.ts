@@ -184,6 +184,35 @@ describe('sync engine on a filesystem source', () => {
     await expectConsistent();
   });
 
+  it('counts a document the chunker fails on as failed, without failing the run, and indexes it once it can', async () => {
+    const countTokens = embedder.countTokens;
+    embedder.countTokens = (t: string) => {
+      if (t.includes('unsplittable')) throw new RangeError('Maximum call stack size exceeded');
+      return countTokens.call(embedder, t);
+    };
+    await put(file('eng/blob.md'), `# Blob\n\nAn unsplittable attachment. ${words('blob', 10)}`);
+    docCount++;
+    const blobDoc = async () => (await h.metadata.documents.byExternalId(sourceId, 'eng/blob.md'))!;
+    try {
+      const { run, error } = await runOnce(h, sourceId);
+      expect(error).toBeUndefined();
+      expect(run.stats).toMatchObject({ failed: 2, seen: docCount });
+      expect(run.warnings.some((w) => w.includes('blob.md') && w.includes('Maximum call stack'))).toBe(true);
+      expect((await blobDoc()).status).toBe('failed');
+      expect(await h.vectors.count({ documentId: (await blobDoc()).id })).toBe(0);
+    } finally {
+      embedder.countTokens = countTokens;
+    }
+    // Failed documents are read again on the next run.
+    const { run } = await runOnce(h, sourceId);
+    expect(run.stats).toMatchObject({ added: 1, failed: 1 });
+    expect((await blobDoc()).status).toBe('indexed');
+    await rm(file('eng/blob.md'));
+    docCount--;
+    expect((await runOnce(h, sourceId)).run.stats).toMatchObject({ deleted: 1 });
+    await expectConsistent();
+  });
+
   it('fails the run with a clear error when the folder itself is gone, leaving the index as it was', async () => {
     const chunks = await expectConsistent();
     const docs = await h.metadata.documents.count(sourceId);

@@ -192,10 +192,17 @@ async function plan(ctx: IndexerContext, source: Source, change: Change, existin
   }
   const title = extracted.title?.trim() || leadingHeading(extracted.text) || meta.title;
   base.title = title;
-  const pieces = await chunkDocument(
-    { text: extracted.text, format: extracted.format, title },
-    { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t), passageChars: ctx.config.SEARCH_CONTEXT_CHARS },
-  );
+  let pieces;
+  try {
+    pieces = await chunkDocument(
+      { text: extracted.text, format: extracted.format, title },
+      { maxTokens: ctx.embedder.maxTokens, countTokens: (t) => ctx.embedder.countTokens(t), passageChars: ctx.config.SEARCH_CONTEXT_CHARS },
+    );
+  } catch (err) {
+    // Splitting depends on nothing but the text, so a text it fails on would fail every run again:
+    // that one document is reported, not the whole source stopped.
+    return failed(base, `cannot split the text into chunks: ${errorMessage(err)}`, existing);
+  }
   const chunks = pieces.map((c) => ({ text: c.text, sectionPath: c.sectionPath, embedText: embeddingText(title, c), passage: c.passage }));
   return { kind: 'index', doc: { ...base, generation: (existing?.generation ?? 0) + 1, chunkCount: chunks.length }, chunks, isNew: !existing || existing.status !== 'indexed', existing };
 }
