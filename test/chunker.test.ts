@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { FakeEmbedder } from './fakes/embedder.ts';
 import { LocalEmbedder } from '../src/embedder/local.ts';
 import { chunkDocument, embeddingText, sections, type Chunk } from '../src/indexer/chunker.ts';
@@ -152,6 +152,32 @@ describe('chunkDocument on long text without boundaries', () => {
     // And end to end, with the chunker's exact measurement of every chunk.
     const doc = await measuredChars(words(16_000), (ts) => ts.join(' '));
     expect(doc.chunks).toBeGreaterThan(150);
+  });
+
+  // V8's sentence segmenter slows down with the length of its input (one 300 KB paragraph of short
+  // sentences: 56 s), so it is only ever given a window of a long paragraph.
+  it('splits a paragraph of thousands of sentences at sentence ends, segmenting it a window at a time', async () => {
+    const text = Array.from({ length: 30_000 }, (_, i) => `Rule ${i} applies.`).join(' ');
+    const segment = vi.spyOn(Intl.Segmenter.prototype, 'segment');
+    try {
+      const { chunks } = await measuredChars(text, (ts) => ts.join(' '));
+      expect(chunks).toBeGreaterThan(1000);
+      expect(Math.max(...segment.mock.calls.map(([t]) => t.length))).toBeLessThanOrEqual(8192);
+      const pieces = await chunkDocument({ text, format: 'text' }, fakeOpts);
+      for (const c of pieces) expect(c.text).toMatch(/^Rule \d+ applies\.( Rule \d+ applies\.)*$/);
+    } finally {
+      segment.mockRestore();
+    }
+  });
+
+  it('loses and repeats no text of long paragraphs, whatever their sentences', async () => {
+    const word = fc.stringMatching(/^[A-Za-z0-9]{1,12}[.!?,;:]?$/);
+    await fc.assert(fc.asyncProperty(fc.array(word, { minLength: 1_000, maxLength: 6_000 }), async (words) => {
+      const text = words.join(' ');
+      const chunks = await chunkDocument({ text, format: 'text' }, fakeOpts);
+      expect(chunks.map((c) => c.text).join(' ')).toBe(text);
+      for (const c of chunks) expect(fake.countTokens(c.text)).toBeLessThanOrEqual(128);
+    }), { numRuns: 15 });
   });
 
   it('measures about linearly much of one long unbroken word, cutting it into pieces that fit', async () => {
