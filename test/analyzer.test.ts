@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
-import { analyze, analyzeByIcu, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
+import { analyze, analyzeByIcu, icuWords, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
 
 describe('the keyword analyzer', () => {
   it('stems English words, drops stop words and lower-cases', () => {
@@ -25,6 +25,28 @@ describe('the keyword analyzer', () => {
     expect(analyze('東京都の会議')).toEqual(expect.arrayContaining(['東京', '会議']));
     expect(analyze('ＩＮＣ－４７１１')).toContain('inc-4711');
     expect(analyze("the policy's scope")).toEqual(['polici', 'scope']);
+  });
+
+  // V8's segmenter slows down with the length of its input (213 KB of words: 56 s), so a long
+  // text is handed to it a window at a time, cut at spaces: the words must be the same.
+  it('segments long text a window at a time into the same words', () => {
+    const whole = new Intl.Segmenter('en', { granularity: 'word' });
+    const reference = (t: string) => [...whole.segment(t)].filter((s) => s.isWordLike).map((s) => s.segment);
+    const segment = vi.spyOn(Intl.Segmenter.prototype, 'segment');
+    try {
+      const r = fc.sample(fc.constantFrom('naïve', 'café', 'policy’s', '東京都の会議', 'don’t', 'v2.3', 'ёлка', '🙂', 'a', '12,5'), 3_500);
+      const text = r.map((w, i) => (i % 97 === 0 ? `${w}\n` : w)).join(' ').normalize('NFKC').toLowerCase();
+      expect(text.length).toBeGreaterThan(15_000);
+      const expected = reference(text);
+      segment.mockClear();
+      expect([...icuWords(text)]).toEqual(expected);
+      expect(Math.max(...segment.mock.calls.map(([t]) => t.length))).toBeLessThanOrEqual(4096);
+      // Without a space to cut at, a run is still cut (never inside a surrogate pair) and nothing is lost.
+      const run = '𝒜é'.repeat(5_000);
+      expect([...icuWords(run)].join('')).toBe(run);
+    } finally {
+      segment.mockRestore();
+    }
   });
 
   it('cuts very long terms at the length every store keeps', () => {
