@@ -170,6 +170,16 @@ describe('chunkDocument on long text without boundaries', () => {
     }
   });
 
+  it('keeps chunks to a bounded length even where a tokenizer reads a long run as one unknown token', async () => {
+    // WordPiece: a word over 100 characters is one [UNK]; everything would fit one "chunk".
+    const wordPiece = (t: string) => 2 + t.split(/\s+/).filter(Boolean).reduce((n, w) => n + (w.length > 100 ? 1 : Math.ceil(w.length / 4)), 0);
+    const run = 'é'.repeat(100_000);
+    const chunks = await chunkDocument({ text: `Intro.\n\n${run}`, format: 'text' }, { maxTokens: 128, countTokens: wordPiece });
+    expect(chunks.map((c) => c.text).join('')).toBe(`Intro.${run}`);
+    expect(Math.max(...chunks.map((c) => c.text.length))).toBeLessThanOrEqual(128 * 32);
+    expect(chunks.length).toBeGreaterThanOrEqual(100_000 / (128 * 32));
+  });
+
   it('loses and repeats no text of long paragraphs, whatever their sentences', async () => {
     const word = fc.stringMatching(/^[A-Za-z0-9]{1,12}[.!?,;:]?$/);
     await fc.assert(fc.asyncProperty(fc.array(word, { minLength: 1_000, maxLength: 6_000 }), async (words) => {

@@ -43,10 +43,10 @@ const STRUCTURED = new Set(['markdown', 'html', 'docx']);
 /** The breadcrumb may take at most this share of the model's window; the passage gets the rest. */
 const MAX_CONTEXT_SHARE = 0.3;
 /**
- * More characters per token than any chunk is measured to hold: past maxTokens times this, a piece
- * is cut without first being measured whole (it might still fit, as a run of one repeated letter
- * that a tokenizer reads as a few tokens: the cut then finds that it all fits, at the cost of a
- * search).
+ * More characters per token than text holds. A chunk is at most its target in tokens times this
+ * many characters: WordPiece reads any word over 100 characters as one unknown token, so a megabyte
+ * without spaces would otherwise "fit" one chunk, which the model sees as a single token. A piece
+ * longer than that is cut without being measured whole first.
  */
 const MAX_CHARS_PER_TOKEN = 32;
 /** Words longer than this are estimated in pieces of this many characters. */
@@ -99,7 +99,7 @@ export async function chunkDocument(doc: ChunkInput, opts: ChunkOptions): Promis
     // A tokenizer that maps unknown scripts to few tokens must not make kilobyte chunks: at most ~6
     // characters count as one token when packing.
     for (const piece of pack(section.body, Math.max(1, Math.floor(budget * 0.9)), (t) => Math.max(estimate(t), Math.ceil(t.length / 6)))) {
-      for (const text of enforceLimit(piece, context, maxTokens, count)) {
+      for (const text of enforceLimit(piece, context, maxTokens, target * MAX_CHARS_PER_TOKEN, count)) {
         chunks.push({ text, sectionPath: section.path, index: chunks.length, context });
       }
     }
@@ -112,7 +112,7 @@ export async function chunkDocument(doc: ChunkInput, opts: ChunkOptions): Promis
  * The splitter measures pieces one by one, and tokenizers do not add up exactly across joins, so every
  * chunk is measured as it will be embedded; one that is over is cut at the longest prefix that fits.
  */
-function enforceLimit(piece: string, context: string, maxTokens: number, count: (t: string) => number): string[] {
+function enforceLimit(piece: string, context: string, maxTokens: number, maxChars: number, count: (t: string) => number): string[] {
   const fits = (t: string) => count(embeddingText(undefined, { text: t, sectionPath: [], context })) <= maxTokens;
   const out: string[] = [];
   let rest = piece.trim();
@@ -120,17 +120,13 @@ function enforceLimit(piece: string, context: string, maxTokens: number, count: 
     // A piece is measured whole only when it could be one chunk: what is left of a long unbroken
     // word (a base64 blob, say) is cut a chunk at a time, and measuring all of it before every cut
     // was quadratic in its length.
-    const measured = rest.length <= maxTokens * MAX_CHARS_PER_TOKEN;
+    const measured = rest.length <= maxChars;
     if (measured && fits(rest)) {
       out.push(rest);
       break;
     }
     // One character over the limit cannot be split further; the model truncates it.
-    const best = fits(rest.slice(0, 1)) ? longestFitting(1, measured ? rest.length - 1 : rest.length, (n) => fits(rest.slice(0, n))) : 1;
-    if (best === rest.length) {
-      out.push(rest);
-      break;
-    }
+    const best = fits(rest.slice(0, 1)) ? longestFitting(1, measured ? rest.length - 1 : maxChars, (n) => fits(rest.slice(0, n))) : 1;
     // Prefer ending at whitespace when that keeps at least half the piece.
     const space = rest.slice(0, best).search(/\s\S*$/);
     const cut = space > best / 2 ? space : best;
