@@ -257,6 +257,8 @@ describe.runIf(haveModel)('chunkDocument with the real tokenizer (128 tokens)', 
     const headed = await check(`# ${b64.slice(0, 300_000)}\n\nBody text under a heading nobody could read.`, 'markdown');
     expect(headed.map((c) => c.text)).toEqual(['Body text under a heading nobody could read.']);
     expect(headed[0]!.context.length).toBeLessThan(200);
+    // The path, which every chunk of the section carries, keeps the heading's start only.
+    expect(headed[0]!.sectionPath).toEqual([`${b64.slice(0, 300)}…`]);
   });
 
   it('holds for arbitrary text', async () => {

@@ -245,13 +245,23 @@ export function sections(text: string, structured: boolean): Section[] {
   return out;
 }
 
+/**
+ * Longest heading kept in a section path. The path goes with every chunk of the section (its
+ * stored payload, its keyword terms, search results), so a "heading" of a whole file's text would
+ * be copied into each of them.
+ */
+const MAX_HEADING_CHARS = 300;
+
 /** Heading text without Markdown decoration: links and images keep their text, emphasis and code marks go. */
 function cleanHeading(s: string): string {
-  return s
+  const clean = s
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, '$1')
     .replace(/<[^>]+>/g, '')
     .replace(/(\*\*|__|`)/g, '')
     .replace(/(^|\s)[*_]+|[*_]+(?=\s|$)/g, '$1')
     .replace(/\s+/g, ' ')
     .trim();
+  if (clean.length <= MAX_HEADING_CHARS) return clean;
+  const end = /[\ud800-\udbff]/.test(clean[MAX_HEADING_CHARS - 1]!) ? MAX_HEADING_CHARS - 1 : MAX_HEADING_CHARS;
+  return `${clean.slice(0, end).trimEnd()}…`;
 }
