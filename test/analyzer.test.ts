@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import fc from 'fast-check';
 import { analyze, analyzeByIcu, icuWords, keywordText, MAX_TERM_LENGTH, queryTerms } from '../src/text/analyzer.ts';
+import { cutAt } from '../src/text/cut.ts';
 
 describe('the keyword analyzer', () => {
   it('stems English words, drops stop words and lower-cases', () => {
@@ -47,6 +48,16 @@ describe('the keyword analyzer', () => {
     } finally {
       segment.mockRestore();
     }
+  });
+
+  it('cuts text only between whole characters', () => {
+    fc.assert(fc.property(fc.string({ unit: 'grapheme', maxLength: 40 }), fc.integer({ min: -2, max: 90 }), (s, at) => {
+      const n = cutAt(s, at);
+      const clamped = Math.max(0, Math.min(at, s.length));
+      expect([clamped, clamped - 1]).toContain(n);
+      expect(s.slice(0, n)).not.toMatch(/\p{Cs}/u);
+      expect(s.slice(n)).not.toMatch(/\p{Cs}/u);
+    }), { numRuns: 500 });
   });
 
   it('cuts very long terms at the length every store keeps', () => {

@@ -180,6 +180,17 @@ describe('chunkDocument on long text without boundaries', () => {
     expect(chunks.length).toBeGreaterThanOrEqual(100_000 / (128 * 32));
   });
 
+  it('never cuts between the halves of a surrogate pair, with or without spaces', async () => {
+    for (const text of ['𝒜'.repeat(20_000), `${'𝒜'.repeat(8_191)}x${'𝒜'.repeat(9_000)}`, Array.from({ length: 4_000 }, (_, i) => '𝒜'.repeat(1 + (i % 9))).join(' ')]) {
+      const chunks = await chunkDocument({ text, format: 'text' }, fakeOpts);
+      expect(chunks.length).toBeGreaterThan(1);
+      for (const c of chunks) expect(c.text).not.toMatch(/\p{Cs}/u); // a lone surrogate
+      expect(chunks.map((c) => c.text).join(text.includes(' ') ? ' ' : '')).toBe(text);
+    }
+    // A pair that alone is over the limit is kept whole rather than split.
+    expect((await chunkDocument({ text: '𝒜', format: 'text' }, { maxTokens: 8, countTokens: () => 9 })).map((c) => c.text)).toEqual(['𝒜']);
+  });
+
   it('loses and repeats no text of long paragraphs, whatever their sentences', async () => {
     const word = fc.stringMatching(/^[A-Za-z0-9]{1,12}[.!?,;:]?$/);
     await fc.assert(fc.asyncProperty(fc.array(word, { minLength: 1_000, maxLength: 6_000 }), async (words) => {

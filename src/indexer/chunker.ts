@@ -1,3 +1,4 @@
+import { cutAt } from '../text/cut.ts';
 import { longestFitting, pack, widen } from './packing.ts';
 
 export interface ChunkInput {
@@ -129,7 +130,8 @@ function enforceLimit(piece: string, context: string, maxTokens: number, maxChar
     const best = fits(rest.slice(0, 1)) ? longestFitting(1, measured ? rest.length - 1 : maxChars, (n) => fits(rest.slice(0, n))) : 1;
     // Prefer ending at whitespace when that keeps at least half the piece.
     const space = rest.slice(0, best).search(/\s\S*$/);
-    const cut = space > best / 2 ? space : best;
+    // Never between the halves of a surrogate pair (a pair alone over the limit stays whole).
+    const cut = space > best / 2 ? space : cutAt(rest, best) || Math.min(2, rest.length);
     const head = rest.slice(0, cut).trim();
     if (head) out.push(head);
     rest = rest.slice(cut).trim();
@@ -262,6 +264,5 @@ function cleanHeading(s: string): string {
     .replace(/\s+/g, ' ')
     .trim();
   if (clean.length <= MAX_HEADING_CHARS) return clean;
-  const end = /[\ud800-\udbff]/.test(clean[MAX_HEADING_CHARS - 1]!) ? MAX_HEADING_CHARS - 1 : MAX_HEADING_CHARS;
-  return `${clean.slice(0, end).trimEnd()}…`;
+  return `${clean.slice(0, cutAt(clean, MAX_HEADING_CHARS)).trimEnd()}…`;
 }

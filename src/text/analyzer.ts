@@ -1,5 +1,6 @@
 import { stemmer } from 'stemmer';
 import { eng as ENGLISH_STOP_WORDS } from 'stopword';
+import { cutAt } from './cut.ts';
 
 /**
  * The one text analyzer of the keyword channel, used when a chunk is indexed and when a query is
@@ -96,7 +97,7 @@ export function* icuWords(normal: string): Iterable<string> {
     if (end - start > ICU_WINDOW) {
       end = normal.lastIndexOf(' ', start + ICU_WINDOW);
       // No space in the window: cut anyway (a term is at most MAX_TERM_LENGTH), not inside a surrogate pair.
-      if (end <= start) end = start + ICU_WINDOW - (/[\ud800-\udbff]/.test(normal[start + ICU_WINDOW - 1]!) ? 1 : 0);
+      if (end <= start) end = cutAt(normal, start + ICU_WINDOW);
     }
     for (const s of segmenter.segment(normal.slice(start, end))) if (s.isWordLike) yield s.segment;
     start = end;
