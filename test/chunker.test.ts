@@ -121,6 +121,9 @@ describe('chunkDocument structure', () => {
   });
 });
 
+/** `n` characters of something like base64: no spaces, and no run of it recurring soon. */
+const blob = (n: number) => Array.from({ length: n }, (_, i) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(i * 37 + (i >> 3)) % 64]).join('');
+
 describe('chunkDocument on long text without boundaries', () => {
   /** Chunks `text` with the fake tokenizer, checking the limit and that no text is lost; returns the characters it measured. */
   const measuredChars = async (text: string, rejoin: (texts: string[]) => string) => {
@@ -132,10 +135,9 @@ describe('chunkDocument on long text without boundaries', () => {
     return { chars, chunks: chunks.length };
   };
   const words = (n: number) => Array.from({ length: n }, (_, i) => ['review', 'the', 'quarterly', 'access', 'grants', 'of', 'vendor', 'accounts'][(i * 5) % 8]).join(' ');
-  const blob = (n: number) => Array.from({ length: n }, (_, i) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(i * 37 + (i >> 3)) % 64]).join('');
 
   // Four times the text must cost about four times the measuring: cutting it by searching over all
-  // that is left (the old way) measured ~16 times as much, and a 5 MB text took minutes.
+  // that is left (the old way) measured 12-13 times as much.
   it('measures about linearly much of a paragraph that never ends a sentence', async () => {
     // The packer sizes word runs with its own estimate (summed word counts), so it is measured there.
     const packed = (text: string) => {
@@ -261,7 +263,7 @@ describe.runIf(haveModel)('chunkDocument with the real tokenizer (128 tokens)', 
   // A document with an image inlined as a data: URI, or a heading of a whole file's text: measured
   // whole, such runs took minutes to cut (a 100 KB one: 259 s) or overflowed the tokenizer's stack.
   it('cuts megabyte runs without spaces, in a paragraph and in a heading, into chunks that fit', async () => {
-    const b64 = Array.from({ length: 1_200_000 }, (_, i) => 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'[(i * 37 + (i >> 3)) % 64]).join('');
+    const b64 = blob(1_200_000);
     const image = `![diagram](data:image/png;base64,${b64})`;
     const chunks = await check(`# Architecture\n\nThe diagram:\n\n${image}\n\nThe end.`, 'markdown', 'Design');
     expect(chunks.map((c) => c.text).join('')).toContain(b64);
