@@ -220,8 +220,8 @@ describe('longestFitting', () => {
         const probes: number[] = [];
         const n = longestFitting(lo, hi, (k) => { probes.push(k); return k <= threshold; });
         expect(n).toBe(Math.min(hi, Math.max(lo, threshold)));
-        for (const k of probes) expect(k).toBeLessThanOrEqual(lo + 2 * (n - lo) + 1);
-        expect(probes.length).toBeLessThanOrEqual(2 * Math.log2(n - lo + 2) + 2);
+        for (const k of probes) expect(k).toBeLessThanOrEqual(lo + 3 * (n - lo) + 2);
+        expect(probes.length).toBeLessThanOrEqual(2 * Math.log2(n - lo + 2) + 3);
       },
     ), { numRuns: 500 });
   });

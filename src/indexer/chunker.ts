@@ -117,6 +117,8 @@ function enforceLimit(piece: string, context: string, maxTokens: number, maxChar
   const fits = (t: string) => count(embeddingText(undefined, { text: t, sectionPath: [], context })) <= maxTokens;
   const out: string[] = [];
   let rest = piece.trim();
+  // How long the last cut was: the pieces of a long run are about the same length.
+  let lastCut = 0;
   while (rest) {
     // A piece is measured whole only when it could be one chunk: what is left of a long unbroken
     // word (a base64 blob, say) is cut a chunk at a time, and measuring all of it before every cut
@@ -127,7 +129,9 @@ function enforceLimit(piece: string, context: string, maxTokens: number, maxChar
       break;
     }
     // One character over the limit cannot be split further; the model truncates it.
-    const best = fits(rest.slice(0, 1)) ? longestFitting(1, measured ? rest.length - 1 : maxChars, (n) => fits(rest.slice(0, n))) : 1;
+    const hi = measured ? rest.length - 1 : maxChars;
+    // A piece that was measured whole is searched like any range; a long run from where the last cut was.
+    const best = fits(rest.slice(0, 1)) ? longestFitting(1, hi, (n) => fits(rest.slice(0, n)), measured ? hi / 2 : 0.9 * lastCut) : 1;
     // Prefer ending at whitespace when that keeps at least half the piece.
     const space = rest.slice(0, best).search(/\s\S*$/);
     // Never between the halves of a surrogate pair (a pair alone over the limit stays whole).
@@ -135,6 +139,7 @@ function enforceLimit(piece: string, context: string, maxTokens: number, maxChar
     const head = rest.slice(0, cut).trim();
     if (head) out.push(head);
     rest = rest.slice(cut).trim();
+    lastCut = cut;
   }
   return out;
 }
