@@ -26,6 +26,27 @@ describe('plain text', () => {
 });
 
 describe('markdown', () => {
+  it('keeps the alt and link text of images and files inlined as data: URIs, not their bytes', async () => {
+    const png = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=='.repeat(200);
+    const src = [
+      '# Design', '',
+      `The flow: ![Architecture diagram](data:image/png;base64,${png} "Figure 1") as drawn.`, '',
+      `Get the [signed PDF](<data:application/pdf;base64,${png}>) and the logo ![logo][l].`, '',
+      'A linked image stays: ![chart](https://example.com/chart.png).', '',
+      `[l]: data:image/png;base64,${png}`,
+    ].join('\n');
+    const r = await extractText({ bytes: utf8(src), mimeType: 'text/markdown', fileName: 'design.md' });
+    expect(r.text).toContain('The flow: Architecture diagram as drawn.');
+    expect(r.text).toContain('Get the signed PDF and the logo ![logo][l].');
+    expect(r.text).toContain('![chart](https://example.com/chart.png)');
+    expect(r.text).not.toMatch(/base64|iVBOR/);
+    // Brackets by the thousand, with or without a data: URI somewhere, come through unchanged.
+    for (const text of ['!['.repeat(80_000), `${'['.repeat(80_000)} data:`, `${'](data:'.repeat(40_000)}x`, `[a](data:x) ${'['.repeat(50_000)}`]) {
+      const out = await extractText({ bytes: utf8(text), mimeType: 'text/markdown', fileName: 'odd.md' });
+      expect(out.text).toBe(text.startsWith('[a]') ? `a ${'['.repeat(50_000)}` : text.trim());
+    }
+  });
+
   it('stays markdown and takes the title from front matter', async () => {
     const src = '---\ntitle: "Travel Policy"\nowner: finance\n---\n# Travel\n\nBook through the portal.\n';
     const r = await extractText({ bytes: utf8(src), mimeType: 'text/markdown', fileName: 'travel.md' });
