@@ -128,10 +128,11 @@ function enforceLimit(piece: string, context: string, maxTokens: number, maxChar
       out.push(rest);
       break;
     }
-    // One character over the limit cannot be split further; the model truncates it.
+    // At least one character: one over the limit cannot be split further, and the model truncates it.
+    // A piece that was measured whole is bisected (a first step of half the range); a long run is
+    // searched from about where the last cut was.
     const hi = measured ? rest.length - 1 : maxChars;
-    // A piece that was measured whole is searched like any range; a long run from where the last cut was.
-    const best = fits(rest.slice(0, 1)) ? longestFitting(1, hi, (n) => fits(rest.slice(0, n)), measured ? hi / 2 : 0.9 * lastCut) : 1;
+    const best = longestFitting(1, hi, (n) => fits(rest.slice(0, n)), measured ? hi / 2 : 0.9 * lastCut);
     // Prefer ending at whitespace when that keeps at least half the piece.
     const space = rest.slice(0, best).search(/\s\S*$/);
     // Never between the halves of a surrogate pair (a pair alone over the limit stays whole).

@@ -1,4 +1,4 @@
-import { cutAt } from '../text/cut.ts';
+import { windowEnd } from '../text/cut.ts';
 
 /**
  * How a section's text becomes chunks: cut at the largest natural boundary that fits (paragraphs,
@@ -25,9 +25,9 @@ const SENTENCE_WINDOW = 8192;
 /**
  * The sentences of `text`. V8's Intl.Segmenter slows down with the length of the text it is given
  * (per character 0.5 µs at 6 KB, 1.75 µs at 85 KB; one 300 KB paragraph of 40,000 short sentences
- * took 56 s to segment), so a long text is segmented a window at a time, and the last sentence of each window,
- * which may go on past it, is segmented again at the start of the next. A sentence longer than a
- * window is passed on a window at a time, cut at a space.
+ * took 56 s to segment), so a long text is segmented a window at a time, and the last sentence of
+ * each window, which may go on past it, is segmented again at the start of the next. A sentence
+ * longer than a window is passed on a window at a time, cut at a space.
  */
 function sentencesOf(text: string): Iterable<{ segment: string }> {
   return text.length <= SENTENCE_WINDOW ? sentences.segment(text) : windowedSentences(text);
@@ -36,8 +36,7 @@ function sentencesOf(text: string): Iterable<{ segment: string }> {
 function* windowedSentences(text: string): Generator<{ segment: string }> {
   let start = 0;
   while (text.length - start > SENTENCE_WINDOW) {
-    let end = text.lastIndexOf(' ', start + SENTENCE_WINDOW);
-    if (end <= start) end = cutAt(text, start + SENTENCE_WINDOW);
+    const end = windowEnd(text, start, SENTENCE_WINDOW);
     let done = start;
     let last: string | undefined;
     for (const { segment } of sentences.segment(text.slice(start, end))) {

@@ -1,6 +1,6 @@
 import { stemmer } from 'stemmer';
 import { eng as ENGLISH_STOP_WORDS } from 'stopword';
-import { cutAt } from './cut.ts';
+import { windowEnd } from './cut.ts';
 
 /**
  * The one text analyzer of the keyword channel, used when a chunk is indexed and when a query is
@@ -92,13 +92,9 @@ const WORD_TERMS_ENTRIES = 50_000;
 const ICU_WINDOW = 4096;
 
 export function* icuWords(normal: string): Iterable<string> {
+  // A window without a space is cut anyway: a term is at most MAX_TERM_LENGTH.
   for (let start = 0; start < normal.length;) {
-    let end = normal.length;
-    if (end - start > ICU_WINDOW) {
-      end = normal.lastIndexOf(' ', start + ICU_WINDOW);
-      // No space in the window: cut anyway (a term is at most MAX_TERM_LENGTH), not inside a surrogate pair.
-      if (end <= start) end = cutAt(normal, start + ICU_WINDOW);
-    }
+    const end = windowEnd(normal, start, ICU_WINDOW);
     for (const s of segmenter.segment(normal.slice(start, end))) if (s.isWordLike) yield s.segment;
     start = end;
   }

@@ -7,3 +7,14 @@ export function cutAt(s: string, at: number): number {
   const c = s.charCodeAt(at - 1);
   return c >= 0xd800 && c <= 0xdbff ? at - 1 : at;
 }
+
+/**
+ * The end of a window of at most `size` characters of `s` from `start`: the end of `s` when that is
+ * within reach, else its last space in reach (so no word is cut), else `size` characters on (see cutAt).
+ * Segmenters are handed long text in such windows: V8's Intl.Segmenter slows with its input's length.
+ */
+export function windowEnd(s: string, start: number, size: number): number {
+  if (s.length - start <= size) return s.length;
+  const space = s.lastIndexOf(' ', start + size);
+  return space > start ? space : cutAt(s, start + size);
+}
