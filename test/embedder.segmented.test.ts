@@ -59,6 +59,23 @@ describe('SegmentedEncoder', () => {
     expect(enc.encode('a b')).toEqual([101, 97, 98, 102]);
   });
 
+  it('checks every n-th text until enough checks agreed, then fewer, and still stops at a difference', () => {
+    const tok = charTokenizer((t) => (t.includes('q z') ? [7] : undefined));
+    const enc = SegmentedEncoder.forTokenizer(tok, { spotCheckEvery: 2, relaxAfter: 3, relaxedEvery: 5 })!;
+    enc.encode('w'); // the word's ids, kept
+    const comparisons = () => {
+      const before = tok.calls;
+      enc.encode('w w');
+      return tok.calls - before;
+    };
+    // Calls 2..10 (the first was above): compared at 2, 4, 6 (three agreeing), then only at 10.
+    expect(Array.from({ length: 9 }, comparisons)).toEqual([1, 0, 1, 0, 1, 0, 0, 0, 1]);
+    for (let i = 11; i < 15; i++) expect(enc.encode('q z')).toEqual([101, 113, 122, 102]); // assembled, not compared
+    expect(enc.active).toBe(true);
+    expect(enc.encode('q z')).toEqual([101, 7, 102]); // call 15: compared, differs
+    expect(enc.active).toBe(false);
+  });
+
   describe.runIf(modelAvailable())('with the bundled model\'s tokenizer', () => {
     it('gives exactly the tokenizer\'s ids on generated documents and arbitrary strings', async () => {
       const dir = modelPath();
