@@ -282,6 +282,7 @@ function start() {
     render();
   });
   window.addEventListener('hashchange', () => { render(); document.getElementById('main').focus({ preventScroll: true }); });
+  for (const el of document.querySelectorAll('#signin input, #signin button')) el.disabled = false;
   render();
 }
 
