@@ -60,7 +60,7 @@ export async function benchIngest({ docs }: { docs: number }): Promise<number> {
       cpu[label] = cpuSeconds(process.cpuUsage(c));
       return (performance.now() - t) / 1000;
     };
-    const warmUp = await warmUpSync(services, tmp);
+    const warmUp = await warmUpSyncs(services, tmp);
     const load = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
     const loadBefore = load();
     const before = await modelPass('before');
@@ -89,7 +89,7 @@ export async function benchIngest({ docs }: { docs: number }): Promise<number> {
     const modelRate = distinct.length / modelSeconds;
     console.log(`model: ${embedder.modelId} (${embedder.dimension}-d, ${embedder.maxTokens} tokens, batch ${services.config.EMBEDDING_BATCH_SIZE}), vectors: ${services.vectors.kind}, metadata: ${services.metadata.kind}`);
     console.log(`load average before: ${loadBefore}; after: ${load()} (${os.availableParallelism()} cores)`);
-    console.log(`warm-up: ${warmUp.syncs} syncs of ${warmUp.documents} other documents in all, first (${warmUp.seconds.toFixed(1)} s)`);
+    console.log(`warm-up: ${WARM_UP_SYNCS} syncs of ${warmUp.documents} other documents in all, first (${warmUp.seconds.toFixed(1)} s)`);
     console.log(`documents: ${stats.seen}   chunks embedded: ${stats.chunksEmbedded} (the same ${distinct.length} distinct texts the model pass embeds)`);
     console.log(`ingest (extract+chunk+embed+write): ${ingestSeconds.toFixed(1)} s  → ${ingestRate.toFixed(1)} chunks/s, ${(stats.seen / ingestSeconds).toFixed(1)} docs/s`);
     console.log(`model alone on the same ${distinct.length} texts: ${before.toFixed(1)} s before ingest, ${after.toFixed(1)} s after → ${modelRate.toFixed(1)} chunks/s`);
@@ -129,7 +129,7 @@ const WARM_UP_DOCS = 150;
 const WARM_UP_SYNCS = 4;
 
 /** Full syncs of generated documents that share no text with the timed corpus (other seeds), each into its own source. */
-async function warmUpSync(services: Services, tmp: string): Promise<{ syncs: number; documents: number; seconds: number }> {
+async function warmUpSyncs(services: Services, tmp: string): Promise<{ documents: number; seconds: number }> {
   let documents = 0;
   const t = performance.now();
   for (let i = 0; i < WARM_UP_SYNCS; i++) {
@@ -140,7 +140,7 @@ async function warmUpSync(services: Services, tmp: string): Promise<{ syncs: num
     await settleVectorStore(services);
     documents += stats.seen;
   }
-  return { syncs: WARM_UP_SYNCS, documents, seconds: (performance.now() - t) / 1000 };
+  return { documents, seconds: (performance.now() - t) / 1000 };
 }
 
 /** Background index and purge work a sync set off belongs to its cost. */

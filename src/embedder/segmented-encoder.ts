@@ -12,9 +12,9 @@
  * encoder off for good, so a tokenizer that looked segmentable but is not costs a few wrong counts
  * at most, never a stream of wrong ids. Once `relaxAfter` checks in a row have agreed, every
  * `relaxedEvery`-th text is checked: a check tokenizes the whole text, which with the benchmark
- * model's (USE-lite's) Unigram tokenizer is ~0.7 ms for a 256-character text (115 checks were 85 ms of a
- * 300-document sync's ~700 ms on its main thread), and after thousands of agreeing texts a
- * tokenizer that does not compose has had its chances to show it.
+ * model's (USE-lite's) Unigram tokenizer is ~0.7 ms for a 256-character text (115 checks were
+ * 85 ms of a 300-document sync's ~700 ms on its main thread), and after thousands of agreeing
+ * texts a tokenizer that does not compose has had its chances to show it.
  */
 export interface IdTokenizer {
   /** The ids of `text` with special tokens when `special`, without otherwise. */

@@ -1,4 +1,4 @@
-import { cutAt } from '../text/cut.ts';
+import { cutAt, shortened } from '../text/cut.ts';
 import { longestFitting, pack, widen } from './packing.ts';
 
 export interface ChunkInput {
@@ -161,7 +161,7 @@ function fitContext(parts: string[], maxTokens: number, count: (t: string) => nu
   }
   const last = current[0] ?? '';
   const lo = longestFitting(0, last.length, (n) => cost(`${last.slice(0, n)}…`) <= limit);
-  return lo > 0 ? `${last.slice(0, lo).trimEnd()}…` : '';
+  return lo > 0 ? shortened(last, lo) : '';
 }
 
 /**
@@ -270,5 +270,5 @@ function cleanHeading(s: string): string {
     .replace(/\s+/g, ' ')
     .trim();
   if (clean.length <= MAX_HEADING_CHARS) return clean;
-  return `${clean.slice(0, cutAt(clean, MAX_HEADING_CHARS)).trimEnd()}…`;
+  return shortened(clean, MAX_HEADING_CHARS);
 }

@@ -8,6 +8,11 @@ export function cutAt(s: string, at: number): number {
   return c >= 0xd800 && c <= 0xdbff ? at - 1 : at;
 }
 
+/** `s` cut to at most `at` characters (see cutAt), trailing space dropped, with an ellipsis. */
+export function shortened(s: string, at: number): string {
+  return `${s.slice(0, cutAt(s, at)).trimEnd()}…`;
+}
+
 /**
  * The end of a window of at most `size` characters of `s` from `start`: the end of `s` when that is
  * within reach, else its last space in reach (so no word is cut), else `size` characters on (see cutAt).
