@@ -4,7 +4,7 @@
  * must be its own chunk's row, whatever its old row id names now.
  */
 import * as lancedb from '@lancedb/lancedb';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LanceDbVectorStore } from '../src/vectorstore/lancedb.ts';
 import type { ChunkPoint } from '../src/vectorstore/interface.ts';
 import { lanceStores } from './support/lancedb-stores.ts';
@@ -61,5 +61,24 @@ describe('LanceDB completion of ranked hits', () => {
     expect(completed[0]!.point.sectionPath).toEqual(unranked.sectionPath);
     expect(completed.some((h) => h.point.documentId === gone)).toBe(false);
     expect(completed.map((h) => h.point.id)).toEqual(ranked.filter((h) => h.point.documentId !== gone).map((h) => h.point.id));
+  });
+
+  it('takes the ranked rows by the row ids they were ranked at, and leaves the points as they were', async () => {
+    const { store } = await open();
+    await seed(store);
+    const ranked = [...await store.ranking!.search(QUERY, everyone, 5), ...await store.ranking!.keywordSearch('chunk', everyone, 5)];
+    // What a point carries for this is hidden: its keys and JSON are a plain ranked point's.
+    for (const h of ranked) {
+      expect(Object.keys(h.point).sort()).toEqual(Object.keys({ ...h.point }).sort());
+      expect(JSON.stringify(h.point)).not.toMatch(/row/i);
+    }
+    const table = (store as unknown as { table: lancedb.Table }).table;
+    const take = vi.spyOn(table, 'takeRowIds');
+    const query = vi.spyOn(table, 'query');
+    const completed = await store.ranking!.complete(ranked);
+    expect(completed.map((h) => h.point.id)).toEqual(ranked.map((h) => h.point.id));
+    expect(take).toHaveBeenCalledTimes(1);
+    expect(new Set(take.mock.calls[0]![0]).size).toBe(new Set(ranked.map((h) => h.point.id)).size);
+    expect(query).not.toHaveBeenCalled();
   });
 });
