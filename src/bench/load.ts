@@ -1,37 +1,18 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { Agent } from 'undici';
 import { mintDevToken } from '../identity/dev.ts';
 import { closeServices } from '../services.ts';
 import { LanceDbVectorStore } from '../vectorstore/lancedb.ts';
-import { benchModelEnv, paragraph, percentile, rng } from './corpus.ts';
+import { benchModelEnv, paragraph, rng } from './corpus.ts';
 import { benchServices } from './harness.ts';
+import type { LoadPlan, LoadSummary } from './load-driver.ts';
 import { seedSyntheticIndex } from './seed.ts';
 
 const GROUPS = 50;
 const USERS = 200;
-
-interface Sample {
-  ms: number;
-  ok: boolean;
-}
-
-function summary(label: string, samples: Sample[], seconds: number) {
-  const ms = samples.filter((s) => s.ok).map((s) => s.ms).sort((a, b) => a - b);
-  const errors = samples.length - ms.length;
-  return {
-    label,
-    requests: samples.length,
-    errors,
-    throughput: samples.length / seconds,
-    p50: percentile(ms, 50),
-    p95: percentile(ms, 95),
-    p99: percentile(ms, 99),
-  };
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -45,12 +26,30 @@ async function freePort(): Promise<number> {
 }
 
 /**
+ * The load generator runs as a fresh process of its own (src/bench/load-driver.ts), not in this
+ * one, which holds what seeding the index left in its heap: its collections would compete with the
+ * service for the two cores and pause the generator's clock in the middle of requests.
+ */
+async function driveInOwnProcess(plan: LoadPlan): Promise<LoadSummary[]> {
+  const driver = fork(path.resolve(import.meta.dirname, 'load-driver.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  try {
+    return await new Promise<LoadSummary[]>((resolve, reject) => {
+      driver.once('message', (m: { rows?: LoadSummary[]; error?: string }) => (m.rows ? resolve(m.rows) : reject(new Error(`the load generator failed: ${m.error}`))));
+      driver.once('exit', (code) => reject(new Error(`the load generator exited (${code}) before reporting`)));
+      driver.once('error', reject);
+      driver.send(plan);
+    });
+  } finally {
+    if (driver.exitCode === null) driver.kill();
+  }
+}
+
+/**
  * `npx clearance bench load --concurrency 50`: the HTTP search API under many assistants at once.
  * An index of `chunks` synthetic chunks is seeded, the service is started as its own process
- * (`clearance api`, embedded stores, the real query embedder), and this process drives it with
- * `USERS` different identities: first one request at a time, then a closed loop of `concurrency`
- * callers for `seconds`, then an open loop at half the saturated throughput (requests sent on a
- * fixed schedule whether or not earlier ones have answered, so queueing shows in the latencies).
+ * (`clearance api`, embedded stores, the real query embedder), and a third process (see driveLoad)
+ * drives it with `USERS` different identities: first one request at a time, then a closed loop of `concurrency` callers for `seconds`, then an open loop at half the
+ * saturated throughput.
  */
 export async function benchLoad(opts: { chunks: number; concurrency: number; seconds: number; single: number }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-load-'));
@@ -94,63 +93,18 @@ export async function benchLoad(opts: { chunks: number; concurrency: number; sec
       email: `user${u}@acme.test`, groups: [`g${u % GROUPS}`, `g${(u * 7 + 3) % GROUPS}`], dataDir, expiresIn: '2h',
     })));
     const queries = Array.from({ length: 500 }, () => paragraph(r, 8));
-    const dispatcher = new Agent({ connections: opts.concurrency + 4, keepAliveTimeout: 30_000 });
-    let n = 0;
-    const one = async (): Promise<Sample> => {
-      const i = n++;
-      const started = performance.now();
-      try {
-        const res = await fetch(`${base}/v1/search`, {
-          method: 'POST', dispatcher,
-          headers: { authorization: `Bearer ${tokens[i % USERS]}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ query: queries[i % queries.length], topK: 10 }),
-        } as RequestInit);
-        await res.arrayBuffer();
-        return { ms: performance.now() - started, ok: res.status === 200 };
-      } catch {
-        return { ms: performance.now() - started, ok: false };
-      }
-    };
-
-    // Warm-up: the model and the table caches.
-    for (let i = 0; i < 20; i++) await one();
-
-    const singleSamples: Sample[] = [];
-    let t = performance.now();
-    for (let i = 0; i < opts.single; i++) singleSamples.push(await one());
-    const single = summary('one at a time', singleSamples, (performance.now() - t) / 1000);
-
-    const closedSamples: Sample[] = [];
-    t = performance.now();
-    const deadline = t + opts.seconds * 1000;
-    await Promise.all(Array.from({ length: opts.concurrency }, async () => {
-      while (performance.now() < deadline) closedSamples.push(await one());
-    }));
-    const closed = summary(`closed loop, ${opts.concurrency} callers`, closedSamples, (performance.now() - t) / 1000);
-
-    const rate = closed.throughput / 2;
-    const openSamples: Promise<Sample>[] = [];
-    t = performance.now();
-    const total = Math.max(1, Math.round(rate * opts.seconds));
-    for (let i = 0; i < total; i++) {
-      const due = t + (i * 1000) / rate;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
-      openSamples.push(one());
-    }
-    const open = summary(`open loop, ${rate.toFixed(1)} req/s offered`, await Promise.all(openSamples), (performance.now() - t) / 1000);
-    await dispatcher.close();
-
+    const plan: LoadPlan = { base, tokens, queries, concurrency: opts.concurrency, seconds: opts.seconds, single: opts.single };
+    const [single, closed, open] = await driveInOwnProcess(plan);
     console.log('');
     console.log(`index: ${opts.chunks} synthetic chunks, ${GROUPS} groups, ${USERS} caller identities; service: clearance api (embedded stores), ${os.cpus().length} cores shared with this load generator`);
-    const rows = [single, closed, open];
+    const rows = [single!, closed!, open!];
     console.log(['run'.padEnd(34), 'requests', 'errors', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms'].join('  '));
     for (const x of rows) {
       console.log([x.label.padEnd(34), String(x.requests).padStart(8), String(x.errors).padStart(6), x.throughput.toFixed(1).padStart(5),
         x.p50.toFixed(1).padStart(6), x.p95.toFixed(1).padStart(6), x.p99.toFixed(1).padStart(6)].join('  '));
     }
-    console.log(`saturated throughput / single-caller rate: ${(closed.throughput / single.throughput).toFixed(2)}×; ` +
-      `open-loop p99 / single-caller p99: ${(open.p99 / single.p99).toFixed(2)}×`);
+    console.log(`saturated throughput / single-caller rate: ${(closed!.throughput / single!.throughput).toFixed(2)}×; ` +
+      `open-loop p99 / single-caller p99: ${(open!.p99 / single!.p99).toFixed(2)}×`);
   } finally {
     if (child && child.exitCode === null) {
       child.kill('SIGTERM');
