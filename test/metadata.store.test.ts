@@ -343,6 +343,18 @@ function metadataStoreSuite(name: string, factory: Factory) {
       expect(await store.groups.principalsOf('a@x.test')).toEqual([`sgroup:${s.id}/g1`]);
     });
 
+    it('round-trips bytea byte for byte, as a parameter and as a result', async () => {
+      const every = Uint8Array.from({ length: 512 }, (_, i) => (i * 7) % 256);
+      const offset = new Uint8Array(Uint8Array.from([9, 0, 255, 16, 1]).buffer, 1, 3);
+      const rows = await driver.query<{ a: Uint8Array; b: Uint8Array; c: Uint8Array; n: number }>(
+        "SELECT $1::bytea AS a, $2::bytea AS b, ''::bytea AS c, length($1::bytea) AS n", [every, offset]);
+      expect(rows[0]!.n).toBe(512);
+      expect(rows[0]!.a).toBeInstanceOf(Uint8Array);
+      expect([...rows[0]!.a]).toEqual([...every]);
+      expect([...rows[0]!.b]).toEqual([0, 255, 16]);
+      expect(rows[0]!.c.length).toBe(0);
+    });
+
     it('round-trips embeddings exactly as float32 and never overwrites', async () => {
       const src = await store.sources.create(newSource({ name: 'embedding-owner' }));
       const own = { sourceId: src.id, documentId: 'doc-1' };
