@@ -33,7 +33,7 @@ interface Sample {
   ok: boolean;
 }
 
-export function summary(label: string, samples: Sample[], seconds: number): LoadSummary {
+function summary(label: string, samples: Sample[], seconds: number): LoadSummary {
   const ms = samples.filter((s) => s.ok).map((s) => s.ms).sort((a, b) => a - b);
   return {
     label,
@@ -46,12 +46,14 @@ export function summary(label: string, samples: Sample[], seconds: number): Load
   };
 }
 
+export type LoadRuns = [single: LoadSummary, closed: LoadSummary, open: LoadSummary];
+
 /**
  * One request at a time, then a closed loop of `concurrency` callers for `seconds`, then an open
  * loop at half the closed loop's throughput: requests sent on a fixed schedule whether or not
  * earlier ones have answered, so queueing shows in the latencies.
  */
-export async function driveLoad(plan: LoadPlan): Promise<LoadSummary[]> {
+export async function driveLoad(plan: LoadPlan): Promise<LoadRuns> {
   const { base, tokens, queries, concurrency, seconds } = plan;
   const dispatcher = new Agent({ connections: concurrency + 4, keepAliveTimeout: 30_000 });
   const url = `${base}/v1/search`;

@@ -8,7 +8,7 @@ import { closeServices } from '../services.ts';
 import { LanceDbVectorStore } from '../vectorstore/lancedb.ts';
 import { benchModelEnv, paragraph, rng } from './corpus.ts';
 import { benchServices } from './harness.ts';
-import type { LoadPlan, LoadSummary } from './load-driver.ts';
+import type { LoadPlan, LoadRuns } from './load-driver.ts';
 import { seedSyntheticIndex } from './seed.ts';
 
 const GROUPS = 50;
@@ -25,16 +25,12 @@ async function freePort(): Promise<number> {
   });
 }
 
-/**
- * The load generator runs as a fresh process of its own (src/bench/load-driver.ts), not in this
- * one, which holds what seeding the index left in its heap: its collections would compete with the
- * service for the two cores and pause the generator's clock in the middle of requests.
- */
-async function driveInOwnProcess(plan: LoadPlan): Promise<LoadSummary[]> {
+/** The load generator, as a fresh process of its own (why: src/bench/load-driver.ts). */
+async function driveInOwnProcess(plan: LoadPlan): Promise<LoadRuns> {
   const driver = fork(path.resolve(import.meta.dirname, 'load-driver.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    return await new Promise<LoadSummary[]>((resolve, reject) => {
-      driver.once('message', (m: { rows?: LoadSummary[]; error?: string }) => (m.rows ? resolve(m.rows) : reject(new Error(`the load generator failed: ${m.error}`))));
+    return await new Promise<LoadRuns>((resolve, reject) => {
+      driver.once('message', (m: { rows?: LoadRuns; error?: string }) => (m.rows ? resolve(m.rows) : reject(new Error(`the load generator failed: ${m.error}`))));
       driver.once('exit', (code) => reject(new Error(`the load generator exited (${code}) before reporting`)));
       driver.once('error', reject);
       driver.send(plan);
@@ -97,14 +93,14 @@ export async function benchLoad(opts: { chunks: number; concurrency: number; sec
     const [single, closed, open] = await driveInOwnProcess(plan);
     console.log('');
     console.log(`index: ${opts.chunks} synthetic chunks, ${GROUPS} groups, ${USERS} caller identities; service: clearance api (embedded stores), ${os.cpus().length} cores shared with this load generator`);
-    const rows = [single!, closed!, open!];
+    const rows = [single, closed, open];
     console.log(['run'.padEnd(34), 'requests', 'errors', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms'].join('  '));
     for (const x of rows) {
       console.log([x.label.padEnd(34), String(x.requests).padStart(8), String(x.errors).padStart(6), x.throughput.toFixed(1).padStart(5),
         x.p50.toFixed(1).padStart(6), x.p95.toFixed(1).padStart(6), x.p99.toFixed(1).padStart(6)].join('  '));
     }
-    console.log(`saturated throughput / single-caller rate: ${(closed!.throughput / single!.throughput).toFixed(2)}×; ` +
-      `open-loop p99 / single-caller p99: ${(open!.p99 / single!.p99).toFixed(2)}×`);
+    console.log(`saturated throughput / single-caller rate: ${(closed.throughput / single.throughput).toFixed(2)}×; ` +
+      `open-loop p99 / single-caller p99: ${(open.p99 / single.p99).toFixed(2)}×`);
   } finally {
     if (child && child.exitCode === null) {
       child.kill('SIGTERM');
