@@ -49,15 +49,13 @@ export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
         if (!isUniqueViolation(err, 'embeddings_pkey')) throw err;
       }
     }
-    // Two parameters per row; bytea arrays are not portable across the two drivers' serialisers.
-    // The vector goes as hex text that the database decodes: PGlite's own bytea serialiser makes a
-    // string per byte, which cost more main-thread time than the rest of the write.
+    // Parameters per row; bytea arrays are not portable across the two drivers' serialisers.
     for (const batch of batches(entries, 500)) {
       const params: unknown[] = [model];
       const values = batch.map((e) => {
-        params.push(e.textHash, encodeVector(e.vector).toString('hex'), e.sourceId, e.documentId);
+        params.push(e.textHash, encodeVector(e.vector), e.sourceId, e.documentId);
         const n = params.length;
-        return `($1, $${n - 3}, decode($${n - 2}, 'hex'), $${n - 1}, $${n})`;
+        return `($1, $${n - 3}, $${n - 2}, $${n - 1}, $${n})`;
       });
       await this.db.query(
         `INSERT INTO embeddings (model, text_hash, vector, source_id, document_id) VALUES ${values.join(', ')}

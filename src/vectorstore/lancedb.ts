@@ -52,6 +52,9 @@ function writeSchema(live: { fields: { name: string; nullable: boolean; type: un
 /** Columns earlier versions stored in every chunk; the registry is their only home now. */
 const LEGACY_COLUMNS = ['title', 'url', 'sourceType'];
 
+/** A ranked point with the row id its store noted on it (see LanceDbVectorStore.rowKey). */
+type Located = { [rowKey: symbol]: bigint | undefined };
+
 // LanceDB may hand back schema objects from its own copy of apache-arrow, so no instanceof here.
 function vectorDimension(schema: { fields: { name: string; type: unknown }[] }): number | undefined {
   const type = schema.fields.find((f) => f.name === 'vector')?.type as { typeId?: number; listSize?: number } | undefined;
@@ -381,7 +384,7 @@ export class LanceDbVectorStore implements VectorStore {
    * is read by id (see complete).
    */
   private async takeLocated(hits: RankedHit[]): Promise<Map<string, VectorHit['point']>> {
-    const rowIds = [...new Set(hits.map((h) => (h.point as { [k: symbol]: bigint | undefined })[this.rowKey]).filter((r) => r !== undefined))];
+    const rowIds = [...new Set(hits.map((h) => (h.point as Located)[this.rowKey]).filter((r) => r !== undefined))];
     if (rowIds.length === 0) return new Map();
     // A row id whose fragment a compaction removed fails the whole take: read by id instead.
     const rows = await this.requireTable().takeRowIds(rowIds).select([...RESULT_COLUMNS]).toArrow().catch(() => null);
