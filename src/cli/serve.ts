@@ -1,4 +1,5 @@
 import { createApp } from '../api/app.ts';
+import { tuneHeapForSearch } from '../api/heap.ts';
 import { listen } from '../api/server.ts';
 import { loadConfig, type Config } from '../config.ts';
 import { createAuthenticator } from '../identity/index.ts';
@@ -12,6 +13,8 @@ export async function serve(opts: { api: boolean; workers: boolean }) {
   // Loud on purpose, and before the slow start-up: a service nobody can call looks healthy from outside.
   const authProblem = opts.api ? whoCannotAuthenticate(config) : null;
   if (authProblem) process.stderr.write(`\n  WARNING: ${authProblem}\n\n`);
+  // Full collections pause the thread that answers every search (why: src/api/heap.ts).
+  if (opts.api) tuneHeapForSearch();
   // Before anything that could make a span, so the first request is traced too.
   const tracing = await startTracing(config);
   const services = await createServices(config);
