@@ -7,29 +7,26 @@ describe('the heap of a process that serves searches', () => {
 
   it('lets the old generation grow to twice its live size before a full collection', () => {
     const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
-    expect(tuneHeapForSearch({ execArgv: ['--enable-source-maps'], nodeOptions: '--max-old-space-size=4096' })).toBe(true);
+    expect(tuneHeapForSearch(['--enable-source-maps', '--max-old-space-size=4096'])).toBe(true);
     expect(SEARCH_HEAP_GROWING_PERCENT).toBe(100);
     expect(set).toHaveBeenCalledExactlyOnceWith('--heap-growing-percent=100');
   });
 
-  it.each([
-    [{ execArgv: ['--heap-growing-percent=40'], nodeOptions: '' }],
-    [{ execArgv: ['--heap_growing_percent=40'], nodeOptions: '' }],
-    [{ execArgv: [], nodeOptions: '--enable-source-maps  --heap-growing-percent=40' }],
-    [{ execArgv: ['--heap-growing-percent', '40'], nodeOptions: '' }],
-  ])('leaves a growing factor the operator chose alone (%j)', (given) => {
-    const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
-    expect(tuneHeapForSearch(given)).toBe(false);
-    expect(set).not.toHaveBeenCalled();
-  });
+  it.each([[['--heap-growing-percent=40']], [['--heap_growing_percent=40']], [['--import', 'tsx', '--heap-growing-percent', '40']]])(
+    'leaves a growing factor the operator gave node alone (%j)', (execArgv) => {
+      const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
+      expect(tuneHeapForSearch(execArgv)).toBe(false);
+      expect(set).not.toHaveBeenCalled();
+    });
 
-  it('reads the process arguments and NODE_OPTIONS when not told', () => {
+  it("reads this process's own node arguments when not told", () => {
     const set = vi.spyOn(v8, 'setFlagsFromString').mockImplementation(() => undefined);
-    vi.stubEnv('NODE_OPTIONS', '--heap-growing-percent=25');
+    const saved = process.execArgv;
+    process.execArgv = [...saved, '--heap-growing-percent=40'];
     try {
       expect(tuneHeapForSearch()).toBe(false);
     } finally {
-      vi.unstubAllEnvs();
+      process.execArgv = saved;
     }
     expect(set).not.toHaveBeenCalled();
   });

@@ -17,13 +17,13 @@ export const SEARCH_HEAP_GROWING_PERCENT = 100;
 const FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
 /**
- * Sets V8's heap growing factor for this process unless the operator chose one (in the process's
- * arguments or NODE_OPTIONS). V8 reads the flag each time it sizes the heap after a full
- * collection, so setting it at start-up takes effect from the first one. Returns whether it set it.
+ * Sets V8's heap growing factor for this process unless the operator chose one on node's command
+ * line (`node --heap-growing-percent=… bin/clearance.mjs api`; Node refuses the flag in
+ * NODE_OPTIONS). V8 reads the flag each time it sizes the heap after a full collection, so setting
+ * it at start-up takes effect from the first one. Returns whether it set it.
  */
-export function tuneHeapForSearch(opts: { execArgv?: string[]; nodeOptions?: string } = {}): boolean {
-  const given = [...(opts.execArgv ?? process.execArgv), ...(opts.nodeOptions ?? process.env.NODE_OPTIONS ?? '').split(/\s+/)];
-  if (given.some((a) => FLAG.test(a))) return false;
+export function tuneHeapForSearch(execArgv: readonly string[] = process.execArgv): boolean {
+  if (execArgv.some((a) => FLAG.test(a))) return false;
   v8.setFlagsFromString(`--heap-growing-percent=${SEARCH_HEAP_GROWING_PERCENT}`);
   return true;
 }
