@@ -2,15 +2,12 @@ import v8 from 'node:v8';
 
 /**
  * How far V8 lets the old generation grow past what the last full collection left, in percent of
- * that, in a process that serves searches. V8's own factor in `bench load`'s API was about 1.3
- * (~87 MB live, the next full collection at ~113 MB), so a full collection came every 2.4-8.4 s of
- * the open loop, each pausing the request thread for 5-26 ms after 23-44 ms of marking steps on it;
- * 10 of 18 clusters of slow requests began within 60 ms of one. What fills the old generation is
- * short-lived data that scavenges do not free: plain `SELECT`s through PGlite, one at a time at 33 a
- * second, leave ~80 KB a second surviving scavenges until a full collection, whatever the young
- * generation's size, and ~0 when its locks and `syncToFs` are bypassed (docs/search-at-scale.md).
- * Twice the live size makes full collections several times rarer, for up to the live heap again in
- * memory.
+ * that, in a process that serves searches. Each full collection pauses the thread that answers
+ * every request, and what fills the old generation is short-lived data that scavenges do not free
+ * (PGlite's query path leaves some behind on every query). V8's own factor was about 1.3 in `bench
+ * load`'s API, a full collection every few seconds of the open loop; twice the live size makes them
+ * several times rarer, for up to the live heap again in memory. Measurements:
+ * docs/search-at-scale.md.
  */
 export const SEARCH_HEAP_GROWING_PERCENT = 100;
 

@@ -43,9 +43,8 @@ async function driveInOwnProcess(plan: LoadPlan): Promise<LoadRuns> {
 /**
  * `npx clearance bench load --concurrency 50`: the HTTP search API under many assistants at once.
  * An index of `chunks` synthetic chunks is seeded, the service is started as its own process
- * (`clearance api`, embedded stores, the real query embedder), and a third process (see driveLoad)
- * drives it with `USERS` different identities: first one request at a time, then a closed loop of `concurrency` callers for `seconds`, then an open loop at half the
- * saturated throughput.
+ * (`clearance api`, embedded stores, the real query embedder), and a third process drives it with
+ * `USERS` different identities (the three runs: driveLoad).
  */
 export async function benchLoad(opts: { chunks: number; concurrency: number; seconds: number; single: number }) {
   const tmp = await mkdtemp(path.join(os.tmpdir(), 'clearance-bench-load-'));
@@ -92,7 +91,7 @@ export async function benchLoad(opts: { chunks: number; concurrency: number; sec
     const plan: LoadPlan = { base, tokens, queries, concurrency: opts.concurrency, seconds: opts.seconds, single: opts.single };
     const [single, closed, open] = await driveInOwnProcess(plan);
     console.log('');
-    console.log(`index: ${opts.chunks} synthetic chunks, ${GROUPS} groups, ${USERS} caller identities; service: clearance api (embedded stores), ${os.cpus().length} cores shared with this load generator`);
+    console.log(`index: ${opts.chunks} synthetic chunks, ${GROUPS} groups, ${USERS} caller identities; service: clearance api (embedded stores), ${os.cpus().length} cores shared with the load generator`);
     const rows = [single, closed, open];
     console.log(['run'.padEnd(34), 'requests', 'errors', 'req/s', 'p50 ms', 'p95 ms', 'p99 ms'].join('  '));
     for (const x of rows) {

@@ -49,7 +49,7 @@ export class SqlEmbeddingCache extends SqlAggregate implements EmbeddingCache {
         if (!isUniqueViolation(err, 'embeddings_pkey')) throw err;
       }
     }
-    // Parameters per row; bytea arrays are not portable across the two drivers' serialisers.
+    // Four parameters per row: bytea arrays are not portable across the two drivers' serialisers.
     for (const batch of batches(entries, 500)) {
       const params: unknown[] = [model];
       const values = batch.map((e) => {
